@@ -1,0 +1,1 @@
+"""Thin command-line layer: parse flags -> validated RunConfig -> run."""

@@ -1,0 +1,119 @@
+"""Flags + `agentos.toml` -> one validated RunConfig. Every usage error is a ConfigError."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentos.errors import ConfigError
+from agentos.llm.registry import SDK_MODULES, ProviderSpec
+from agentos.paths import Workspace, sanitize_identifier
+from agentos.settings import load_settings
+from agentos.tracker.base import TrackerConfig
+from agentos.workflows.item import WorkflowKind
+
+DEFAULT_PROVIDER = "gemini"
+DEFAULT_MAX_ITERATIONS = 3
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    kind: WorkflowKind
+    workspace: Workspace
+    drafter: ProviderSpec
+    reviewer: ProviderSpec
+    max_iterations: int
+    run_all: bool
+    items: tuple[str, ...]
+    parallel: int | None  # None: not a batch run (one item, in this process)
+    dry_run: bool
+    fresh: bool
+    no_wait: bool
+    per_key_concurrency: int
+    tracker: TrackerConfig
+    labels: tuple[str, ...]
+
+    @property
+    def providers(self) -> list[str]:
+        return list(dict.fromkeys([self.drafter.provider, self.reviewer.provider]))
+
+    @property
+    def preload(self) -> list[str]:
+        return [module for provider in self.providers for module in SDK_MODULES[provider]]
+
+    def banner(self) -> str:
+        return f"Drafter {self.drafter.label()}; reviewer {self.reviewer.label()}"
+
+
+def _pick(flag: Any, setting: Any, default: Any) -> Any:
+    return flag if flag is not None else setting if setting is not None else default
+
+
+def parse_tracker(github: str | None, setting: str | None, api_url: str, label: str | None) -> TrackerConfig:
+    value = github or (setting if setting and setting != "local" else None)
+    if value is None:
+        return TrackerConfig(label=label)
+    repo = value.removeprefix("github:")
+    if not _REPO.match(repo) or ".." in repo:
+        raise ConfigError(f"invalid GitHub repository {value!r}: use OWNER/NAME")
+    if not api_url.startswith(("http://", "https://")):
+        raise ConfigError(f"invalid --github-api-url {api_url!r}: must start with http:// or https://")
+    return TrackerConfig(kind="github", repo=repo, api_url=api_url.rstrip("/"), label=label)
+
+
+def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> RunConfig:
+    repo = Path(opts.get("repo") or ".").expanduser()
+    if not repo.is_dir():
+        raise ConfigError(f"workspace {repo} is not a directory (use --repo PATH)")
+    workspace = Workspace(repo.resolve())
+    settings = load_settings(workspace.settings_file)
+    provider = _pick(opts.get("provider"), settings.provider, None)
+    drafter = ProviderSpec.parse(_pick(opts.get("drafter"), settings.drafter, provider or DEFAULT_PROVIDER))
+    reviewer = ProviderSpec.parse(
+        _pick(opts.get("reviewer"), settings.reviewer, provider or DEFAULT_PROVIDER)
+    )
+    if opts.get("provider"):  # --provider sets both, over the settings file
+        drafter = ProviderSpec.parse(opts["drafter"] or opts["provider"])
+        reviewer = ProviderSpec.parse(opts["reviewer"] or opts["provider"])
+    max_iterations = _pick(opts.get("max_iterations"), settings.max_iterations, DEFAULT_MAX_ITERATIONS)
+    if max_iterations < 1:
+        raise ConfigError(f"--max-iterations must be at least 1, got {max_iterations}")
+    parallel = opts.get("parallel")
+    if parallel is not None and parallel < 1:
+        raise ConfigError(f"--parallel must be a positive number, got {parallel}")
+    run_all = bool(opts.get("run_all"))
+    if run_all and items:
+        raise ConfigError("give either --all or specific items, not both")
+    if not run_all and not items:
+        raise ConfigError("nothing to do: give --all or name an item (see --help)")
+    if run_all and parallel is None:
+        parallel = settings.parallel or 1
+    if parallel is None and len(items) > 1:
+        parallel = 1
+    concurrency = _pick(opts.get("per_key_concurrency"), settings.per_key_concurrency, 1)
+    if concurrency < 1:
+        raise ConfigError(f"--per-key-concurrency must be at least 1, got {concurrency}")
+    api_url = _pick(opts.get("github_api_url"), settings.github_api_url, "https://api.github.com")
+    label = _pick(opts.get("label"), settings.label, None)
+    tracker = parse_tracker(opts.get("github"), settings.tracker, api_url, label)
+    for item in items:
+        sanitize_identifier(item)
+    return RunConfig(
+        kind=kind,
+        workspace=workspace,
+        drafter=drafter,
+        reviewer=reviewer,
+        max_iterations=max_iterations,
+        run_all=run_all,
+        items=tuple(items),
+        parallel=parallel,
+        dry_run=bool(opts.get("dry_run")),
+        fresh=bool(opts.get("fresh")),
+        no_wait=bool(opts.get("no_wait")),
+        per_key_concurrency=concurrency,
+        tracker=tracker,
+        labels=tuple(label.split(",")) if label and kind is WorkflowKind.ISSUE else (),
+    )

@@ -1,0 +1,113 @@
+"""Where API keys come from: `<provider>-credentials.json` in AGENTOS_HOME, or the env.
+
+Only the coordinator reads these. A malformed file is a `ConfigError` (exit 2) that names
+the file and the entry, raised before anything starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentos.errors import ConfigError
+from agentos.paths import credentials_file, sanitize_identifier
+
+ENV_VARS = {
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "openai": ("OPENAI_API_KEY",),
+}
+MOCK_DEFAULT_KEYS = 4
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An API key and its name. `secret` is kept out of repr so it never lands in a log."""
+
+    name: str
+    secret: str = field(repr=False)
+    provider: str = ""
+
+
+def parse_credentials_file(path: Path, provider: str) -> list[Credential]:
+    """Enabled entries of a credentials file, validated strictly."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"credentials file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
+            f'{exc.msg}. Expected {{"credentials": [{{"name": ..., "type": "api_key", '
+            f'"key": ..., "enabled": true}}]}}'
+        ) from None
+    entries = data.get("credentials") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError(f'credentials file {path}: top level must be {{"credentials": [...]}}')
+    seen: set[str] = set()
+    result: list[Credential] = []
+    for index, entry in enumerate(entries):
+        where = f"credentials file {path}, entry #{index + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be an object")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f'{where}: missing or empty "name"')
+        where = f"credentials file {path}, entry {name!r}"
+        try:
+            sanitize_identifier(name)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if name in seen:
+            raise ConfigError(f"{where}: duplicate name")
+        seen.add(name)
+        if entry.get("type", "api_key") != "api_key":
+            raise ConfigError(f'{where}: unsupported type {entry.get("type")!r} (use "api_key")')
+        key = entry.get("key")
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError(f'{where}: missing or empty "key"')
+        enabled = entry.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f'{where}: "enabled" must be true or false')
+        unknown = set(entry) - {"name", "type", "key", "enabled"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        if enabled:
+            result.append(Credential(name=name, secret=key.strip(), provider=provider))
+    return result
+
+
+def credential_limit() -> int | None:
+    raw = os.environ.get("AGENTOS_CREDENTIAL_LIMIT", "").strip()
+    if not raw:
+        return None
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ConfigError(f"AGENTOS_CREDENTIAL_LIMIT must be a whole number, got {raw!r}") from None
+    if limit < 1:
+        raise ConfigError("AGENTOS_CREDENTIAL_LIMIT must be at least 1")
+    return limit
+
+
+def load_credentials(provider: str) -> list[Credential]:
+    """The pool for `provider`: its credentials file, else its env var, else (mock) fake keys."""
+    path = credentials_file(provider)
+    if path.exists():
+        creds = parse_credentials_file(path, provider)
+    else:
+        creds = []
+        for var in ENV_VARS.get(provider, ()):
+            value = os.environ.get(var, "").strip()
+            if value:
+                creds = [Credential(name=var.lower().replace("_", "-"), secret=value, provider=provider)]
+                break
+        if provider == "mock":
+            creds = [
+                Credential(f"mock-key-{i}", f"mock-fake-secret-{i}", "mock")
+                for i in range(1, MOCK_DEFAULT_KEYS + 1)
+            ]
+    limit = credential_limit()
+    return creds[:limit] if limit else creds

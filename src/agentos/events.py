@@ -1,0 +1,92 @@
+"""Named workflow events. Emitters do not know who listens; the audit log is one receiver.
+
+Modelled on huey's signals: outcomes are constants, receivers subscribe to a bus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from agentos.secrets import redact
+
+
+class EventType(StrEnum):
+    WORKFLOW_START = "workflow_start"
+    WORKFLOW_RESUME = "workflow_resume"
+    NODE_START = "node_start"
+    NODE_END = "node_end"
+    LLM_CALL = "llm_call"
+    VERDICT = "verdict"
+    ISSUE_FILED = "issue_filed"
+    WORKFLOW_COMPLETE = "workflow_complete"
+    WORKFLOW_FAILED = "workflow_failed"
+    WORKFLOW_INTERRUPTED = "workflow_interrupted"
+    WORKFLOW_RATE_LIMITED = "workflow_rate_limited"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    item_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    ts: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        record = {"ts": round(self.ts, 3), "event": self.type.value, "item": self.item_id}
+        record.update(self.fields)
+        return redact(json.dumps(record, default=str, ensure_ascii=False))
+
+
+Receiver = Callable[[Event], None]
+
+
+class EventBus:
+    """Fan events out to receivers. A failing receiver never breaks the workflow."""
+
+    def __init__(self, item_id: str) -> None:
+        self.item_id = item_id
+        self._receivers: list[Receiver] = []
+
+    def subscribe(self, receiver: Receiver) -> None:
+        self._receivers.append(receiver)
+
+    def emit(self, type_: EventType, **fields: Any) -> None:
+        event = Event(type_, self.item_id, fields)
+        for receiver in self._receivers:
+            with contextlib.suppress(Exception):
+                receiver(event)
+
+
+class AuditWriter:
+    """Append one JSON line per event to `workflow-audit-<id>.jsonl`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, event: Event) -> None:
+        line = event.to_json() + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+
+
+def read_audit(path: Path) -> list[dict[str, Any]]:
+    """Parse an audit file, skipping a torn last line left by a killed process."""
+    records: list[dict[str, Any]] = []
+    if not path.exists():
+        return records
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

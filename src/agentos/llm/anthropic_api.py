@@ -1,0 +1,60 @@
+"""Anthropic Claude through the official `anthropic` SDK, with SDK retries off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentos.llm.base import Completion, CompletionRequest, parse_retry_after
+from agentos.llm.errors import AuthError, ProviderError, RateLimited
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        secret: str,
+        key_name: str | None = None,
+        base_url: str | None = None,
+        timeout_s: float = 300.0,
+    ) -> None:
+        import anthropic
+
+        self.model = model
+        self.key_name = key_name
+        self._sdk = anthropic
+        self._client = anthropic.Anthropic(
+            api_key=secret, base_url=base_url, max_retries=0, timeout=timeout_s
+        )
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        sdk = self._sdk
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "messages": [{"role": "user", "content": request.prompt}],
+        }
+        if request.system:
+            kwargs["system"] = request.system
+        try:
+            message = self._client.messages.create(**kwargs)
+        except sdk.RateLimitError as exc:
+            raise RateLimited(
+                parse_retry_after(dict(exc.response.headers)),
+                key_name=self.key_name,
+                message=f"anthropic: HTTP 429: {exc.message}",
+            ) from None
+        except (sdk.AuthenticationError, sdk.PermissionDeniedError) as exc:
+            raise AuthError(f"anthropic: {exc.message}", key_name=self.key_name) from None
+        except sdk.APIStatusError as exc:
+            raise ProviderError(
+                f"anthropic: HTTP {exc.status_code}: {exc.message}", key_name=self.key_name
+            ) from None
+        except sdk.APIError as exc:
+            raise ProviderError(f"anthropic: {exc.message}", key_name=self.key_name) from None
+        text = "".join(getattr(block, "text", "") for block in message.content)
+        if not text:
+            raise ProviderError("anthropic: empty response", key_name=self.key_name)
+        return Completion(text=text, provider=self.name, model=self.model)

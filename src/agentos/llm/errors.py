@@ -1,0 +1,43 @@
+"""One error tree for every provider, so the credential pool can act on any of them."""
+
+from __future__ import annotations
+
+from agentos.errors import AgentosError
+
+
+class LLMError(AgentosError):
+    """A provider call failed. `key_name` names the key (never the key itself)."""
+
+    def __init__(self, message: str, *, key_name: str | None = None) -> None:
+        self.key_name = key_name
+        self.provider: str | None = None  # set by the caller that knows which client raised
+        super().__init__(message)
+
+
+class RateLimited(LLMError):
+    """HTTP 429 that will pass: retry after `retry_after` seconds (None: no hint given)."""
+
+    def __init__(
+        self, retry_after: float | None = None, *, key_name: str | None = None, message: str = ""
+    ) -> None:
+        self.retry_after = retry_after
+        hint = f"retry after {retry_after:g}s" if retry_after is not None else "no retry hint"
+        super().__init__(message or f"rate limited ({hint})", key_name=key_name)
+
+
+class QuotaExhausted(LLMError):
+    """A per-day (or billing) quota is used up: the key is out until `reset_at` (epoch s)."""
+
+    def __init__(
+        self, reset_at: float | None = None, *, key_name: str | None = None, message: str = ""
+    ) -> None:
+        self.reset_at = reset_at
+        super().__init__(message or "quota exhausted", key_name=key_name)
+
+
+class AuthError(LLMError):
+    """The key was rejected (401/403): it is disabled for the rest of the run."""
+
+
+class ProviderError(LLMError):
+    """Any other failure: bad request, server error, malformed response, network."""

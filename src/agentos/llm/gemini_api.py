@@ -1,0 +1,119 @@
+"""Google Gemini through the official `google-genai` SDK.
+
+SDK retries are off so that a 429 surfaces at once as `RateLimited` (with the server's
+`RetryInfo.retryDelay`) or `QuotaExhausted` (a per-day quota id), for the pool to act on.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from agentos.llm.base import Completion, CompletionRequest
+from agentos.llm.errors import AuthError, ProviderError, QuotaExhausted, RateLimited
+
+_DURATION = re.compile(r"^\s*([0-9.]+)s\s*$")
+
+
+def _details(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, dict):
+        return []
+    error = body.get("error", body)
+    details = error.get("details", []) if isinstance(error, dict) else []
+    return [d for d in details if isinstance(d, dict)]
+
+
+def retry_delay(body: Any) -> float | None:
+    """`RetryInfo.retryDelay` ("13s", "0.5s") in seconds, if the server sent one."""
+    for detail in _details(body):
+        if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
+            match = _DURATION.match(str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def is_daily_quota(body: Any) -> bool:
+    for detail in _details(body):
+        if detail.get("@type", "").endswith("google.rpc.QuotaFailure"):
+            for violation in detail.get("violations", []):
+                if "perday" in str(violation.get("quotaId", "")).lower():
+                    return True
+    return False
+
+
+def next_daily_reset(now: float | None = None) -> float:
+    """Gemini daily quotas reset at midnight Pacific time."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        tz: Any = ZoneInfo("America/Los_Angeles")
+    except Exception:
+        from datetime import timezone
+
+        tz = timezone(timedelta(hours=-8))
+    current = datetime.fromtimestamp(now if now is not None else time.time(), tz)
+    midnight = (current + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.timestamp()
+
+
+class GeminiProvider:
+    name = "gemini"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        secret: str,
+        key_name: str | None = None,
+        base_url: str | None = None,
+        timeout_s: float = 300.0,
+    ) -> None:
+        from google import genai
+        from google.genai import types
+
+        self.model = model
+        self.key_name = key_name
+        self._types = types
+        self._client = genai.Client(
+            api_key=secret,
+            http_options=types.HttpOptions(
+                base_url=base_url,
+                timeout=int(timeout_s * 1000),
+                retry_options=types.HttpRetryOptions(attempts=1),
+            ),
+        )
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        from google.genai import errors
+
+        config = self._types.GenerateContentConfig(
+            system_instruction=request.system or None, max_output_tokens=request.max_tokens
+        )
+        try:
+            response = self._client.models.generate_content(
+                model=self.model, contents=request.prompt, config=config
+            )
+        except errors.APIError as exc:
+            raise self._map(exc) from None
+        except Exception as exc:
+            raise ProviderError(f"gemini: {type(exc).__name__}: {exc}", key_name=self.key_name) from None
+        text = response.text
+        if not text:
+            raise ProviderError("gemini: empty response", key_name=self.key_name)
+        return Completion(text=text, provider=self.name, model=self.model)
+
+    def _map(self, exc: Any) -> Exception:
+        code, body = int(exc.code or 0), exc.details
+        message = f"gemini: HTTP {code} {exc.status or ''}: {exc.message or ''}".strip()
+        if code == 429:
+            if is_daily_quota(body):
+                return QuotaExhausted(next_daily_reset(), key_name=self.key_name, message=message)
+            return RateLimited(retry_delay(body), key_name=self.key_name, message=message)
+        if code in (401, 403) or "API_KEY_INVALID" in str(body):
+            return AuthError(message, key_name=self.key_name)
+        return ProviderError(message, key_name=self.key_name)

@@ -1,0 +1,1 @@
+"""The LangGraph workflows (lld, issue), their nodes, checkpoints and the item runner."""

@@ -1,0 +1,130 @@
+"""issue-workflow: brief -> issue.
+
+N0_load_brief -> N1_draft -> N2_review -> (N1_draft | N3_file -> N4_archive_brief | N4_archive_brief)
+
+Filing is split from moving the brief so the new issue number is checkpointed before
+anything else happens, and filing itself is idempotent through a hidden marker.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agentos.errors import InvalidSpec, ItemNotFound
+from agentos.events import EventType
+from agentos.tracker.base import filing_marker
+from agentos.workflows.context import RunContext, WorkflowState
+from agentos.workflows.lineage import archive_previous, write_lineage
+from agentos.workflows.review_loop import (
+    make_draft_node,
+    make_review_node,
+    node,
+    route_after_review,
+)
+
+
+def _title_of(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line[2:].strip() if line.startswith("# ") else fallback
+    return fallback
+
+
+@node("N0_load_brief")
+def load_brief(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    slug = state["key"]
+    path = ctx.workspace.brief_file(slug)
+    if not path.is_file():
+        raise ItemNotFound("brief", slug, str(ctx.workspace.ideas_active))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise InvalidSpec("brief is empty")
+    title = _title_of(text, slug.replace("-", " ").replace("_", " "))
+    archive_previous(ctx.lineage_dir, ctx.workspace.lineage_archive_dir(ctx.item_id))
+    write_lineage(ctx.lineage_dir, 1, "brief", text)
+    return {
+        "title": title,
+        "body": text.strip(),
+        "item_text": text,
+        "seq": 1,
+        "rounds": 0,
+        "filing_token": uuid.uuid4().hex[:12],
+    }
+
+
+def _split_draft(draft: str, fallback_title: str) -> tuple[str, str]:
+    lines = draft.strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        return lines[0][2:].strip() or fallback_title, "\n".join(lines[1:]).strip()
+    return fallback_title, draft.strip()
+
+
+@node("N3_file")
+def file_issue(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    marker = filing_marker(state["key"], state.get("filing_token", "none"))
+    existing = ctx.tracker.find_filed(marker)
+    if existing is not None:
+        ctx.say(f"    Already filed as issue #{existing} (found by marker); not filing again")
+        number = existing
+    else:
+        title, body = _split_draft(state.get("draft", ""), state.get("title", state["key"]))
+        body = f"{body}\n\n_Filed by agentos issue-workflow from brief `{state['key']}`._\n{marker}\n"
+        number = ctx.tracker.create_issue(title, body, ctx.labels)
+        ctx.say(f"    Filed issue #{number} in {ctx.tracker.describe()}")
+    ctx.events.emit(EventType.ISSUE_FILED, number=number)
+    return {"filed_number": number}
+
+
+@node("N4_archive_brief")
+def archive_brief(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    slug = state["key"]
+    filed = state.get("filed_number")
+    seq = state.get("seq", 0) + 1
+    if filed is not None:
+        source = ctx.workspace.brief_file(slug)
+        target = ctx.workspace.ideas_done / source.name
+        if source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+        final = f"Status: APPROVED\nFiled as issue #{filed}\n\n{state.get('draft', '')}"
+        write_lineage(ctx.lineage_dir, seq, "final", final)
+        return {"status": "approved", "output": f"issue #{filed}", "seq": seq}
+    rounds = state.get("rounds", 0)
+    points = "\n".join(f"- {p}" for p in state.get("feedback", []))
+    final = (
+        f"Status: NEEDS REVISION (not approved after {rounds} review round(s)); "
+        f"not filed, brief left in ideas/active/\n\nOpen blocking points:\n{points}\n\n"
+        f"{state.get('draft', '')}"
+    )
+    path = write_lineage(ctx.lineage_dir, seq, "final", final)
+    return {"status": "needs_revision", "output": str(path), "seq": seq}
+
+
+def build_issue_graph() -> StateGraph[WorkflowState, RunContext, WorkflowState, WorkflowState]:
+    graph: StateGraph[WorkflowState, RunContext, WorkflowState, WorkflowState] = StateGraph(
+        WorkflowState, context_schema=RunContext
+    )
+    graph.add_node("N0_load_brief", load_brief)
+    graph.add_node("N1_draft", make_draft_node("N1_draft", "issue"))
+    graph.add_node("N2_review", make_review_node("issue"))
+    graph.add_node("N3_file", file_issue)
+    graph.add_node("N4_archive_brief", archive_brief)
+    graph.add_edge(START, "N0_load_brief")
+    graph.add_edge("N0_load_brief", "N1_draft")
+    graph.add_edge("N1_draft", "N2_review")
+    graph.add_conditional_edges(
+        "N2_review",
+        route_after_review("N3_file", "N4_archive_brief", "N1_draft"),
+        ["N1_draft", "N3_file", "N4_archive_brief"],
+    )
+    graph.add_edge("N3_file", "N4_archive_brief")
+    graph.add_edge("N4_archive_brief", END)
+    return graph

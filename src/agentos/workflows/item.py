@@ -1,0 +1,86 @@
+"""What one workflow run is given (ItemJob) and what it reports (ItemOutcome).
+
+Both are plain picklable data: they cross the process boundary to and from a worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from agentos.tracker.base import TrackerConfig
+
+
+class WorkflowKind(StrEnum):
+    LLD = "lld"
+    ISSUE = "issue"
+
+    @property
+    def db_prefix(self) -> str:
+        return f"{self.value}_workflow"
+
+
+class ItemStatus(StrEnum):
+    APPROVED = "approved"
+    NEEDS_REVISION = "needs_revision"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    # The run stopped on a credential problem (429, quota, rejected key) after its last
+    # checkpoint; the coordinator resumes it with another key.
+    CREDENTIAL = "credential"
+    NOT_STARTED = "not_started"  # a shutdown came first; still pending for the next run
+
+    @property
+    def succeeded(self) -> bool:
+        return self in (ItemStatus.APPROVED, ItemStatus.NEEDS_REVISION)
+
+
+def item_id_for(kind: WorkflowKind, key: str) -> str:
+    return f"LLD-{int(key)}" if kind is WorkflowKind.LLD else f"ISSUE-{key}"
+
+
+@dataclass(frozen=True)
+class ItemJob:
+    kind: WorkflowKind
+    key: str  # issue number (lld) or brief slug (issue)
+    workspace: str
+    db_path: str
+    audit_path: str
+    drafter: str
+    reviewer: str
+    max_iterations: int = 3
+    fresh: bool = False
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    labels: tuple[str, ...] = ()
+
+    @property
+    def item_id(self) -> str:
+        return item_id_for(self.kind, self.key)
+
+
+@dataclass
+class ItemOutcome:
+    status: ItemStatus
+    rounds: int = 0
+    error: str | None = None
+    output: str | None = None
+    filed_number: int | None = None
+    resumed: bool = False
+    # Set when status is CREDENTIAL: which key, and what happened to it.
+    credential_problem: str | None = None  # "rate_limited" | "quota" | "auth"
+    provider: str | None = None
+    key_name: str | None = None
+    retry_after: float | None = None
+    reset_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ItemOutcome:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["status"] = ItemStatus(fields["status"])
+        return cls(**fields)

@@ -1,0 +1,31 @@
+"""Numbered lineage files: every input, draft, verdict and the final document of a run."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def write_lineage(directory: Path, seq: int, kind: str, text: str) -> Path:
+    """Write `NNN-<kind>.md` atomically. Re-running a node rewrites the same file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{seq:03d}-{kind}.md"
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def archive_previous(directory: Path, archive_root: Path) -> Path | None:
+    """Move an earlier run's lineage aside so a fresh run starts at 001 and nothing is lost."""
+    if not directory.is_dir() or not any(directory.iterdir()):
+        return None
+    archive_root.mkdir(parents=True, exist_ok=True)
+    target = archive_root / time.strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while target.exists():
+        target = archive_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{n}"
+        n += 1
+    os.replace(directory, target)
+    return target

@@ -1,0 +1,125 @@
+"""A batch run: pending items -> run folder -> worker processes -> summary and exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
+from agentos.paths import agentos_home, new_run_dir
+from agentos.workflows.item import ItemJob, ItemStatus
+from agentos.workflows.parallel import summary
+from agentos.workflows.parallel.console import ConsoleRouter, ProgressDisplay
+from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
+from agentos.workflows.parallel.credential_pools import PoolSet
+from agentos.workflows.parallel.process_runner import ProcessRunner, make_context
+
+PASS_THROUGH_ENV = ("AGENTOS_MOCK_LATENCY", "AGENTOS_SIMULATE_429", "AGENTOS_SIMULATE_429_RETRY")
+
+
+def log_name(job: ItemJob) -> str:
+    return f"{job.item_id}.log"
+
+
+def audit_name(key: str) -> str:
+    return f"workflow-audit-{key}.jsonl"
+
+
+def exit_code_for(coordinator: ParallelCoordinator, items: list[dict[str, Any]]) -> int:
+    if coordinator.pool_exhausted_stop:
+        return EXIT_POOL_EXHAUSTED
+    if coordinator.stop_event.is_set():
+        return EXIT_INTERRUPTED
+    if any(i["status"] == ItemStatus.FAILED.value for i in items):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def run_batch(
+    *,
+    workflow: str,
+    noun: str,
+    keys: Sequence[str],
+    make_job: Callable[[str, Path], ItemJob],
+    pools: PoolSet,
+    parallel: int | None,
+    no_wait: bool,
+    preload: Sequence[str],
+    provider_banner: str,
+) -> int:
+    """Run every key's item in its own process, at most `parallel` at once."""
+    started = time.time()
+    run_dir = new_run_dir()
+    terminal = sys.stdout
+    live = terminal.isatty() and os.environ.get("TERM") != "dumb"
+    with open(run_dir / "coordinator.log", "a", encoding="utf-8") as coordinator_log:
+        router = ConsoleRouter(terminal, coordinator_log)
+        jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
+        progress = ProgressDisplay(len(jobs), router, live)
+        sys.stdout = router  # type: ignore[assignment]
+        try:
+            coordinator = ParallelCoordinator(parallel, pools, listener=progress, no_wait=no_wait)
+            router.line(
+                f"[COORDINATOR] {len(jobs)} pending {noun}, parallelism {coordinator.max_workers}, "
+                f"logs in {run_dir}/"
+            )
+            router.line(f"[COORDINATOR] {provider_banner}")
+            router.line(f"[COORDINATOR] Credential pool: {pools.describe()}")
+            resuming = [j.item_id for j in jobs if Path(j.db_path).exists() and not j.fresh]
+            if resuming:
+                router.line(f"[COORDINATOR] Resuming from checkpoints first: {', '.join(resuming)}")
+            env = {
+                "AGENTOS_HOME": str(agentos_home()),
+                "AGENTOS_COORDINATOR_PID": str(os.getpid()),
+                "AGENTOS_RUN_DIR": str(run_dir),
+                "AGENTOS_MOCK_STATE_DIR": str(run_dir / ".mock-state"),
+                **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ},
+            }
+            runner = ProcessRunner(
+                make_context(preload),
+                router,  # type: ignore[arg-type]
+                lambda job: run_dir / log_name(job),
+                coordinator.stop_event,
+                coordinator.force_event,
+                env,
+            )
+            progress.start()
+            try:
+                _, results = coordinator.execute_parallel(jobs, runner, lambda job: job.item_id)
+            finally:
+                progress.stop()
+            items = _records(jobs, results, run_dir)
+            code = exit_code_for(coordinator, items)
+            summary.write_summary(
+                run_dir / "summary.json", summary.build(workflow, items, started, code, run_dir)
+            )
+            router.line(f"[COORDINATOR] {summary.summary_line(items)}")
+            router.flush()
+            summary.render_table(items, terminal, live)
+            coordinator_log.flush()
+            summary.render_table(items, coordinator_log, False)
+            if code == EXIT_INTERRUPTED:
+                router.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
+            elif code == EXIT_POOL_EXHAUSTED:
+                router.line("[COORDINATOR] Stopped: credential pool exhausted (--no-wait). Resumable.")
+            router.line(f"[COORDINATOR] Summary written to {run_dir / 'summary.json'}")
+            return code
+        finally:
+            sys.stdout = terminal
+            router.flush()
+
+
+def _records(jobs: list[ItemJob], results: list[WorkflowResult], run_dir: Path) -> list[dict[str, Any]]:
+    by_id = {r.item_id: r for r in results}
+    items = []
+    for job in jobs:
+        result = by_id.get(job.item_id) or WorkflowResult(
+            job.item_id, False, "not started before the shutdown", status=ItemStatus.NOT_STARTED
+        )
+        log = run_dir / log_name(job)
+        items.append(summary.item_record(result, log if log.exists() else None, job.db_path))
+    return items

@@ -1,0 +1,138 @@
+"""The coordinator is the only writer to the console. Everything goes through here.
+
+`ConsoleRouter` replaces `sys.stdout` during a batch: it gathers each thread's writes
+into whole lines and writes every line once, above the progress bar on a terminal, and
+to `coordinator.log`. `ProgressDisplay` draws the bar (rich, on a terminal) or prints a
+plain progress line each time an item ends (CI, pipes).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from agentos.workflows.parallel.coordinator import ProgressStats, WorkflowResult
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+BAR_WIDTH = 10
+
+
+def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
+    """`[=====>    ] 5/10 workflows complete`."""
+    filled = min(width, (done * width) // total) if total else width
+    inner = "=" * filled + (">" if filled < width else "")
+    return f"[{inner.ljust(width)}] {done}/{total} workflows complete"
+
+
+class ConsoleRouter:
+    """A `sys.stdout` stand-in: line-atomic across threads, mirrored to a log."""
+
+    def __init__(self, terminal: TextIO, log: TextIO | None = None) -> None:
+        self.terminal = terminal
+        self.log = log
+        self.live_console: Console | None = None  # set while a progress bar is live
+        self._lock = threading.Lock()
+        self._partial: dict[int, str] = {}
+
+    def write(self, text: str) -> int:
+        ident = threading.get_ident()
+        with self._lock:
+            buffered = self._partial.pop(ident, "") + text
+            *lines, rest = buffered.split("\n")
+            if rest:
+                self._partial[ident] = rest
+            for line in lines:
+                self._emit(line)
+        return len(text)
+
+    def line(self, text: str) -> None:
+        self.write(text + "\n")
+
+    def _emit(self, line: str) -> None:
+        clean = _CONTROL.sub("?", line)
+        if self.log is not None:
+            self.log.write(clean + "\n")
+            self.log.flush()
+        if self.live_console is not None:
+            self.live_console.print(Text(clean), soft_wrap=True, highlight=False)
+        else:
+            self.terminal.write(clean + "\n")
+            self.terminal.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            for ident in list(self._partial):
+                self._emit(self._partial.pop(ident))
+            if self.log is not None:
+                self.log.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+
+class ProgressDisplay:
+    """Listener for ParallelCoordinator: a live bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, router: ConsoleRouter, live: bool) -> None:
+        self.total = total
+        self.router = router
+        self._done = 0
+        self._running: list[str] = []
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+        if live:
+            console = Console(file=router.terminal, force_terminal=True, highlight=False)
+            self._live = Live(
+                self._render(),
+                console=console,
+                refresh_per_second=8,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+
+    def _render(self) -> Text:
+        running = ", ".join(self._running[:6]) + (" ..." if len(self._running) > 6 else "")
+        suffix = f"  running: {running}" if running else ""
+        return Text(progress_bar(self._done, self.total) + suffix)
+
+    def start(self) -> None:
+        if self._live is not None:
+            self._live.start()
+            self.router.live_console = self._live.console
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self.router.live_console = None
+            self._live.stop()
+
+    def item_started(self, item_id: str, stats: ProgressStats) -> None:
+        with self._lock:
+            self._running.append(item_id)
+            self._refresh()
+
+    def item_finished(self, result: WorkflowResult, stats: ProgressStats) -> None:
+        with self._lock:
+            if result.item_id in self._running:
+                self._running.remove(result.item_id)
+            self._done = stats.completed + stats.interrupted
+            self._refresh()
+            if self._live is None:
+                self.router.line(progress_bar(self._done, self.total))
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def __getattr__(self, name: str) -> Any:  # pragma: no cover - defensive
+        raise AttributeError(name)

@@ -1,0 +1,253 @@
+"""The shared pool of API keys: reservation, cool-downs, quotas, rejected keys.
+
+Workers never read credential files: they are handed a reserved key and give it back
+when their item ends. Cool-downs and quota marks are kept in a small state file, so a
+run started a minute later does not hammer a key that is still cooling. The clock is
+injected, so backoff is testable without sleeping.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from agentos.credentials import Credential
+from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
+from agentos.workflows.parallel.credential_state import CredentialState
+
+T = TypeVar("T", str, Credential)
+
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 300.0
+DEFAULT_QUOTA_S = 3600.0
+REFRESH_INTERVAL_S = 1.0
+
+
+def _say(message: str) -> None:
+    print(message + "\n", end="", flush=True)  # one write: lines never split between threads
+
+
+@dataclass
+class _Key:
+    cred: Credential
+    in_use: int = 0
+    cooldown_until: float = 0.0
+    quota_until: float = 0.0
+    disabled: str | None = None
+    strikes: int = 0  # consecutive rate limits, for exponential backoff
+    last_released: float = 0.0
+
+
+class CredentialCoordinator(Generic[T]):
+    """A thread-safe pool. `acquire` returns one of the items you gave (str or Credential).
+
+    Plain strings are named `key-1`, `key-2`, ... so output never shows the key itself.
+    """
+
+    def __init__(
+        self,
+        credentials: Sequence[T],
+        *,
+        per_key_concurrency: int = 1,
+        clock: Callable[[], float] = time.time,
+        state: CredentialState | None = None,
+        source: Callable[[], Sequence[Credential]] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if per_key_concurrency < 1:
+            raise ValueError("per_key_concurrency must be at least 1")
+        self.per_key_concurrency = per_key_concurrency
+        self._clock = clock
+        self._state = state
+        self._source = source
+        self._rng = rng or random.Random()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._keys: dict[str, _Key] = {}
+        self._original: dict[str, T] = {}
+        self._last_refresh = 0.0
+        for index, item in enumerate(credentials):
+            cred = item if isinstance(item, Credential) else Credential(f"key-{index + 1}", item)
+            if cred.name in self._keys:
+                raise ValueError(f"duplicate credential name {cred.name!r}")
+            self._keys[cred.name] = _Key(cred)
+            self._original[cred.name] = item
+        self._load_state()
+
+    # -- reservation ---------------------------------------------------------------
+    def acquire(self, timeout: float | None = None) -> T | None:
+        """A free key, or None when `timeout` passes (or the pool is closed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._closed:
+                self._maybe_refresh()
+                key = self._pick()
+                if key is not None:
+                    key.in_use += 1
+                    return self._original[key.cred.name]
+                wait = REFRESH_INTERVAL_S
+                earliest = self._earliest_free_locked()
+                if earliest is not None:
+                    wait = min(wait, max(0.01, earliest - self._clock()))
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    wait = min(wait, remaining)
+                self._cond.wait(wait)
+        return None
+
+    def release(self, key: T, rate_limited: bool = False, backoff_seconds: float | None = None) -> None:
+        """Give `key` back. A rate-limited key cools down for `backoff_seconds` (or backoff)."""
+        with self._cond:
+            entry = self._entry(key)
+            entry.in_use = max(0, entry.in_use - 1)
+            entry.last_released = self._clock()
+            if rate_limited:
+                entry.strikes += 1
+                seconds = backoff_seconds if backoff_seconds is not None else self._backoff(entry.strikes)
+                entry.cooldown_until = max(entry.cooldown_until, self._clock() + seconds)
+                _say(
+                    f"[COORDINATOR] Credential {entry.cred.name} rate-limited; "
+                    f"cooling down for {seconds:.1f}s"
+                )
+                self._save_state()
+            else:
+                entry.strikes = 0
+            self._cond.notify_all()
+
+    def report(self, key: T, error: LLMError) -> None:
+        """Release `key` after a provider error, applying what the error means for it."""
+        if isinstance(error, RateLimited):
+            self.release(key, rate_limited=True, backoff_seconds=error.retry_after)
+            return
+        with self._cond:
+            entry = self._entry(key)
+            entry.in_use = max(0, entry.in_use - 1)
+            if isinstance(error, QuotaExhausted):
+                entry.quota_until = error.reset_at or self._clock() + DEFAULT_QUOTA_S
+                _say(
+                    f"[COORDINATOR] Credential {entry.cred.name} quota exhausted; out until "
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.quota_until))}"
+                )
+                self._save_state()
+            elif isinstance(error, AuthError):
+                entry.disabled = "rejected by the provider"
+                _say(
+                    f"[COORDINATOR] Credential {entry.cred.name} was rejected (auth error); "
+                    "disabled for this run. Check or replace it in the credentials file."
+                )
+            self._cond.notify_all()
+
+    # -- introspection -------------------------------------------------------------
+    def usable_count(self) -> int:
+        """Keys that are enabled and not cooling down or out of quota (in use counts)."""
+        with self._cond:
+            self._maybe_refresh()
+            now = self._clock()
+            return sum(1 for k in self._keys.values() if self._usable(k, now))
+
+    def earliest_available(self) -> float | None:
+        """Clock time when the first cooling key frees up; None if none will by itself."""
+        with self._cond:
+            return self._earliest_free_locked()
+
+    def names(self) -> list[str]:
+        with self._cond:
+            return list(self._keys)
+
+    def close(self) -> None:
+        """Wake every waiter; `acquire` returns None from now on (shutdown)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    # -- internals -----------------------------------------------------------------
+    def _entry(self, key: T) -> _Key:
+        for name, original in self._original.items():
+            if original is key or original == key:
+                return self._keys[name]
+        raise KeyError("release of a credential that is not in this pool")
+
+    def _usable(self, key: _Key, now: float) -> bool:
+        return key.disabled is None and key.cooldown_until <= now and key.quota_until <= now
+
+    def _pick(self) -> _Key | None:
+        now = self._clock()
+        free = [
+            k for k in self._keys.values() if self._usable(k, now) and k.in_use < self.per_key_concurrency
+        ]
+        if not free:
+            return None
+        return min(free, key=lambda k: (k.in_use, k.last_released))
+
+    def _earliest_free_locked(self) -> float | None:
+        times = [
+            max(k.cooldown_until, k.quota_until)
+            for k in self._keys.values()
+            if k.disabled is None and max(k.cooldown_until, k.quota_until) > self._clock()
+        ]
+        return min(times) if times else None
+
+    def _backoff(self, strikes: int) -> float:
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** (strikes - 1))
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # "equal jitter"
+
+    def _maybe_refresh(self) -> None:
+        """Pick up keys added or re-enabled in the credentials file during the run."""
+        if self._source is None or time.monotonic() - self._last_refresh < REFRESH_INTERVAL_S:
+            return
+        self._last_refresh = time.monotonic()
+        try:
+            fresh = list(self._source())
+        except Exception:
+            return
+        added = []
+        for cred in fresh:
+            entry = self._keys.get(cred.name)
+            if entry is None or entry.cred.secret != cred.secret:
+                self._keys[cred.name] = _Key(cred, in_use=entry.in_use if entry else 0)
+                self._original[cred.name] = cred  # type: ignore[assignment]
+                added.append(cred.name)
+        if added:
+            _say(f"[COORDINATOR] Credentials file changed: added or re-enabled {', '.join(added)}")
+            self._load_state()
+            self._cond.notify_all()
+
+    def _load_state(self) -> None:
+        if self._state is None:
+            return
+        marks = self._state.load()
+        now = self._clock()
+        for name, key in self._keys.items():
+            mark = marks.get(self._state_key(key.cred))
+            if mark:
+                key.cooldown_until = max(key.cooldown_until, mark.get("cooldown_until", 0.0))
+                key.quota_until = max(key.quota_until, mark.get("quota_until", 0.0))
+                if max(key.cooldown_until, key.quota_until) > now:
+                    _say(
+                        f"[COORDINATOR] Credential {name} is still cooling down from an earlier "
+                        f"run ({max(key.cooldown_until, key.quota_until) - now:.0f}s left)"
+                    )
+
+    def _save_state(self) -> None:
+        if self._state is None:
+            return
+        self._state.update(
+            {
+                self._state_key(k.cred): {
+                    "cooldown_until": k.cooldown_until,
+                    "quota_until": k.quota_until,
+                }
+                for k in self._keys.values()
+            },
+            now=self._clock(),
+        )
+
+    @staticmethod
+    def _state_key(cred: Credential) -> str:
+        return f"{cred.provider or 'default'}/{cred.name}"

@@ -1,0 +1,93 @@
+"""One reservation across several providers' pools (e.g. Gemini drafter, Claude reviewer).
+
+A lease is `{provider: Credential}`. Errors are reported to the pool of the provider
+that raised them; the other keys of the lease are simply released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentos.credentials import Credential, load_credentials
+from agentos.errors import ConfigError
+from agentos.llm.errors import LLMError
+from agentos.paths import credential_state_file, credentials_file
+from agentos.workflows.parallel.credential_pool import CredentialCoordinator
+from agentos.workflows.parallel.credential_state import CredentialState
+
+Lease = dict[str, Credential]
+
+
+class PoolSet:
+    def __init__(self, pools: dict[str, CredentialCoordinator[Credential]]) -> None:
+        self.pools = pools
+
+    @classmethod
+    def load(cls, providers: Sequence[str], per_key_concurrency: int = 1) -> PoolSet:
+        """Pools for `providers`; raises ConfigError (exit 2) before anything starts."""
+        state = CredentialState(credential_state_file())
+        pools: dict[str, CredentialCoordinator[Credential]] = {}
+        for provider in dict.fromkeys(providers):
+            creds = load_credentials(provider)
+            if not creds:
+                raise ConfigError(
+                    f"no usable API key for {provider}: add enabled entries to "
+                    f"{credentials_file(provider)} or set the provider's API key variable"
+                )
+            pools[provider] = CredentialCoordinator(
+                creds,
+                per_key_concurrency=per_key_concurrency,
+                state=state,
+                source=_reloader(provider),
+            )
+        return cls(pools)
+
+    def acquire(self, timeout: float | None = None) -> Lease | None:
+        lease: Lease = {}
+        for provider, pool in self.pools.items():
+            cred = pool.acquire(timeout=timeout)
+            if cred is None:
+                self.release(lease)
+                return None
+            lease[provider] = cred
+        return lease
+
+    def release(self, lease: Lease, rate_limited: bool = False, backoff_seconds: float | None = None) -> None:
+        for provider, cred in lease.items():
+            self.pools[provider].release(cred, rate_limited=rate_limited, backoff_seconds=backoff_seconds)
+
+    def report(self, lease: Lease, error: LLMError) -> None:
+        target = error.provider if error.provider in lease else next(iter(lease), None)
+        for provider, cred in lease.items():
+            if provider == target:
+                self.pools[provider].report(cred, error)
+            else:
+                self.pools[provider].release(cred)
+
+    def usable_count(self) -> int:
+        return min((pool.usable_count() for pool in self.pools.values()), default=0)
+
+    def earliest_available(self) -> float | None:
+        """When every provider has a usable key again (None: not by waiting alone)."""
+        waits = []
+        for pool in self.pools.values():
+            if pool.usable_count() == 0:
+                earliest = pool.earliest_available()
+                if earliest is None:
+                    return None
+                waits.append(earliest)
+        return max(waits) if waits else None
+
+    def describe(self) -> str:
+        return "; ".join(f"{p}: {', '.join(pool.names())}" for p, pool in self.pools.items())
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
+
+def _reloader(provider: str):  # type: ignore[no-untyped-def]
+    def reload() -> list[Credential]:
+        return load_credentials(provider)
+
+    return reload

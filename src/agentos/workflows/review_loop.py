@@ -1,0 +1,153 @@
+"""The draft -> review -> (revise | finish) loop that both workflows share."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from langgraph.runtime import Runtime
+
+from agentos.events import EventType
+from agentos.llm.base import CompletionRequest
+from agentos.workflows.context import RunContext, WorkflowState
+from agentos.workflows.lineage import write_lineage
+from agentos.workflows.verdict import parse_verdict
+
+
+class Node(Protocol):
+    """A node as LangGraph calls it: state plus the runtime holding our RunContext."""
+
+    def __call__(self, state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]: ...
+
+
+def node(name: str) -> Callable[[Node], Node]:
+    """Announce a node, audit its start and end, and stop at this safe point if asked."""
+
+    def wrap(fn: Node) -> Node:
+        @functools.wraps(fn)
+        def run(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+            ctx = runtime.context
+            ctx.stop.check()
+            ctx.say(f">>> Executing: {name}")
+            ctx.events.emit(EventType.NODE_START, node=name, round=state.get("rounds", 0))
+            started = time.monotonic()
+            update = fn(state, runtime)
+            ctx.events.emit(EventType.NODE_END, node=name, duration_s=round(time.monotonic() - started, 4))
+            return update
+
+        return run
+
+    return wrap
+
+
+def _feedback_block(feedback: list[str]) -> str:
+    if not feedback:
+        return ""
+    points = "\n".join(f"- {p}" for p in feedback)
+    return f"\nThe previous draft was not approved. Fix every blocking point:\n{points}\n"
+
+
+def make_draft_node(name: str, kind: str) -> Node:
+    @node(name)
+    def draft(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        ctx = runtime.context
+        round_ = state.get("rounds", 0) + 1
+        feedback = state.get("feedback", [])
+        template = ctx.templates.text(f"{kind}_template.md")
+        prompt = ctx.templates.render(
+            f"{kind}_drafter.md",
+            number=state["key"],
+            slug=state["key"],
+            title=state.get("title", ""),
+            body=state.get("body", ""),
+            template=template,
+            feedback_block=_feedback_block(feedback),
+        )
+        request = CompletionRequest(
+            prompt=prompt,
+            purpose="draft",
+            round=round_,
+            context={
+                "title": state.get("title", ""),
+                "body": state.get("body", ""),
+                "template": template,
+                "feedback": "\n".join(feedback),
+            },
+        )
+        text = ctx.call_llm("drafter", request).text
+        seq = state.get("seq", 0) + 1
+        write_lineage(ctx.lineage_dir, seq, "draft", text)
+        return {"draft": text, "seq": seq}
+
+    return draft
+
+
+def make_review_node(kind: str) -> Node:
+    @node("N2_review")
+    def review(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        ctx = runtime.context
+        round_ = state.get("rounds", 0) + 1
+        prompt = ctx.templates.render(
+            f"{kind}_reviewer.md",
+            number=state["key"],
+            slug=state["key"],
+            title=state.get("title", ""),
+            body=state.get("body", ""),
+            draft=state.get("draft", ""),
+            round=round_,
+            max_rounds=ctx.max_iterations,
+        )
+        request = CompletionRequest(
+            prompt=prompt,
+            purpose="review",
+            round=round_,
+            context={
+                "title": state.get("title", ""),
+                "item_text": state.get("item_text", ""),
+                "draft": state.get("draft", ""),
+            },
+        )
+        answer = ctx.call_llm("reviewer", request).text
+        result = parse_verdict(answer)
+        seq = state.get("seq", 0) + 1
+        note = (
+            f"\n\n<!-- parsed as {result.verdict.value}: {result.parse_error} -->\n"
+            if result.parse_error
+            else ""
+        )
+        write_lineage(ctx.lineage_dir, seq, "verdict", answer + note)
+        ctx.events.emit(
+            EventType.VERDICT,
+            round=round_,
+            verdict=result.verdict.value,
+            blocking=result.blocking,
+            parse_error=result.parse_error,
+        )
+        shown = f"{result.verdict.value} ({len(result.blocking)} blocking)"
+        if result.parse_error:
+            shown += f" - unparseable answer: {result.parse_error}"
+        ctx.say(f"    Review round {round_}: {shown}")
+        return {
+            "verdict": result.verdict.value,
+            "feedback": result.blocking,
+            "parse_error": result.parse_error or "",
+            "rounds": round_,
+            "seq": seq,
+        }
+
+    return review
+
+
+def route_after_review(approved_to: str, exhausted_to: str, revise_to: str) -> Callable[..., str]:
+    """APPROVED -> approved_to; REVISE with rounds left -> revise_to; else exhausted_to."""
+
+    def route(state: WorkflowState, runtime: Runtime[RunContext]) -> str:
+        if state.get("verdict") == "APPROVED":
+            return approved_to
+        if state.get("rounds", 0) >= runtime.context.max_iterations:
+            return exhausted_to
+        return revise_to
+
+    return route

@@ -1,0 +1,178 @@
+"""Run one item to an honest outcome: build the graph, resume or start, report.
+
+Used in-process for a single item and inside each worker process for batch runs.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from langgraph.graph.state import CompiledStateGraph
+
+from agentos.credentials import Credential
+from agentos.errors import AgentosError, CheckpointError, Interrupted, InvalidSpec
+from agentos.events import AuditWriter, EventBus, EventType
+from agentos.llm.base import Provider
+from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
+from agentos.llm.registry import ProviderSpec, create_provider
+from agentos.paths import Workspace
+from agentos.tracker.factory import open_tracker
+from agentos.workflows.checkpoint import CheckpointStore
+from agentos.workflows.context import RunContext, StopFlag, WorkflowState
+from agentos.workflows.issue import build_issue_graph
+from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
+from agentos.workflows.lld import build_lld_graph
+from agentos.workflows.templates import Templates
+
+
+def _provider(spec: ProviderSpec, credentials: Mapping[str, Credential]) -> Provider:
+    cred = credentials.get(spec.provider)
+    return create_provider(spec, secret=cred.secret if cred else None, key_name=cred.name if cred else None)
+
+
+def _compile(kind: WorkflowKind, saver: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    builder = build_lld_graph() if kind is WorkflowKind.LLD else build_issue_graph()
+    return builder.compile(checkpointer=saver)
+
+
+def _credential_outcome(exc: LLMError, provider: str | None) -> ItemOutcome:
+    outcome = ItemOutcome(ItemStatus.CREDENTIAL, error=str(exc), key_name=exc.key_name, provider=provider)
+    if isinstance(exc, RateLimited):
+        outcome.credential_problem, outcome.retry_after = "rate_limited", exc.retry_after
+    elif isinstance(exc, QuotaExhausted):
+        outcome.credential_problem, outcome.reset_at = "quota", exc.reset_at
+    else:
+        outcome.credential_problem = "auth"
+    return outcome
+
+
+def run_item(
+    job: ItemJob,
+    *,
+    stop: StopFlag,
+    credentials: Mapping[str, Credential],
+    say: Callable[[str], None] = print,
+) -> ItemOutcome:
+    """Run `job` until approved, out of rounds, failed, interrupted or short of a key.
+
+    The checkpoint DB is deleted only after success; otherwise it is kept to resume.
+    """
+    workspace = Workspace(Path(job.workspace))
+    events = EventBus(job.item_id)
+    events.subscribe(AuditWriter(Path(job.audit_path)))
+    store = CheckpointStore(Path(job.db_path))
+    started = time.monotonic()
+    drafter_spec, reviewer_spec = ProviderSpec.parse(job.drafter), ProviderSpec.parse(job.reviewer)
+    outcome: ItemOutcome
+    try:
+        if job.fresh and store.exists():
+            store.delete()
+            say(f"    Discarded the kept checkpoint {job.db_path} (--fresh)")
+        ctx = RunContext(
+            item_id=job.item_id,
+            workspace=workspace,
+            lineage_dir=workspace.lineage_dir(job.item_id),
+            drafter=_provider(drafter_spec, credentials),
+            reviewer=_provider(reviewer_spec, credentials),
+            templates=Templates(workspace.templates_override_dir),
+            events=events,
+            stop=stop,
+            tracker=open_tracker(job.tracker, workspace),
+            max_iterations=job.max_iterations,
+            labels=list(job.labels),
+            say=say,
+        )
+        graph = _compile(job.kind, store.open())
+        config: Any = {
+            "configurable": {"thread_id": job.item_id},
+            "recursion_limit": 4 * job.max_iterations + 20,
+        }
+        try:
+            snapshot = graph.get_state(config)
+        except Exception as exc:
+            raise CheckpointError(Path(job.db_path), f"{type(exc).__name__}: {exc}") from None
+        resumed = bool(snapshot.next)
+        if resumed:
+            say(f">>> Resuming from checkpoint {job.db_path} at {', '.join(snapshot.next)}")
+            events.emit(EventType.WORKFLOW_RESUME, next=list(snapshot.next))
+            graph_input: WorkflowState | None = None
+        elif snapshot.values.get("status"):
+            resumed = True  # finished earlier but the DB was not removed: report, do not redo
+            graph_input = None
+        else:
+            events.emit(
+                EventType.WORKFLOW_START,
+                workflow=job.kind.value,
+                drafter=str(drafter_spec),
+                reviewer=str(reviewer_spec),
+                max_iterations=job.max_iterations,
+            )
+            graph_input = {"key": job.key}
+        if graph_input is None and not snapshot.next:
+            final = cast(WorkflowState, snapshot.values)
+        else:
+            final = cast(WorkflowState, graph.invoke(graph_input, config, context=ctx, durability="sync"))
+        status = ItemStatus(final["status"])
+        outcome = ItemOutcome(
+            status,
+            rounds=final.get("rounds", 0),
+            output=final.get("output"),
+            filed_number=final.get("filed_number"),
+            resumed=resumed,
+        )
+    except Interrupted as exc:
+        outcome = ItemOutcome(ItemStatus.INTERRUPTED, error=str(exc))
+    except InvalidSpec as exc:
+        outcome = ItemOutcome(ItemStatus.FAILED, error=str(exc))
+    except (RateLimited, QuotaExhausted, AuthError) as exc:
+        outcome = _credential_outcome(exc, exc.provider or drafter_spec.provider)
+    except AgentosError as exc:
+        outcome = ItemOutcome(ItemStatus.FAILED, error=str(exc))
+    except Exception as exc:
+        say(traceback.format_exc().rstrip())
+        outcome = ItemOutcome(ItemStatus.FAILED, error=f"unexpected {type(exc).__name__}: {exc}")
+    finally:
+        store.close()
+    if outcome.status.succeeded:
+        store.delete()
+    _report(outcome, job, events, say, time.monotonic() - started)
+    return outcome
+
+
+def _report(
+    outcome: ItemOutcome,
+    job: ItemJob,
+    events: EventBus,
+    say: Callable[[str], None],
+    duration: float,
+) -> None:
+    fields: dict[str, Any] = {"duration_s": round(duration, 3), "rounds": outcome.rounds}
+    if outcome.status.succeeded:
+        events.emit(
+            EventType.WORKFLOW_COMPLETE,
+            status=outcome.status.value,
+            output=outcome.output,
+            **fields,
+        )
+        label = "APPROVED" if outcome.status is ItemStatus.APPROVED else "NEEDS REVISION"
+        say(f"{label} after {outcome.rounds} review round(s): {outcome.output}")
+    elif outcome.status is ItemStatus.INTERRUPTED:
+        events.emit(EventType.WORKFLOW_INTERRUPTED, **fields)
+        say(f"INTERRUPTED: checkpoint kept at {job.db_path}; run the same command to resume")
+    elif outcome.status is ItemStatus.CREDENTIAL:
+        events.emit(
+            EventType.WORKFLOW_RATE_LIMITED,
+            problem=outcome.credential_problem,
+            provider=outcome.provider,
+            key_name=outcome.key_name,
+            retry_after=outcome.retry_after,
+            **fields,
+        )
+        say(f"PAUSED: key {outcome.key_name} {outcome.credential_problem}: {outcome.error}; checkpoint kept")
+    else:
+        events.emit(EventType.WORKFLOW_FAILED, error=outcome.error, **fields)
+        say(f"FAILED: {outcome.error}")
