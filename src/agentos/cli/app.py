@@ -12,7 +12,7 @@ import click
 
 from agentos.cli.config import RunConfig
 from agentos.errors import EXIT_USAGE, AgentosError, ConfigError
-from agentos.paths import Workspace, checkpoint_db_path, logs_dir
+from agentos.paths import checkpoint_db_path, logs_dir
 from agentos.tracker.base import Tracker
 from agentos.tracker.factory import open_tracker
 from agentos.workflows.checkpoint import has_checkpoint
@@ -172,8 +172,9 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
 
 
 def tracker_for(config: RunConfig) -> Tracker:
-    return open_tracker(config.tracker, config.workspace)
-
-
-def workspace_of(config: RunConfig) -> Workspace:
-    return config.workspace
+    """The configured tracker, checked (token, repository) before anything starts."""
+    tracker = open_tracker(config.tracker, config.workspace)
+    verify = getattr(tracker, "verify", None)
+    if verify is not None:
+        verify()
+    return tracker

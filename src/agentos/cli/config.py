@@ -76,8 +76,8 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         _pick(opts.get("reviewer"), settings.reviewer, provider or DEFAULT_PROVIDER)
     )
     if opts.get("provider"):  # --provider sets both, over the settings file
-        drafter = ProviderSpec.parse(opts["drafter"] or opts["provider"])
-        reviewer = ProviderSpec.parse(opts["reviewer"] or opts["provider"])
+        drafter = ProviderSpec.parse(opts.get("drafter") or opts["provider"])
+        reviewer = ProviderSpec.parse(opts.get("reviewer") or opts["provider"])
     max_iterations = _pick(opts.get("max_iterations"), settings.max_iterations, DEFAULT_MAX_ITERATIONS)
     if max_iterations < 1:
         raise ConfigError(f"--max-iterations must be at least 1, got {max_iterations}")

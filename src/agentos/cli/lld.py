@@ -44,3 +44,7 @@ def main(issues: tuple[str, ...], **opts: Any) -> int:
             tracker.get_issue(int(number))  # unknown issue: a clear error before anything starts
         keys = numbers
     return execute(config, keys, "issues")
+
+
+if __name__ == "__main__":
+    main()

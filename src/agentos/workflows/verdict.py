@@ -25,7 +25,7 @@ class ReviewResult:
 
 
 _VERDICT_LINE = re.compile(r"^\**\s*VERDICT\s*\**\s*:\s*\**\s*([A-Za-z_ ]+?)\s*\**\s*$")
-_SECTION = re.compile(r"^\**\s*(BLOCKING|NON-BLOCKING)\s*\**\s*:\s*(.*)$", re.IGNORECASE)
+_SECTION = re.compile(r"^\**\s*(BLOCKING|NON-BLOCKING)\s*\**\s*:\s*\**\s*(.*)$", re.IGNORECASE)
 _NONE = {"", "none", "n/a", "-", "(none)", "none."}
 
 

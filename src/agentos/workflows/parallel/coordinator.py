@@ -171,8 +171,6 @@ class ParallelCoordinator:
             if threads:
                 self._drain(threads)
         finally:
-            if self.credentials is not None and hasattr(self.credentials, "close"):
-                self.credentials.close()
             self._restore_signal_handlers(installed)
         with self._lock:
             finished = {r.item_id for r in self._results}
@@ -224,7 +222,10 @@ class ParallelCoordinator:
             elif self._limit_state == "paused":
                 _say("[COORDINATOR] Credentials available. Resuming...")
             if state == "reduced":
-                _say(f"[COORDINATOR] Only {usable} usable credential: parallelism reduced to {usable}")
+                _say(
+                    f"[COORDINATOR] Credential pool exhausted for parallelism {self.max_workers}: "
+                    f"only {usable} usable credential, parallelism reduced to {usable}"
+                )
             elif state == "full" and self._limit_state == "reduced":
                 _say(f"[COORDINATOR] {usable} usable credentials: parallelism back to {self.max_workers}")
             self._limit_state = state

@@ -92,6 +92,7 @@ class ProcessRunner:
         stop: threading.Event,
         force: threading.Event,
         base_env: dict[str, str],
+        target: Callable[..., None] = worker_main,
     ) -> None:
         self.ctx = ctx
         self.console = console
@@ -99,6 +100,7 @@ class ProcessRunner:
         self.stop = stop
         self.force = force
         self.base_env = base_env
+        self.target = target  # the process entry point; tests inject hostile workers here
         self.pids: dict[str, int] = {}  # running workers, for tests and diagnostics
 
     def __call__(self, job: ItemJob, credential: dict[str, Credential] | Credential | None) -> ItemOutcome:
@@ -107,7 +109,7 @@ class ProcessRunner:
         res_r, res_w = self.ctx.Pipe(duplex=False)
         env = {**self.base_env, "AGENTOS_WORKFLOW_DB": job.db_path, **credential_env(creds)}
         process = self.ctx.Process(
-            target=worker_main, args=(job, out_w, res_w, env), name=job.item_id, daemon=False
+            target=self.target, args=(job, out_w, res_w, env), name=job.item_id, daemon=False
         )
         process.start()
         out_w.close()

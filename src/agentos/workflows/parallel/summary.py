@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -86,7 +87,7 @@ def build(
 
 
 def render_table(items: list[dict[str, Any]], stream: TextIO, tty: bool) -> None:
-    table = Table(title=None, show_lines=False, box=None if not tty else None, pad_edge=False)
+    table = Table(show_lines=False, box=box.SIMPLE if tty else None, pad_edge=False)
     for column in ("Item", "Status", "Rounds", "Duration", "Log / error"):
         table.add_column(column, overflow="fold")
     for item in items:

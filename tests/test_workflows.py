@@ -1,0 +1,157 @@
+"""Both graphs, in-process, with the offline mock provider."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentos.credentials import Credential
+from agentos.events import read_audit
+from agentos.paths import Workspace, checkpoint_db_path
+from agentos.tracker.base import filing_marker
+from agentos.tracker.local import LocalTracker
+from agentos.workflows.context import StopFlag
+from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
+from agentos.workflows.pending import pending_briefs, pending_issues
+from agentos.workflows.runner import run_item
+
+MOCK = {"mock": Credential("mock-key-1", "mock-fake-secret-1", "mock")}
+
+
+def job(ws: Path, home: Path, kind: WorkflowKind, key: str, **kw: object) -> ItemJob:
+    return ItemJob(
+        kind=kind, key=key, workspace=str(ws),
+        db_path=str(checkpoint_db_path(kind.db_prefix, key)),
+        audit_path=str(home / "logs" / f"workflow-audit-{key}.jsonl"),
+        drafter="mock", reviewer="mock", **kw,  # type: ignore[arg-type]
+    )
+
+
+def run(j: ItemJob, stop: StopFlag | None = None):  # type: ignore[no-untyped-def]
+    lines: list[str] = []
+    outcome = run_item(j, stop=stop or StopFlag(), credentials=MOCK, say=lines.append)
+    return outcome, lines
+
+
+def test_lld_approved_first_time(demo: Path, home: Path) -> None:
+    j = job(demo, home, WorkflowKind.LLD, "8")
+    outcome, lines = run(j)
+    assert outcome.status is ItemStatus.APPROVED and outcome.rounds == 1
+    lld = (demo / "docs/lld/active/LLD-008.md").read_text()
+    assert "**Status:** APPROVED" in lld and "Rate-limit the public search API" in lld
+    assert "offline mock provider" in lld
+    record = json.loads((demo / "docs/lld/status/LLD-008.json").read_text())
+    assert record["status"] == "approved" and record["rounds"] == 1
+    lineage = sorted(p.name for p in (demo / "docs/lineage/active/LLD-8").iterdir())
+    assert lineage == ["001-issue.md", "002-draft.md", "003-verdict.md", "004-final.md"]
+    assert ">>> Executing: N0_load_issue" in lines and ">>> Executing: N3_finalize" in lines
+    assert not Path(j.db_path).exists(), "the DB is deleted after success"
+    events = [e["event"] for e in read_audit(Path(j.audit_path))]
+    assert events[0] == "workflow_start" and events[-1] == "workflow_complete"
+    calls = [e for e in read_audit(Path(j.audit_path)) if e["event"] == "llm_call"]
+    assert {c["key_name"] for c in calls} == {"mock-key-1"}
+    assert all(c["provider"] == "mock" and c["outcome"] == "ok" for c in calls)
+    assert "mock-fake-secret-1" not in Path(j.audit_path).read_text()
+
+
+def test_revisions_feed_blocking_points_into_the_next_draft(demo: Path, home: Path) -> None:
+    outcome, lines = run(job(demo, home, WorkflowKind.LLD, "12"))  # revisions=2
+    assert outcome.status is ItemStatus.APPROVED and outcome.rounds == 3
+    assert lines.count(">>> Executing: N1_design") == 3
+    second_draft = (demo / "docs/lineage/active/LLD-12/004-draft.md").read_text()
+    assert "Addressed:" in second_draft and "error-handling section" in second_draft
+
+
+def test_loop_limit_means_needs_revision_never_approved(demo: Path, home: Path) -> None:
+    j = job(demo, home, WorkflowKind.LLD, "21", max_iterations=2)  # never-approve
+    outcome, _ = run(j)
+    assert outcome.status is ItemStatus.NEEDS_REVISION and outcome.rounds == 2
+    lld = (demo / "docs/lld/active/LLD-021.md").read_text()
+    assert "**Status:** NEEDS REVISION" in lld and "APPROVED" not in lld
+    assert "Open blocking points" in lld
+    assert json.loads((demo / "docs/lld/status/LLD-021.json").read_text())["status"] == "needs_revision"
+    assert 21 in pending_issues(Workspace(demo), LocalTracker(Workspace(demo)))
+    assert 8 in pending_issues(Workspace(demo), LocalTracker(Workspace(demo)))
+
+
+def test_unparseable_review_counts_as_revise(demo: Path, home: Path) -> None:
+    j = job(demo, home, WorkflowKind.LLD, "30")  # garbage-first
+    outcome, lines = run(j)
+    assert outcome.status is ItemStatus.APPROVED and outcome.rounds == 2
+    verdicts = [e for e in read_audit(Path(j.audit_path)) if e["event"] == "verdict"]
+    assert verdicts[0]["verdict"] == "REVISE" and "no 'VERDICT:' line" in verdicts[0]["parse_error"]
+    assert any("unparseable answer" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("# Title only\n", "issue has no body"), ("no heading here\n", "issue has no title")],
+)
+def test_invalid_spec_fails_clearly_and_keeps_the_db(demo: Path, home: Path, text: str, reason: str) -> None:
+    (demo / "issues/77.md").write_text(text)
+    j = job(demo, home, WorkflowKind.LLD, "77")
+    outcome, lines = run(j)
+    assert outcome.status is ItemStatus.FAILED
+    assert lines[-1].startswith(f"FAILED: Invalid spec format ({reason}")
+    assert Path(j.db_path).exists()
+
+
+def test_issue_workflow_files_and_moves_the_brief(demo: Path, home: Path) -> None:
+    before = set((demo / "issues").iterdir())
+    outcome, _ = run(job(demo, home, WorkflowKind.ISSUE, "offline-mode"))
+    assert outcome.status is ItemStatus.APPROVED and outcome.filed_number == 43
+    new = set((demo / "issues").iterdir()) - before
+    assert [p.name for p in new] == ["43.md"]
+    text = (demo / "issues/43.md").read_text()
+    assert text.startswith("# Offline mode for the mobile app") and "agentos-filing: offline-mode/" in text
+    assert (demo / "ideas/done/offline-mode.md").exists()
+    assert "offline-mode" not in pending_briefs(Workspace(demo))
+
+
+def test_filing_is_idempotent_by_marker(demo: Path, home: Path) -> None:
+    tracker = LocalTracker(Workspace(demo))
+    marker = filing_marker("x", "tok")
+    first = tracker.create_issue("T", f"body\n{marker}", [])
+    assert tracker.find_filed(marker) == first
+    assert tracker.find_filed(filing_marker("x", "other")) is None
+
+
+def test_needs_revision_brief_is_not_filed(demo: Path, home: Path) -> None:
+    (demo / "ideas/active/never.md").write_text("# Never\n\nAn idea.\n<!-- mock-review: never-approve -->\n")
+    before = sorted(p.name for p in (demo / "issues").iterdir())
+    outcome, _ = run(job(demo, home, WorkflowKind.ISSUE, "never", max_iterations=1))
+    assert outcome.status is ItemStatus.NEEDS_REVISION and outcome.filed_number is None
+    assert sorted(p.name for p in (demo / "issues").iterdir()) == before
+    assert (demo / "ideas/active/never.md").exists()
+
+
+def test_workspace_templates_override_packaged_ones(demo: Path, home: Path) -> None:
+    override = demo / ".agentos/templates"
+    override.mkdir(parents=True)
+    (override / "lld_template.md").write_text("## Alpha section\n## Omega section\n")
+    run(job(demo, home, WorkflowKind.LLD, "8"))
+    lld = (demo / "docs/lld/active/LLD-008.md").read_text()
+    assert "## Alpha section" in lld and "## Omega section" in lld and "## Test plan" not in lld
+
+
+def test_stop_before_start_is_an_interruption_with_db_kept(demo: Path, home: Path) -> None:
+    stop = StopFlag()
+    stop.set("test")
+    j = job(demo, home, WorkflowKind.LLD, "8")
+    outcome, _ = run(j, stop)
+    assert outcome.status is ItemStatus.INTERRUPTED and Path(j.db_path).exists()
+    outcome, lines = run(j)  # resumes from the kept checkpoint
+    assert outcome.status is ItemStatus.APPROVED and outcome.resumed
+    assert any("Resuming from checkpoint" in line for line in lines)
+
+
+def test_corrupt_checkpoint_fails_with_fresh_hint(demo: Path, home: Path) -> None:
+    j = job(demo, home, WorkflowKind.LLD, "8")
+    Path(j.db_path).parent.mkdir(parents=True)
+    Path(j.db_path).write_bytes(b"this is not a sqlite database" * 100)
+    outcome, _ = run(j)
+    assert outcome.status is ItemStatus.FAILED
+    assert j.db_path in (outcome.error or "") and "--fresh" in (outcome.error or "")
+    fresh = job(demo, home, WorkflowKind.LLD, "8", fresh=True)
+    outcome, _ = run(fresh)
+    assert outcome.status is ItemStatus.APPROVED
