@@ -17,9 +17,8 @@ from agentos.tracker.base import Tracker
 from agentos.tracker.factory import open_tracker
 from agentos.workflows.checkpoint import has_checkpoint
 from agentos.workflows.item import ItemJob, item_id_for
-from agentos.workflows.parallel.batch import run_batch
+from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from agentos.workflows.parallel.credential_pools import PoolSet
-from agentos.workflows.single import run_single
 
 EPILOG = """\b
 Exit codes: 0 every item approved or needs revision; 1 an item failed;
@@ -134,7 +133,11 @@ def order_for_resume(config: RunConfig, keys: list[str]) -> list[str]:
 
 
 def dry_run(config: RunConfig, keys: list[str], noun: str) -> int:
-    click.echo(f"[COORDINATOR] Dry run mode: {len(keys)} pending {noun}; nothing is started or created")
+    parallel = ParallelCoordinator(config.parallel).max_workers if config.parallel else 1
+    click.echo(
+        f"[COORDINATOR] Dry run mode: {len(keys)} pending {noun}, parallelism {parallel}; "
+        "nothing is started or created"
+    )
     click.echo(f"[COORDINATOR] {config.banner()}")
     for key in keys:
         db = checkpoint_db_path(config.kind.db_prefix, key)
@@ -151,6 +154,10 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
     if not keys:
         click.echo(f"[COORDINATOR] No pending {noun}. Nothing to do.")
         return 0
+    # Imported here: LangGraph takes ~1 s to import, and dry runs and usage errors need none of it.
+    from agentos.workflows.parallel.batch import run_batch
+    from agentos.workflows.single import run_single
+
     pools = PoolSet.load(config.providers, config.per_key_concurrency)
     make_job = make_job_factory(config)
     if config.parallel is None:

@@ -10,8 +10,10 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from langgraph.checkpoint.sqlite import SqliteSaver
+if TYPE_CHECKING:
+    from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agentos.errors import CheckpointError
 
@@ -33,6 +35,8 @@ class CheckpointStore:
         return self.path.exists()
 
     def open(self) -> SqliteSaver:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(str(self.path), check_same_thread=False)

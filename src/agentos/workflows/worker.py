@@ -107,6 +107,7 @@ class Worker:
             ProviderSpec.parse(self.job.reviewer).provider,
         }
         credentials = credentials_from_env(providers)
+        self._say(f">>> Worker process {os.getpid()} started; checkpoint DB {self.job.db_path}")
         return run_item(self.job, stop=self.stop, credentials=credentials, say=self._say)
 
     @staticmethod

@@ -1,0 +1,124 @@
+"""Loopback HTTP servers that speak the Gemini, Anthropic and OpenAI wire formats.
+
+Behaviour is chosen by the API key the client sends: a key containing `ratelimit`
+answers 429 with the provider's retry hint, `daily` a per-day quota 429 (Gemini),
+`invalid` a 401; any other key succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeLLMServer:
+    def __init__(self, kind: str, retry_after: float = 1.0) -> None:
+        self.kind = kind
+        self.retry_after = retry_after
+        self.calls: Counter[str] = Counter()  # by key
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                server.handle(self, body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeLLMServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _key(self, handler: BaseHTTPRequestHandler) -> str:
+        h = handler.headers
+        if self.kind == "gemini":
+            return h.get("x-goog-api-key", "")
+        if self.kind == "anthropic" and h.get("x-api-key"):
+            return h.get("x-api-key", "")
+        return h.get("authorization", "").removeprefix("Bearer ")
+
+    def _send(self, handler: BaseHTTPRequestHandler, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        handler.send_response(code)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(len(data)))
+        for k, v in (headers or {}).items():
+            handler.send_header(k, v)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        key = self._key(handler)
+        with self.lock:
+            self.calls[key] += 1
+        if "invalid" in key:
+            return self._error(handler, 401)
+        if "ratelimit" in key:
+            return self._error(handler, 429)
+        if "daily" in key and self.kind == "gemini":
+            return self._error(handler, 429, daily=True)
+        prompt = json.dumps(body)
+        review = "strict design reviewer" in prompt or "strict reviewer" in prompt
+        text = (
+            "VERDICT: APPROVED\nBLOCKING:\nNON-BLOCKING:\n- fine\n"
+            if review
+            else "# Draft\n\n## Context\n\nA design written by the loopback server.\n"
+        )
+        self._send(handler, 200, self._success(text, body))
+
+    def _success(self, text: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.kind == "gemini":
+            return {
+                "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 7, "totalTokenCount": 12},
+                "modelVersion": "gemini-test",
+            }
+        if self.kind == "anthropic":
+            return {
+                "id": "msg_01", "type": "message", "role": "assistant", "model": body.get("model", "claude"),
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": 5, "output_tokens": 7},
+            }
+        return {
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body.get("model", "gpt"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+        }
+
+    def _error(self, handler: BaseHTTPRequestHandler, code: int, daily: bool = False) -> None:
+        if self.kind == "gemini":
+            status = {401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED"}[code]
+            details: list[dict[str, Any]] = []
+            if code == 429:
+                quota_id = "GenerateRequestsPerDayPerProjectPerModel-FreeTier" if daily else "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+                details = [
+                    {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                     "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": quota_id}]},
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{self.retry_after:g}s"},
+                ]
+            payload = {"error": {"code": code, "message": "quota exceeded" if code == 429 else "bad key", "status": status, "details": details}}
+            return self._send(handler, code, payload)
+        headers = {"retry-after": f"{self.retry_after:g}"} if code == 429 else {}
+        if self.kind == "anthropic":
+            etype = "rate_limit_error" if code == 429 else "authentication_error"
+            return self._send(handler, code, {"type": "error", "error": {"type": etype, "message": "nope"}}, headers)
+        ecode = "rate_limit_exceeded" if code == 429 else "invalid_api_key"
+        return self._send(handler, code, {"error": {"message": "nope", "type": "requests", "code": ecode}}, headers)

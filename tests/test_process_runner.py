@@ -1,0 +1,99 @@
+"""The real process engine with hostile workers: lines never mix, the coordinator survives."""
+
+import io
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentos.workflows.item import ItemJob, WorkflowKind
+from agentos.workflows.parallel.console import ConsoleRouter
+from agentos.workflows.parallel.coordinator import ParallelCoordinator
+from agentos.workflows.parallel.process_runner import ProcessRunner, make_context
+from tests.helpers.hostile import hostile_main
+
+pytestmark = pytest.mark.timeout(90)
+LINE = re.compile(r"^\[(?P<id>[A-Za-z0-9-]+)\] (?P<text>.*)$")
+
+
+def jobs(tmp_path: Path, *keys: str) -> list[ItemJob]:
+    return [
+        ItemJob(WorkflowKind.ISSUE, k, str(tmp_path), str(tmp_path / f"{k}.db"), str(tmp_path / f"{k}.jsonl"), "mock", "mock")
+        for k in keys
+    ]
+
+
+def run(tmp_path: Path, *keys: str, parallel: int = 4):  # type: ignore[no-untyped-def]
+    sink = io.StringIO()
+    router = ConsoleRouter(sink)
+    coordinator = ParallelCoordinator(parallel)
+    runner = ProcessRunner(
+        make_context([]), router, lambda job: tmp_path / f"{job.item_id}.log",  # type: ignore[arg-type]
+        coordinator.stop_event, coordinator.force_event, {}, target=hostile_main,
+    )
+    stats, results = coordinator.execute_parallel(jobs(tmp_path, *keys), runner, lambda j: j.item_id)
+    router.flush()
+    return stats, {r.item_id: r for r in results}, sink.getvalue().splitlines()
+
+
+def test_hostile_output_never_mixes_lines(tmp_path: Path) -> None:
+    keys = ("halfline", "megabyte", "badutf8", "chatty", "stderr")
+    stats, results, lines = run(tmp_path, *keys, parallel=5)
+    assert stats.success_count == 5
+    assert all(LINE.match(line) for line in lines), [l[:80] for l in lines if not LINE.match(l)][:3]
+    by_id: dict[str, list[str]] = {}
+    for line in lines:
+        m = LINE.match(line)
+        assert m
+        by_id.setdefault(m["id"], []).append(m["text"])
+    assert by_id["ISSUE-halfline"] == ["first half second half"]
+    assert by_id["ISSUE-chatty"] == [f"chatty line {i:03d} with some padding to make it longer" for i in range(300)]
+    assert by_id["ISSUE-badutf8"] == ["bad bytes \ufffd\ufffd\ufffd here"]
+    assert by_id["ISSUE-stderr"] == ["to stderr"]
+    mega = by_id["ISSUE-megabyte"]
+    assert "".join(mega[:-1]) == "x" * 1_000_000 and mega[-1] == "after the megabyte"
+    # The item log holds the full, unprefixed output.
+    assert (tmp_path / "ISSUE-chatty.log").read_text().count("\n") == 300
+    assert (tmp_path / "ISSUE-megabyte.log").stat().st_size > 1_000_000
+
+
+def test_crashes_fail_their_item_only(tmp_path: Path) -> None:
+    stats, results, lines = run(tmp_path, "crash", "segfault", "garbage", "chatty")
+    assert stats.failed == 3 and stats.success_count == 1
+    assert "exited with code 3" in (results["ISSUE-crash"].error or "")
+    assert "killed by signal 11" in (results["ISSUE-segfault"].error or "")
+    assert "without reporting an outcome" in (results["ISSUE-garbage"].error or "")
+    assert "[ISSUE-crash] about to crash" in lines
+
+
+def test_workers_are_separate_processes(tmp_path: Path) -> None:
+    seen: list[int] = []
+    lock = threading.Lock()
+    sink = io.StringIO()
+    coordinator = ParallelCoordinator(3)
+    runner = ProcessRunner(
+        make_context([]), ConsoleRouter(sink), lambda job: tmp_path / "x.log",  # type: ignore[arg-type]
+        coordinator.stop_event, coordinator.force_event, {}, target=hostile_main,
+    )
+    original = runner.__call__
+
+    def spy(job: ItemJob, cred: object):  # type: ignore[no-untyped-def]
+        result = original(job, cred)  # type: ignore[arg-type]
+        return result
+
+    def watch() -> None:
+        import time
+
+        for _ in range(200):
+            with lock:
+                seen.extend(runner.pids.values())
+            time.sleep(0.005)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    coordinator.execute_parallel(jobs(tmp_path, "halfline", "halfline2", "halfline3"), spy, lambda j: j.item_id)
+    t.join()
+    import os
+
+    assert len(set(seen)) >= 2 and os.getpid() not in seen
