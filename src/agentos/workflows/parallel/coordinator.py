@@ -8,7 +8,6 @@ messages are printed from the main loop (the huey pattern).
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -20,13 +19,14 @@ from typing import Any, Protocol
 
 from agentos.errors import Interrupted
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
+from agentos.llm.mock import simulate_429_enabled as simulate_429
+from agentos.llm.mock import simulated_retry_after
 from agentos.workflows.item import ItemStatus
 
 DEFAULT_PARALLELISM = 3
 MAX_PARALLELISM = 10
 SHUTDOWN_GRACE_S = 5.0
 DUPLICATE_SIGNAL_S = 1.0
-SIMULATED_BACKOFF_S = 2.0
 MAX_CREDENTIAL_RETRIES = 50
 TICK_S = 0.1
 
@@ -65,10 +65,6 @@ class Listener(Protocol):
     def item_started(self, item_id: str, stats: ProgressStats) -> None: ...
 
     def item_finished(self, result: WorkflowResult, stats: ProgressStats) -> None: ...
-
-
-def simulate_429() -> bool:
-    return os.environ.get("AGENTOS_SIMULATE_429", "").strip().lower() in {"1", "true", "yes"}
 
 
 class ParallelCoordinator:
@@ -247,7 +243,7 @@ class ParallelCoordinator:
             credential = self.credentials.acquire(timeout=self.acquire_timeout)
         if credential is not None and simulate_429() and self._take_simulation():
             _say("[COORDINATOR] Simulated HTTP 429 on the first credential (AGENTOS_SIMULATE_429)")
-            self.credentials.release(credential, rate_limited=True, backoff_seconds=SIMULATED_BACKOFF_S)
+            self.credentials.release(credential, rate_limited=True, backoff_seconds=simulated_retry_after())
             return self._acquire(item_id)
         return credential
 
