@@ -18,9 +18,18 @@ DEMO = ROOT / "examples" / "demo"
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "agentos-home"
     monkeypatch.setenv("AGENTOS_HOME", str(path))
-    for var in ("AGENTOS_SIMULATE_429", "AGENTOS_CREDENTIAL_LIMIT", "AGENTOS_MOCK_LATENCY",
-                "AGENTOS_WORKFLOW_DB", "GEMINI_API_KEY", "GOOGLE_API_KEY", "ANTHROPIC_API_KEY",
-                "OPENAI_API_KEY", "GH_TOKEN", "GITHUB_TOKEN"):
+    for var in (
+        "AGENTOS_SIMULATE_429",
+        "AGENTOS_CREDENTIAL_LIMIT",
+        "AGENTOS_MOCK_LATENCY",
+        "AGENTOS_WORKFLOW_DB",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GH_TOKEN",
+        "GITHUB_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
     return path
 
@@ -46,7 +55,11 @@ def run_cli(
     module = {"lld-workflow": "agentos.cli.lld", "issue-workflow": "agentos.cli.issue"}[command]
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        capture_output=True, text=True, timeout=timeout, env=cli_env(home, **env), check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(home, **env),
+        check=False,
     )
 
 

@@ -15,7 +15,9 @@ PROGRESS = re.compile(r"^\[[=> ]{10}\] \d+/\d+ workflows complete$")
 
 
 def test_lld_all_parallel_end_to_end(demo: Path, home: Path) -> None:
-    result = run_cli("lld-workflow", "--repo", str(demo), "--all", "--parallel", "3", "--provider", "mock", home=home)
+    result = run_cli(
+        "lld-workflow", "--repo", str(demo), "--all", "--parallel", "3", "--provider", "mock", home=home
+    )
     assert result.returncode == 1, result.stderr  # LLD-9 has an invalid spec
     out = result.stdout
     assert "[COORDINATOR] 11 pending issues, parallelism 3, logs in" in out
@@ -32,14 +34,20 @@ def test_lld_all_parallel_end_to_end(demo: Path, home: Path) -> None:
     (run_dir,) = run_dirs(home)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["totals"] == {
-        "approved": 9, "needs_revision": 1, "failed": 1, "interrupted": 0, "not_started": 0, "total": 11,
+        "approved": 9,
+        "needs_revision": 1,
+        "failed": 1,
+        "interrupted": 0,
+        "not_started": 0,
+        "total": 11,
     }
     assert summary["exit_code"] == 1
     by_item = {i["item"]: i for i in summary["items"]}
     assert by_item["LLD-12"]["rounds"] == 3 and by_item["LLD-9"]["error"].startswith("Invalid spec format")
     assert (run_dir / "coordinator.log").read_text().count("[COORDINATOR]") >= 3
     log = (run_dir / "LLD-42.log").read_text()
-    assert log.startswith(">>> Executing: N0_load_issue") and "[LLD-42]" not in log
+    assert log.startswith(">>> Worker process ") and ">>> Executing: N0_load_issue" in log
+    assert "[LLD-42]" not in log and "APPROVED after 2 review round(s)" in log
     audit = read_audit(run_dir / "workflow-audit-42.jsonl")
     assert audit[0]["event"] == "workflow_start" and audit[-1]["event"] == "workflow_complete"
     # DBs: deleted after success, kept after failure.
@@ -47,15 +55,32 @@ def test_lld_all_parallel_end_to_end(demo: Path, home: Path) -> None:
     assert (demo / "docs/lld/active/LLD-042.md").exists()
     assert "NEEDS REVISION" in (demo / "docs/lld/active/LLD-021.md").read_text()
 
-    again = run_cli("lld-workflow", "--repo", str(demo), "--all", "--parallel", "3", "--provider", "mock", home=home)
+    again = run_cli(
+        "lld-workflow", "--repo", str(demo), "--all", "--parallel", "3", "--provider", "mock", home=home
+    )
     assert "[COORDINATOR] 2 pending issues" in again.stdout  # LLD-9 and LLD-21 only
     assert "[COORDINATOR] Resuming from checkpoints first: LLD-9" in again.stdout
     assert "[LLD-9] >>> Resuming from checkpoint" in again.stdout
 
 
 def test_parallel_runs_overlap(demo: Path, home: Path) -> None:
-    result = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--issue", "8", "--issue", "17",
-                     "--parallel", "3", "--provider", "mock", home=home, AGENTOS_MOCK_LATENCY="0.4")
+    result = run_cli(
+        "lld-workflow",
+        "--repo",
+        str(demo),
+        "--issue",
+        "3",
+        "--issue",
+        "8",
+        "--issue",
+        "17",
+        "--parallel",
+        "3",
+        "--provider",
+        "mock",
+        home=home,
+        AGENTOS_MOCK_LATENCY="0.4",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = run_dirs(home)
     spans = []
@@ -69,8 +94,19 @@ def test_parallel_runs_overlap(demo: Path, home: Path) -> None:
 
 def test_sequential_all_is_parallel_one(demo: Path, home: Path) -> None:
     for flags in (["--parallel", "1"], []):
-        result = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--issue", "8", *flags,
-                         "--provider", "mock", home=home)
+        result = run_cli(
+            "lld-workflow",
+            "--repo",
+            str(demo),
+            "--issue",
+            "3",
+            "--issue",
+            "8",
+            *flags,
+            "--provider",
+            "mock",
+            home=home,
+        )
         assert result.returncode == 0
         assert "[COORDINATOR] 2 pending issues, parallelism 1" in result.stdout
 
@@ -88,7 +124,9 @@ def test_parallel_flag_edge_values(demo: Path, home: Path) -> None:
 
 
 def test_dry_run_creates_nothing(demo: Path, home: Path) -> None:
-    result = run_cli("lld-workflow", "--repo", str(demo), "--all", "--dry-run", "--provider", "mock", home=home)
+    result = run_cli(
+        "lld-workflow", "--repo", str(demo), "--all", "--dry-run", "--provider", "mock", home=home
+    )
     assert result.returncode == 0
     assert "Dry run mode: 11 pending issues" in result.stdout
     assert "[COORDINATOR]   LLD-42: would start fresh" in result.stdout
@@ -116,7 +154,9 @@ def test_single_issue_and_exit_codes(demo: Path, home: Path) -> None:
         (["--all", "--provider", "nope"], "unknown provider"),
     ],
 )
-def test_bad_input_is_exit_2_with_a_clear_message(demo: Path, home: Path, args: list[str], message: str) -> None:
+def test_bad_input_is_exit_2_with_a_clear_message(
+    demo: Path, home: Path, args: list[str], message: str
+) -> None:
     result = run_cli("lld-workflow", "--repo", str(demo), *args, home=home)
     assert result.returncode == 2
     assert message in result.stderr
@@ -138,7 +178,9 @@ def test_bad_settings_file_is_exit_2(demo: Path, home: Path) -> None:
 
 
 def test_issue_workflow_all_parallel_files_unique_issues(demo: Path, home: Path) -> None:
-    result = run_cli("issue-workflow", "--repo", str(demo), "--all", "--parallel", "--provider", "mock", home=home)
+    result = run_cli(
+        "issue-workflow", "--repo", str(demo), "--all", "--parallel", "--provider", "mock", home=home
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[COORDINATOR] 5 pending briefs, parallelism 3" in result.stdout
     assert "[ISSUE-usage-dashboard] >>> Executing: N3_file" in result.stdout
@@ -153,7 +195,9 @@ def test_issue_workflow_all_parallel_files_unique_issues(demo: Path, home: Path)
 
 
 def test_issue_workflow_single_brief_by_path(demo: Path, home: Path) -> None:
-    result = run_cli("issue-workflow", "--repo", str(demo), "--brief", "ideas/active/csv-import.md", home=home)
+    result = run_cli(
+        "issue-workflow", "--repo", str(demo), "--brief", "ideas/active/csv-import.md", home=home
+    )
     assert result.returncode == 0, result.stderr
     assert (demo / "ideas/done/csv-import.md").exists()
     missing = run_cli("issue-workflow", "--repo", str(demo), "--brief", "ideas/active/nope.md", home=home)

@@ -203,7 +203,7 @@ def test_shutdown_from_another_thread_drains(capsys: pytest.CaptureFixture[str])
 
     threading.Thread(target=stop_soon).start()
     t0 = time.monotonic()
-    stats, results = coordinator.execute_parallel(range(6), work, ident)
+    stats, _results = coordinator.execute_parallel(range(6), work, ident)
     assert time.monotonic() - t0 < 3
     checkpoints = coordinator.get_checkpoints()
     assert sorted(checkpoints) == [str(i) for i in range(6)]  # 2 interrupted + 4 never started
@@ -232,7 +232,7 @@ def test_real_sigint_to_this_process_drains() -> None:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.3)
 
-    stats, _ = coordinator.execute_parallel(range(3), work, ident)
+    _stats, _ = coordinator.execute_parallel(range(3), work, ident)
     assert coordinator.stop_event.is_set()
     assert "1" in coordinator.get_checkpoints() and "2" in coordinator.get_checkpoints()
 

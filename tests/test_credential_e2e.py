@@ -29,8 +29,18 @@ def all_text_under(path: Path) -> str:
 def test_rotation_on_429_against_a_gemini_server(demo: Path, home: Path) -> None:
     write_keys(home, ("team-a", LIMITED), ("team-b", GOOD))
     with FakeLLMServer("gemini", retry_after=1) as server:
-        result = run_cli("lld-workflow", "--repo", str(demo), *ISSUES, "--parallel", "4",
-                         "--provider", "gemini:gemini-test", home=home, AGENTOS_GEMINI_BASE_URL=server.url)
+        result = run_cli(
+            "lld-workflow",
+            "--repo",
+            str(demo),
+            *ISSUES,
+            "--parallel",
+            "4",
+            "--provider",
+            "gemini:gemini-test",
+            home=home,
+            AGENTOS_GEMINI_BASE_URL=server.url,
+        )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert "Summary: 5 approved" in out
@@ -56,8 +66,21 @@ def test_rotation_on_429_against_a_gemini_server(demo: Path, home: Path) -> None
 def test_rejected_key_is_disabled_and_named(demo: Path, home: Path) -> None:
     write_keys(home, ("broken", INVALID), ("team-b", GOOD))
     with FakeLLMServer("gemini") as server:
-        result = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--issue", "8", "--parallel", "2",
-                         "--provider", "gemini:gemini-test", home=home, AGENTOS_GEMINI_BASE_URL=server.url)
+        result = run_cli(
+            "lld-workflow",
+            "--repo",
+            str(demo),
+            "--issue",
+            "3",
+            "--issue",
+            "8",
+            "--parallel",
+            "2",
+            "--provider",
+            "gemini:gemini-test",
+            home=home,
+            AGENTOS_GEMINI_BASE_URL=server.url,
+        )
     assert result.returncode == 0, result.stdout
     assert "[COORDINATOR] Credential broken was rejected (auth error); disabled for this run" in result.stdout
     assert server.calls[INVALID] == 1
@@ -65,9 +88,25 @@ def test_rejected_key_is_disabled_and_named(demo: Path, home: Path) -> None:
 
 
 def test_exhausted_pool_pauses_then_resumes_and_finishes(demo: Path, home: Path) -> None:
-    result = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--issue", "8", "--issue", "17",
-                     "--parallel", "3", "--provider", "mock", home=home,
-                     AGENTOS_CREDENTIAL_LIMIT="1", AGENTOS_SIMULATE_429="true", AGENTOS_SIMULATE_429_RETRY="1")
+    result = run_cli(
+        "lld-workflow",
+        "--repo",
+        str(demo),
+        "--issue",
+        "3",
+        "--issue",
+        "8",
+        "--issue",
+        "17",
+        "--parallel",
+        "3",
+        "--provider",
+        "mock",
+        home=home,
+        AGENTOS_CREDENTIAL_LIMIT="1",
+        AGENTOS_SIMULATE_429="true",
+        AGENTOS_SIMULATE_429_RETRY="1",
+    )
     out = result.stdout
     assert result.returncode == 0, out
     assert "Credential pool exhausted for parallelism 3: only 1 usable credential" in out
@@ -79,8 +118,15 @@ def test_exhausted_pool_pauses_then_resumes_and_finishes(demo: Path, home: Path)
 
 def test_no_wait_ends_with_75_and_is_resumable(demo: Path, home: Path) -> None:
     args = ["--repo", str(demo), "--issue", "3", "--issue", "8", "--parallel", "2", "--provider", "mock"]
-    result = run_cli("lld-workflow", *args, "--no-wait", home=home,
-                     AGENTOS_CREDENTIAL_LIMIT="1", AGENTOS_SIMULATE_429="true", AGENTOS_SIMULATE_429_RETRY="6")
+    result = run_cli(
+        "lld-workflow",
+        *args,
+        "--no-wait",
+        home=home,
+        AGENTOS_CREDENTIAL_LIMIT="1",
+        AGENTOS_SIMULATE_429="true",
+        AGENTOS_SIMULATE_429_RETRY="6",
+    )
     assert result.returncode == 75, result.stdout
     assert "credential pool exhausted, --no-wait" in result.stdout
     # A minute later the key is still cooling: the state file says so, and a new run waits.

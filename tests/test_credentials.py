@@ -15,11 +15,17 @@ def write(home: Path, provider: str, data: object) -> Path:
 
 
 def test_enabled_entries_only(home: Path) -> None:
-    write(home, "gemini", {"credentials": [
-        {"name": "a", "type": "api_key", "key": "secret-a-123", "enabled": True},
-        {"name": "b", "type": "api_key", "key": "secret-b-123", "enabled": False},
-        {"name": "c", "key": "secret-c-123"},
-    ]})
+    write(
+        home,
+        "gemini",
+        {
+            "credentials": [
+                {"name": "a", "type": "api_key", "key": "secret-a-123", "enabled": True},
+                {"name": "b", "type": "api_key", "key": "secret-b-123", "enabled": False},
+                {"name": "c", "key": "secret-c-123"},
+            ]
+        },
+    )
     creds = load_credentials("gemini")
     assert [c.name for c in creds] == ["a", "c"]
     assert all(c.provider == "gemini" for c in creds)
@@ -31,7 +37,7 @@ def test_enabled_entries_only(home: Path) -> None:
     [
         ("{not json", "not valid JSON"),
         ({"keys": []}, "top level"),
-        ({"credentials": [{"type": "api_key", "key": "x" * 10}]}, "entry #1: missing or empty \"name\""),
+        ({"credentials": [{"type": "api_key", "key": "x" * 10}]}, 'entry #1: missing or empty "name"'),
         ({"credentials": [{"name": "a", "key": ""}]}, "entry 'a': missing or empty \"key\""),
         ({"credentials": [{"name": "a", "key": "k" * 8}, {"name": "a", "key": "j" * 8}]}, "duplicate name"),
         ({"credentials": [{"name": "a", "key": "k" * 8, "enabled": "yes"}]}, "must be true or false"),

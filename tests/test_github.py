@@ -16,8 +16,12 @@ from tests.helpers.live_run import LiveRun, kill_all
 pytestmark = pytest.mark.timeout(150)
 
 
-def tracker(server: FakeGitHub, waits: list[float], token: str = TOKEN, label: str | None = None) -> GitHubTracker:
-    return GitHubTracker(server.repo, token, api_url=server.url, label=label, sleep=waits.append, say=lambda s: None)
+def tracker(
+    server: FakeGitHub, waits: list[float], token: str = TOKEN, label: str | None = None
+) -> GitHubTracker:
+    return GitHubTracker(
+        server.repo, token, api_url=server.url, label=label, sleep=waits.append, say=lambda s: None
+    )
 
 
 def test_lists_open_issues_across_pages_without_pull_requests() -> None:
@@ -58,22 +62,64 @@ def test_rejected_token_is_a_config_error() -> None:
 def test_cli_designs_every_open_issue_in_parallel(demo: Path, home: Path) -> None:
     with FakeGitHub() as server:
         server.primary_limit_once = True
-        result = run_cli("lld-workflow", "--repo", str(demo), "--all", "--parallel", "3", "--provider", "mock",
-                         "--github", server.repo, "--github-api-url", server.url, home=home, GH_TOKEN=TOKEN)
+        result = run_cli(
+            "lld-workflow",
+            "--repo",
+            str(demo),
+            "--all",
+            "--parallel",
+            "3",
+            "--provider",
+            "mock",
+            "--github",
+            server.repo,
+            "--github-api-url",
+            server.url,
+            home=home,
+            GH_TOKEN=TOKEN,
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[COORDINATOR] GitHub API rate limit: waiting" in result.stdout
     assert "[COORDINATOR] 3 pending issues, parallelism 3" in result.stdout
     assert "Summary: 3 approved" in result.stdout
-    assert sorted(p.name for p in (demo / "docs/lld/active").glob("LLD-*.md")) == ["LLD-001.md", "LLD-002.md", "LLD-004.md"]
+    assert sorted(p.name for p in (demo / "docs/lld/active").glob("LLD-*.md")) == [
+        "LLD-001.md",
+        "LLD-002.md",
+        "LLD-004.md",
+    ]
     assert TOKEN not in result.stdout + result.stderr
 
 
 def test_cli_token_problems_are_exit_2(demo: Path, home: Path) -> None:
     with FakeGitHub() as server:
-        missing = run_cli("lld-workflow", "--repo", str(demo), "--all", "--provider", "mock",
-                          "--github", server.repo, "--github-api-url", server.url, home=home, PATH="/usr/bin:/bin")
-        wrong = run_cli("lld-workflow", "--repo", str(demo), "--all", "--provider", "mock",
-                        "--github", server.repo, "--github-api-url", server.url, home=home, GH_TOKEN="nope")
+        missing = run_cli(
+            "lld-workflow",
+            "--repo",
+            str(demo),
+            "--all",
+            "--provider",
+            "mock",
+            "--github",
+            server.repo,
+            "--github-api-url",
+            server.url,
+            home=home,
+            PATH="/usr/bin:/bin",
+        )
+        wrong = run_cli(
+            "lld-workflow",
+            "--repo",
+            str(demo),
+            "--all",
+            "--provider",
+            "mock",
+            "--github",
+            server.repo,
+            "--github-api-url",
+            server.url,
+            home=home,
+            GH_TOKEN="nope",
+        )
     assert missing.returncode == 2 and "no GitHub token" in missing.stderr
     assert wrong.returncode == 2 and "GitHub rejected the token (401)" in wrong.stderr
     assert "nope" not in wrong.stderr
@@ -99,6 +145,8 @@ def test_issue_workflow_files_once_per_brief_across_an_interrupted_run(demo: Pat
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert "Already filed as issue" in resumed.stdout
         slugs = [c["body"].split("agentos-filing: ")[1].split("/")[0] for c in server.creates]
-    assert sorted(slugs) == sorted(["api-keys-rotation", "csv-import", "offline-mode", "slack-alerts", "usage-dashboard"])
+    assert sorted(slugs) == sorted(
+        ["api-keys-rotation", "csv-import", "offline-mode", "slack-alerts", "usage-dashboard"]
+    )
     assert all(c["labels"] == [{"name": "from-brief"}] for c in server.creates)
     assert not list((demo / "ideas/active").glob("*.md"))

@@ -1,8 +1,10 @@
 """The real process engine with hostile workers: lines never mix, the coordinator survives."""
 
 import io
+import os
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,15 @@ LINE = re.compile(r"^\[(?P<id>[A-Za-z0-9-]+)\] (?P<text>.*)$")
 
 def jobs(tmp_path: Path, *keys: str) -> list[ItemJob]:
     return [
-        ItemJob(WorkflowKind.ISSUE, k, str(tmp_path), str(tmp_path / f"{k}.db"), str(tmp_path / f"{k}.jsonl"), "mock", "mock")
+        ItemJob(
+            WorkflowKind.ISSUE,
+            k,
+            str(tmp_path),
+            str(tmp_path / f"{k}.db"),
+            str(tmp_path / f"{k}.jsonl"),
+            "mock",
+            "mock",
+        )
         for k in keys
     ]
 
@@ -29,8 +39,13 @@ def run(tmp_path: Path, *keys: str, parallel: int = 4):  # type: ignore[no-untyp
     router = ConsoleRouter(sink)
     coordinator = ParallelCoordinator(parallel)
     runner = ProcessRunner(
-        make_context([]), router, lambda job: tmp_path / f"{job.item_id}.log",  # type: ignore[arg-type]
-        coordinator.stop_event, coordinator.force_event, {}, target=hostile_main,
+        make_context([]),
+        router,
+        lambda job: tmp_path / f"{job.item_id}.log",  # type: ignore[arg-type]
+        coordinator.stop_event,
+        coordinator.force_event,
+        {},
+        target=hostile_main,
     )
     stats, results = coordinator.execute_parallel(jobs(tmp_path, *keys), runner, lambda j: j.item_id)
     router.flush()
@@ -39,16 +54,18 @@ def run(tmp_path: Path, *keys: str, parallel: int = 4):  # type: ignore[no-untyp
 
 def test_hostile_output_never_mixes_lines(tmp_path: Path) -> None:
     keys = ("halfline", "megabyte", "badutf8", "chatty", "stderr")
-    stats, results, lines = run(tmp_path, *keys, parallel=5)
+    stats, _results, lines = run(tmp_path, *keys, parallel=5)
     assert stats.success_count == 5
-    assert all(LINE.match(line) for line in lines), [l[:80] for l in lines if not LINE.match(l)][:3]
+    assert all(LINE.match(line) for line in lines), [ln[:80] for ln in lines if not LINE.match(ln)][:3]
     by_id: dict[str, list[str]] = {}
     for line in lines:
         m = LINE.match(line)
         assert m
         by_id.setdefault(m["id"], []).append(m["text"])
     assert by_id["ISSUE-halfline"] == ["first half second half"]
-    assert by_id["ISSUE-chatty"] == [f"chatty line {i:03d} with some padding to make it longer" for i in range(300)]
+    assert by_id["ISSUE-chatty"] == [
+        f"chatty line {i:03d} with some padding to make it longer" for i in range(300)
+    ]
     assert by_id["ISSUE-badutf8"] == ["bad bytes \ufffd\ufffd\ufffd here"]
     assert by_id["ISSUE-stderr"] == ["to stderr"]
     mega = by_id["ISSUE-megabyte"]
@@ -67,33 +84,32 @@ def test_crashes_fail_their_item_only(tmp_path: Path) -> None:
     assert "[ISSUE-crash] about to crash" in lines
 
 
-def test_workers_are_separate_processes(tmp_path: Path) -> None:
-    seen: list[int] = []
-    lock = threading.Lock()
+def test_each_item_runs_in_its_own_process(tmp_path: Path) -> None:
     sink = io.StringIO()
     coordinator = ParallelCoordinator(3)
     runner = ProcessRunner(
-        make_context([]), ConsoleRouter(sink), lambda job: tmp_path / "x.log",  # type: ignore[arg-type]
-        coordinator.stop_event, coordinator.force_event, {}, target=hostile_main,
+        make_context([]),
+        ConsoleRouter(sink),
+        lambda job: tmp_path / f"{job.item_id}.log",  # type: ignore[arg-type]
+        coordinator.stop_event,
+        coordinator.force_event,
+        {},
+        target=hostile_main,
     )
-    original = runner.__call__
-
-    def spy(job: ItemJob, cred: object):  # type: ignore[no-untyped-def]
-        result = original(job, cred)  # type: ignore[arg-type]
-        return result
+    seen: set[int] = set()
+    done = threading.Event()
 
     def watch() -> None:
-        import time
-
-        for _ in range(200):
-            with lock:
-                seen.extend(runner.pids.values())
+        while not done.is_set():
+            seen.update(runner.pids.values())
             time.sleep(0.005)
 
-    t = threading.Thread(target=watch)
-    t.start()
-    coordinator.execute_parallel(jobs(tmp_path, "halfline", "halfline2", "halfline3"), spy, lambda j: j.item_id)
-    t.join()
-    import os
-
-    assert len(set(seen)) >= 2 and os.getpid() not in seen
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    stats, _ = coordinator.execute_parallel(
+        jobs(tmp_path, "halfline", "halfline-b", "halfline-c"), runner, lambda j: j.item_id
+    )
+    done.set()
+    watcher.join()
+    assert stats.success_count == 3
+    assert len(seen) == 3 and os.getpid() not in seen

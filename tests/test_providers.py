@@ -33,9 +33,8 @@ def test_success(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["gemini", "anthropic", "openai"])
 def test_429_is_rate_limited_with_the_server_hint_and_no_sdk_retry(kind: str) -> None:
-    with FakeLLMServer(kind, retry_after=7) as server:
-        with pytest.raises(RateLimited) as info:
-            make(kind, server.url, "ratelimit-key-1").complete(REQ)
+    with FakeLLMServer(kind, retry_after=7) as server, pytest.raises(RateLimited) as info:
+        make(kind, server.url, "ratelimit-key-1").complete(REQ)
     assert info.value.retry_after == 7
     assert info.value.key_name == "k"
     assert server.calls["ratelimit-key-1"] == 1, "SDK retries must be off"

@@ -36,8 +36,14 @@ def test_bad_settings_are_clear_errors(tmp_path: Path, content: str, message: st
 def test_flags_override_settings(demo: Path) -> None:
     config = build_config(WorkflowKind.LLD, opts(demo, max_iterations=5, reviewer="gemini:x-pro"), ["8"])
     assert config.max_iterations == 5
-    assert (config.drafter.provider, config.reviewer.provider, config.reviewer.model) == ("mock", "gemini", "x-pro")
-    both = build_config(WorkflowKind.LLD, opts(demo, provider="anthropic", drafter=None, reviewer=None), ["8"])
+    assert (config.drafter.provider, config.reviewer.provider, config.reviewer.model) == (
+        "mock",
+        "gemini",
+        "x-pro",
+    )
+    both = build_config(
+        WorkflowKind.LLD, opts(demo, provider="anthropic", drafter=None, reviewer=None), ["8"]
+    )
     assert both.drafter.provider == both.reviewer.provider == "anthropic"
 
 

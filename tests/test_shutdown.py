@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import time
@@ -31,7 +32,11 @@ def completed_nodes(audit: Path) -> Counter[tuple[str, int]]:
 
 
 def llm_calls(audit: Path) -> Counter[tuple[str, int]]:
-    return Counter((e["purpose"], e["round"]) for e in read_audit(audit) if e["event"] == "llm_call" and e["outcome"] == "ok")
+    return Counter(
+        (e["purpose"], e["round"])
+        for e in read_audit(audit)
+        if e["event"] == "llm_call" and e["outcome"] == "ok"
+    )
 
 
 def assert_db_ok(path: Path) -> None:
@@ -81,10 +86,8 @@ def test_sigint_mid_llm_calls_checkpoints_and_resumes(demo: Path, home: Path, tm
 
     # Proof from the audit: across both runs, no completed node ran twice, and every
     # item made exactly the LLM calls of an uninterrupted run.
-    second_dir = [d for d in run_dirs(home) if d != first_dir][0]
+    second_dir = next(d for d in run_dirs(home) if d != first_dir)
     reference_home = tmp_path / "reference-home"
-    import shutil
-
     ref_demo = tmp_path / "ref-demo"
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples/demo", ref_demo)
     ref_args = ["--repo", str(ref_demo), *ISSUES, "--parallel", "3", "--provider", "mock"]
@@ -120,7 +123,20 @@ def test_double_sigint_stops_at_once_without_corrupting_dbs(demo: Path, home: Pa
 
 
 def test_sigkill_of_one_worker_fails_that_item_only(demo: Path, home: Path) -> None:
-    args = ["--repo", str(demo), "--issue", "3", "--issue", "8", "--issue", "17", "--parallel", "3", "--provider", "mock"]
+    args = [
+        "--repo",
+        str(demo),
+        "--issue",
+        "3",
+        "--issue",
+        "8",
+        "--issue",
+        "17",
+        "--parallel",
+        "3",
+        "--provider",
+        "mock",
+    ]
     run = LiveRun("lld-workflow", *args, home=home, AGENTOS_MOCK_LATENCY="1")
     try:
         run.wait_for(r"\[LLD-8\] >>> Worker process")
@@ -160,8 +176,12 @@ def test_sigkill_of_the_coordinator_leaves_no_orphans(demo: Path, home: Path) ->
 def test_sigint_while_the_pool_is_paused(demo: Path, home: Path) -> None:
     args = ["--repo", str(demo), "--issue", "3", "--issue", "8", "--parallel", "2", "--provider", "mock"]
     run = LiveRun(
-        "lld-workflow", *args, home=home,
-        AGENTOS_CREDENTIAL_LIMIT="1", AGENTOS_SIMULATE_429="true", AGENTOS_SIMULATE_429_RETRY="60",
+        "lld-workflow",
+        *args,
+        home=home,
+        AGENTOS_CREDENTIAL_LIMIT="1",
+        AGENTOS_SIMULATE_429="true",
+        AGENTOS_SIMULATE_429_RETRY="60",
     )
     try:
         run.wait_for(r"Credential pool exhausted. Pausing all workflows")
@@ -179,13 +199,27 @@ def test_corrupt_checkpoint_fails_that_item_and_names_the_fix(demo: Path, home: 
     (home / "checkpoints").mkdir(parents=True)
     corrupt = home / "checkpoints" / "lld_workflow_3.db"
     corrupt.write_bytes(b"\x00garbage, not SQLite" * 512)
-    result = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--issue", "8", "--parallel", "2",
-                     "--provider", "mock", home=home)
+    result = run_cli(
+        "lld-workflow",
+        "--repo",
+        str(demo),
+        "--issue",
+        "3",
+        "--issue",
+        "8",
+        "--parallel",
+        "2",
+        "--provider",
+        "mock",
+        home=home,
+    )
     assert result.returncode == 1
     assert f"[LLD-3] FAILED: Checkpoint database {corrupt} is corrupt or unreadable" in result.stdout
     assert "--fresh" in result.stdout
     assert "1 failed (LLD-3)" in result.stdout and "Summary: 1 approved" in result.stdout
-    fresh = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--fresh", "--provider", "mock", home=home)
+    fresh = run_cli(
+        "lld-workflow", "--repo", str(demo), "--issue", "3", "--fresh", "--provider", "mock", home=home
+    )
     assert fresh.returncode == 0
 
 

@@ -20,10 +20,14 @@ MOCK = {"mock": Credential("mock-key-1", "mock-fake-secret-1", "mock")}
 
 def job(ws: Path, home: Path, kind: WorkflowKind, key: str, **kw: object) -> ItemJob:
     return ItemJob(
-        kind=kind, key=key, workspace=str(ws),
+        kind=kind,
+        key=key,
+        workspace=str(ws),
         db_path=str(checkpoint_db_path(kind.db_prefix, key)),
         audit_path=str(home / "logs" / f"workflow-audit-{key}.jsonl"),
-        drafter="mock", reviewer="mock", **kw,  # type: ignore[arg-type]
+        drafter="mock",
+        reviewer="mock",
+        **kw,  # type: ignore[arg-type]
     )
 
 

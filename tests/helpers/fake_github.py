@@ -27,20 +27,38 @@ class FakeGitHub:
             (2, "Retry uploads", "Retry failed uploads three times.\n<!-- mock-review: revisions=1 -->"),
             (4, "Audit exports", "Record who exported what and when."),
         ]:
-            self.issues[number] = {"number": number, "title": title, "body": body, "state": "open", "labels": []}
-        self.issues[3] = {"number": 3, "title": "A pull request", "body": "diff", "state": "open", "pull_request": {"url": "x"}}
+            self.issues[number] = {
+                "number": number,
+                "title": title,
+                "body": body,
+                "state": "open",
+                "labels": [],
+            }
+        self.issues[3] = {
+            "number": 3,
+            "title": "A pull request",
+            "body": "diff",
+            "state": "open",
+            "pull_request": {"url": "x"},
+        }
         for n in range(5, 110):  # enough closed issues to need a second page of `state=all`
-            self.issues[n] = {"number": n, "title": f"Old {n}", "body": "done", "state": "closed", "labels": []}
+            self.issues[n] = {
+                "number": n,
+                "title": f"Old {n}",
+                "body": "done",
+                "state": "closed",
+                "labels": [],
+            }
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.route(self, "GET", None)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 server.route(self, "POST", json.loads(self.rfile.read(length) or b"{}"))
 
@@ -60,7 +78,9 @@ class FakeGitHub:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def _send(self, h: BaseHTTPRequestHandler, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, h: BaseHTTPRequestHandler, code: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload).encode()
         h.send_response(code)
         h.send_header("content-type", "application/json")
@@ -85,17 +105,28 @@ class FakeGitHub:
                 if self.primary_limit_once:
                     self.primary_limit_once = False
                     reset = str(int(time.time()) + 1)
-                    return self._send(h, 403, {"message": "API rate limit exceeded"},
-                                      {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset})
+                    return self._send(
+                        h,
+                        403,
+                        {"message": "API rate limit exceeded"},
+                        {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
+                    )
             return self._list(h, query)
         if url.path == f"{base}/issues" and method == "POST":
             with self.lock:
                 if self.secondary_limit_once:
                     self.secondary_limit_once = False
-                    return self._send(h, 403, {"message": "You have exceeded a secondary rate limit"}, {"retry-after": "1"})
+                    return self._send(
+                        h, 403, {"message": "You have exceeded a secondary rate limit"}, {"retry-after": "1"}
+                    )
                 number = max(self.issues) + 1
-                issue = {"number": number, "title": body["title"], "body": body["body"], "state": "open",
-                         "labels": [{"name": n} for n in body.get("labels", [])]}
+                issue = {
+                    "number": number,
+                    "title": body["title"],
+                    "body": body["body"],
+                    "state": "open",
+                    "labels": [{"name": n} for n in body.get("labels", [])],
+                }
                 self.issues[number] = issue
                 self.creates.append(issue)
             time.sleep(self.create_delay)

@@ -26,7 +26,7 @@ class FakeLLMServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.handle(self, body)
@@ -55,7 +55,9 @@ class FakeLLMServer:
             return h.get("x-api-key", "")
         return h.get("authorization", "").removeprefix("Bearer ")
 
-    def _send(self, handler: BaseHTTPRequestHandler, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, handler: BaseHTTPRequestHandler, code: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload).encode()
         handler.send_response(code)
         handler.send_header("content-type", "application/json")
@@ -87,19 +89,35 @@ class FakeLLMServer:
     def _success(self, text: str, body: dict[str, Any]) -> dict[str, Any]:
         if self.kind == "gemini":
             return {
-                "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": text}], "role": "model"},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ],
                 "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 7, "totalTokenCount": 12},
                 "modelVersion": "gemini-test",
             }
         if self.kind == "anthropic":
             return {
-                "id": "msg_01", "type": "message", "role": "assistant", "model": body.get("model", "claude"),
-                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+                "id": "msg_01",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model", "claude"),
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
                 "usage": {"input_tokens": 5, "output_tokens": 7},
             }
         return {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body.get("model", "gpt"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": body.get("model", "gpt"),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
             "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
         }
 
@@ -108,17 +126,42 @@ class FakeLLMServer:
             status = {401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED"}[code]
             details: list[dict[str, Any]] = []
             if code == 429:
-                quota_id = "GenerateRequestsPerDayPerProjectPerModel-FreeTier" if daily else "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+                quota_id = (
+                    "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+                    if daily
+                    else "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+                )
                 details = [
-                    {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                     "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": quota_id}]},
-                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{self.retry_after:g}s"},
+                    {
+                        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                        "violations": [
+                            {
+                                "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                                "quotaId": quota_id,
+                            }
+                        ],
+                    },
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": f"{self.retry_after:g}s",
+                    },
                 ]
-            payload = {"error": {"code": code, "message": "quota exceeded" if code == 429 else "bad key", "status": status, "details": details}}
+            payload = {
+                "error": {
+                    "code": code,
+                    "message": "quota exceeded" if code == 429 else "bad key",
+                    "status": status,
+                    "details": details,
+                }
+            }
             return self._send(handler, code, payload)
         headers = {"retry-after": f"{self.retry_after:g}"} if code == 429 else {}
         if self.kind == "anthropic":
             etype = "rate_limit_error" if code == 429 else "authentication_error"
-            return self._send(handler, code, {"type": "error", "error": {"type": etype, "message": "nope"}}, headers)
+            return self._send(
+                handler, code, {"type": "error", "error": {"type": etype, "message": "nope"}}, headers
+            )
         ecode = "rate_limit_exceeded" if code == 429 else "invalid_api_key"
-        return self._send(handler, code, {"error": {"message": "nope", "type": "requests", "code": ecode}}, headers)
+        return self._send(
+            handler, code, {"error": {"message": "nope", "type": "requests", "code": ecode}}, headers
+        )

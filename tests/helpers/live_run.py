@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -21,8 +22,11 @@ class LiveRun:
         module = {"lld-workflow": "agentos.cli.lld", "issue-workflow": "agentos.cli.issue"}[command]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=cli_env(home, **env), start_new_session=True,  # its own group, like a terminal job
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=cli_env(home, **env),
+            start_new_session=True,  # its own group, like a terminal job
         )
         self.lines: list[str] = []
         self.worker_pids: dict[str, int] = {}
@@ -46,8 +50,10 @@ class LiveRun:
         with self._cond:
             while sum(1 for line in self.lines if regex.search(line)) < count:
                 left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None and not self._pending(regex, count):
-                    raise AssertionError(f"never saw {pattern!r} x{count}; output:\n" + "\n".join(self.lines[-40:]))
+                if left <= 0 or (self.proc.poll() is not None and not self._pending(regex, count)):
+                    raise AssertionError(
+                        f"never saw {pattern!r} x{count}; output:\n" + "\n".join(self.lines[-40:])
+                    )
                 self._cond.wait(min(left, 0.2))
 
     def _pending(self, regex: re.Pattern[str], count: int) -> bool:
@@ -93,7 +99,5 @@ def process_gone(pid: int) -> bool:
 
 def kill_all(run: LiveRun) -> None:
     for pid in run.session_processes():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

@@ -191,7 +191,9 @@ class ProcessRunner:
                 return ItemOutcome(ItemStatus.INTERRUPTED, error=f"interrupted ({reason}){kept}")
             return ItemOutcome(ItemStatus.FAILED, error=f"worker {reason}{kept}")
         if self.stop.is_set():
-            return ItemOutcome(ItemStatus.INTERRUPTED, error=f"interrupted (worker exit code {exitcode}){kept}")
+            return ItemOutcome(
+                ItemStatus.INTERRUPTED, error=f"interrupted (worker exit code {exitcode}){kept}"
+            )
         return ItemOutcome(
             ItemStatus.FAILED, error=f"worker exited with code {exitcode} without reporting an outcome{kept}"
         )
