@@ -16,7 +16,7 @@ from agentos.workflows.parallel import summary
 from agentos.workflows.parallel.console import ConsoleRouter, ProgressDisplay
 from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
 from agentos.workflows.parallel.credential_pools import PoolSet
-from agentos.workflows.parallel.process_runner import ProcessRunner, make_context
+from agentos.workflows.parallel.process_runner import ProcessRunner, make_context, warm_up
 
 PASS_THROUGH_ENV = ("AGENTOS_MOCK_LATENCY", "AGENTOS_SIMULATE_429", "AGENTOS_SIMULATE_429_RETRY")
 
@@ -69,6 +69,12 @@ def run_batch(
             )
             router.line(f"[COORDINATOR] {provider_banner}")
             router.line(f"[COORDINATOR] Credential pool: {pools.describe()}")
+            if pools.capacity() < min(coordinator.max_workers, len(jobs)):
+                router.line(
+                    f"[COORDINATOR] Warning: the credential pool serves {pools.capacity()} workflow(s) at "
+                    f"once, fewer than parallelism {coordinator.max_workers}; add keys or raise "
+                    "--per-key-concurrency"
+                )
             resuming = [j.item_id for j in jobs if Path(j.db_path).exists() and not j.fresh]
             if resuming:
                 router.line(f"[COORDINATOR] Resuming from checkpoints first: {', '.join(resuming)}")
@@ -79,8 +85,11 @@ def run_batch(
                 "AGENTOS_MOCK_STATE_DIR": str(run_dir / ".mock-state"),
                 **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ},
             }
+            ctx = make_context(preload)
+            ready_in = warm_up(ctx)
+            router.line(f"[COORDINATOR] Worker processes ready in {ready_in:.1f}s (fork server, stack preloaded)")
             runner = ProcessRunner(
-                make_context(preload),
+                ctx,
                 router,  # type: ignore[arg-type]
                 lambda job: run_dir / log_name(job),
                 coordinator.stop_event,

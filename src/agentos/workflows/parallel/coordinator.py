@@ -101,6 +101,7 @@ class ParallelCoordinator:
         self._stats = ProgressStats()
         self._results: list[WorkflowResult] = []
         self._unfinished: list[str] = []
+        self._done_ids: list[str] = []
         self._limit_state = "full"
 
     # -- signals -------------------------------------------------------------------
@@ -161,9 +162,11 @@ class ParallelCoordinator:
                         self.listener.item_started(item_id, self._stats)
                     thread.start()
                 with self._lock:
-                    self._lock.wait(TICK_S)
-                for item_id in [i for i, t in threads.items() if not t.is_alive()]:
-                    del threads[item_id]
+                    if not self._done_ids:
+                        self._lock.wait(TICK_S)
+                    done, self._done_ids = self._done_ids, []
+                for item_id in done:  # free the slot at once: the next item starts now
+                    threads.pop(item_id, None)
             if threads:
                 self._drain(threads)
         finally:
@@ -330,6 +333,7 @@ class ParallelCoordinator:
                     stats.success_count += 1
                 else:
                     stats.failed += 1
+            self._done_ids.append(result.item_id)
             self._lock.notify_all()
         if self.listener:
             self.listener.item_finished(result, stats)

@@ -78,6 +78,10 @@ class PoolSet:
                 waits.append(earliest)
         return max(waits) if waits else None
 
+    def capacity(self) -> int:
+        """How many workflows the pool can serve at once."""
+        return min((len(pool.names()) * pool.per_key_concurrency for pool in self.pools.values()), default=0)
+
     def describe(self) -> str:
         return "; ".join(f"{p}: {', '.join(pool.names())}" for p, pool in self.pools.items())
 

@@ -30,7 +30,8 @@ from agentos.workflows.worker import credential_env, worker_main
 
 READ_CHUNK = 65536
 MAX_CONSOLE_LINE = 16384
-BASE_PRELOAD = ["agentos.workflows.worker", "agentos.workflows.runner"]
+# The worker stack, plus the CLI modules multiprocessing re-imports as __mp_main__ in each child.
+BASE_PRELOAD = ["agentos.workflows.worker", "agentos.workflows.runner", "agentos.cli.lld", "agentos.cli.issue"]
 
 
 class WorkerFailed(AgentosError):
@@ -50,11 +51,24 @@ def start_method() -> str:
 def make_context(preload: Iterable[str]) -> Any:
     ctx = multiprocessing.get_context(start_method())
     if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload([*BASE_PRELOAD, *preload])
+        ctx.set_forkserver_preload([*BASE_PRELOAD, *preload, "agentos.workflows.parallel.forkserver_freeze"])
         from multiprocessing import forkserver
 
         forkserver.ensure_running()  # start preloading now, while the coordinator sets up
     return ctx
+
+
+def _ready() -> None:
+    """Target of the warm-up process: returns at once."""
+
+
+def warm_up(ctx: Any) -> float:
+    """Wait until the fork server has imported the stack, so no item pays for it. Seconds taken."""
+    started = time.monotonic()
+    process = ctx.Process(target=_ready, name="warm-up")
+    process.start()
+    process.join()
+    return time.monotonic() - started
 
 
 def _credential_error(outcome: ItemOutcome) -> LLMError:
