@@ -75,6 +75,10 @@ def test_sigint_mid_llm_calls_checkpoints_and_resumes(demo: Path, home: Path, tm
     for item in interrupted:
         assert item["checkpoint"], item
         assert_db_ok(Path(item["checkpoint"]))
+    kept = list((home / "checkpoints").glob("*.db"))
+    assert any(b"OFFLINE MOCK" in db.read_bytes() for db in kept), "a kept DB holds a completed draft"
+    for db in kept:  # ... and never a key: the mock's fake secrets must not be in them
+        assert b"mock-fake-secret" not in db.read_bytes()
 
     dry = run_cli("lld-workflow", *args, "--dry-run", home=home)
     assert "would resume from" in dry.stdout

@@ -159,3 +159,14 @@ def test_corrupt_checkpoint_fails_with_fresh_hint(demo: Path, home: Path) -> Non
     fresh = job(demo, home, WorkflowKind.LLD, "8", fresh=True)
     outcome, _ = run(fresh)
     assert outcome.status is ItemStatus.APPROVED
+
+
+def test_agentos_workflow_db_overrides_the_default_path(
+    demo: Path, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    custom = tmp_path / "elsewhere" / "my.db"
+    monkeypatch.setenv("AGENTOS_WORKFLOW_DB", str(custom))
+    (demo / "issues/78.md").write_text("# Title only\n")
+    outcome, _ = run(job(demo, home, WorkflowKind.LLD, "78"))
+    assert outcome.status is ItemStatus.FAILED
+    assert custom.exists() and not (home / "checkpoints" / "lld_workflow_78.db").exists()

@@ -21,7 +21,7 @@ from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 from agentos.llm.registry import ProviderSpec, create_provider
 from agentos.paths import Workspace
 from agentos.tracker.factory import open_tracker
-from agentos.workflows.checkpoint import CheckpointStore
+from agentos.workflows.checkpoint import CheckpointStore, db_path_from_env
 from agentos.workflows.context import RunContext, StopFlag, WorkflowState
 from agentos.workflows.issue import build_issue_graph
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
@@ -64,7 +64,7 @@ def run_item(
     workspace = Workspace(Path(job.workspace))
     events = EventBus(job.item_id)
     events.subscribe(AuditWriter(Path(job.audit_path)))
-    store = CheckpointStore(Path(job.db_path))
+    store = CheckpointStore(db_path_from_env(Path(job.db_path)))
     started = time.monotonic()
     drafter_spec, reviewer_spec = ProviderSpec.parse(job.drafter), ProviderSpec.parse(job.reviewer)
     outcome: ItemOutcome

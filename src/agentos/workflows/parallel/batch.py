@@ -87,7 +87,9 @@ def run_batch(
             }
             ctx = make_context(preload)
             ready_in = warm_up(ctx)
-            router.line(f"[COORDINATOR] Worker processes ready in {ready_in:.1f}s (fork server, stack preloaded)")
+            router.line(
+                f"[COORDINATOR] Worker processes ready in {ready_in:.1f}s (fork server, stack preloaded)"
+            )
             runner = ProcessRunner(
                 ctx,
                 router,  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 from agentos.llm.mock import simulate_429_enabled as simulate_429
 from agentos.llm.mock import simulated_retry_after
 from agentos.workflows.item import ItemStatus
+from agentos.workflows.parallel.output import say
 
 DEFAULT_PARALLELISM = 3
 MAX_PARALLELISM = 10
@@ -29,10 +30,6 @@ SHUTDOWN_GRACE_S = 5.0
 DUPLICATE_SIGNAL_S = 1.0
 MAX_CREDENTIAL_RETRIES = 50
 TICK_S = 0.1
-
-
-def _say(message: str) -> None:
-    print(message + "\n", end="", flush=True)  # one write: lines never split between threads
 
 
 @dataclass
@@ -83,7 +80,7 @@ class ParallelCoordinator:
         if max_workers < 1:
             raise ValueError(f"parallelism must be at least 1, got {max_workers}")
         if max_workers > MAX_PARALLELISM:
-            _say(f"[COORDINATOR] Warning: parallelism {max_workers} capped at {MAX_PARALLELISM}")
+            say(f"[COORDINATOR] Warning: parallelism {max_workers} capped at {MAX_PARALLELISM}")
             max_workers = MAX_PARALLELISM
         self.max_workers = max_workers
         self.credentials = credential_coordinator
@@ -131,11 +128,9 @@ class ParallelCoordinator:
         items = list(items)
         self._stats = ProgressStats(total=len(items))
         if dry_run:
-            _say(
-                f"[COORDINATOR] Dry run mode: {len(items)} item(s) would run, parallelism {self.max_workers}"
-            )
+            say(f"[COORDINATOR] Dry run mode: {len(items)} item(s) would run, parallelism {self.max_workers}")
             for item in items:
-                _say(f"[COORDINATOR]   {item_id_func(item)}")
+                say(f"[COORDINATOR]   {item_id_func(item)}")
             return self._stats, []
         installed = self._install_signal_handlers()
         pending = deque(items)
@@ -195,10 +190,10 @@ class ParallelCoordinator:
         if self.stop_event.is_set() and "stop" not in self._announced:
             self._announced.add("stop")
             reason = "" if not self.pool_exhausted_stop else " (credential pool exhausted, --no-wait)"
-            _say(f"[COORDINATOR] Shutting down{reason}... waiting for workers to checkpoint")
+            say(f"[COORDINATOR] Shutting down{reason}... waiting for workers to checkpoint")
         if self.force_event.is_set() and "force" not in self._announced:
             self._announced.add("force")
-            _say("[COORDINATOR] Second interrupt: stopping workers now")
+            say("[COORDINATOR] Second interrupt: stopping workers now")
 
     def _effective_limit(self, work_waiting: bool) -> int:
         """Fewer than 2 usable keys: parallelism drops to that number; none: pause all."""
@@ -214,19 +209,19 @@ class ParallelCoordinator:
             state = "full"
         if state != self._limit_state and work_waiting:
             if state == "paused":
-                _say(f"[COORDINATOR] Credential pool exhausted. Pausing all workflows... {self._eta()}")
+                say(f"[COORDINATOR] Credential pool exhausted. Pausing all workflows... {self._eta()}")
                 if self.no_wait:
                     self.pool_exhausted_stop = True
                     self.stop_event.set()
             elif self._limit_state == "paused":
-                _say("[COORDINATOR] Credentials available. Resuming...")
+                say("[COORDINATOR] Credentials available. Resuming...")
             if state == "reduced":
-                _say(
+                say(
                     f"[COORDINATOR] Credential pool exhausted for parallelism {self.max_workers}: "
                     f"only {usable} usable credential, parallelism reduced to {usable}"
                 )
             elif state == "full" and self._limit_state == "reduced":
-                _say(f"[COORDINATOR] {usable} usable credentials: parallelism back to {self.max_workers}")
+                say(f"[COORDINATOR] {usable} usable credentials: parallelism back to {self.max_workers}")
             self._limit_state = state
         return {"paused": 0, "reduced": usable}.get(state, self.max_workers)
 
@@ -242,10 +237,10 @@ class ParallelCoordinator:
         assert self.credentials is not None
         credential = self.credentials.acquire(timeout=0)
         if credential is None and not self.stop_event.is_set():
-            _say(f"[COORDINATOR] Credential pool exhausted: {item_id} waits for a free credential")
+            say(f"[COORDINATOR] Credential pool exhausted: {item_id} waits for a free credential")
             credential = self.credentials.acquire(timeout=self.acquire_timeout)
         if credential is not None and simulate_429() and self._take_simulation():
-            _say("[COORDINATOR] Simulated HTTP 429 on the first credential (AGENTOS_SIMULATE_429)")
+            say("[COORDINATOR] Simulated HTTP 429 on the first credential (AGENTOS_SIMULATE_429)")
             self.credentials.release(credential, rate_limited=True, backoff_seconds=simulated_retry_after())
             return self._acquire(item_id)
         return credential

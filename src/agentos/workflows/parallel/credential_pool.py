@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from agentos.credentials import Credential
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 from agentos.workflows.parallel.credential_state import CredentialState
+from agentos.workflows.parallel.output import say
 
 T = TypeVar("T", str, Credential)
 
@@ -25,10 +26,6 @@ BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 300.0
 DEFAULT_QUOTA_S = 3600.0
 REFRESH_INTERVAL_S = 1.0
-
-
-def _say(message: str) -> None:
-    print(message + "\n", end="", flush=True)  # one write: lines never split between threads
 
 
 @dataclass
@@ -111,7 +108,7 @@ class CredentialCoordinator(Generic[T]):
                 entry.strikes += 1
                 seconds = backoff_seconds if backoff_seconds is not None else self._backoff(entry.strikes)
                 entry.cooldown_until = max(entry.cooldown_until, self._clock() + seconds)
-                _say(
+                say(
                     f"[COORDINATOR] Credential {entry.cred.name} rate-limited; "
                     f"cooling down for {seconds:.1f}s"
                 )
@@ -130,14 +127,14 @@ class CredentialCoordinator(Generic[T]):
             entry.in_use = max(0, entry.in_use - 1)
             if isinstance(error, QuotaExhausted):
                 entry.quota_until = error.reset_at or self._clock() + DEFAULT_QUOTA_S
-                _say(
+                say(
                     f"[COORDINATOR] Credential {entry.cred.name} quota exhausted; out until "
                     f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.quota_until))}"
                 )
                 self._save_state()
             elif isinstance(error, AuthError):
                 entry.disabled = "rejected by the provider"
-                _say(
+                say(
                     f"[COORDINATOR] Credential {entry.cred.name} was rejected (auth error); "
                     "disabled for this run. Check or replace it in the credentials file."
                 )
@@ -214,7 +211,7 @@ class CredentialCoordinator(Generic[T]):
                 self._original[cred.name] = cred  # type: ignore[assignment]
                 added.append(cred.name)
         if added:
-            _say(f"[COORDINATOR] Credentials file changed: added or re-enabled {', '.join(added)}")
+            say(f"[COORDINATOR] Credentials file changed: added or re-enabled {', '.join(added)}")
             self._load_state()
             self._cond.notify_all()
 
@@ -229,7 +226,7 @@ class CredentialCoordinator(Generic[T]):
                 key.cooldown_until = max(key.cooldown_until, mark.get("cooldown_until", 0.0))
                 key.quota_until = max(key.quota_until, mark.get("quota_until", 0.0))
                 if max(key.cooldown_until, key.quota_until) > now:
-                    _say(
+                    say(
                         f"[COORDINATOR] Credential {name} is still cooling down from an earlier "
                         f"run ({max(key.cooldown_until, key.quota_until) - now:.0f}s left)"
                     )

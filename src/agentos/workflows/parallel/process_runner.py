@@ -31,7 +31,12 @@ from agentos.workflows.worker import credential_env, worker_main
 READ_CHUNK = 65536
 MAX_CONSOLE_LINE = 16384
 # The worker stack, plus the CLI modules multiprocessing re-imports as __mp_main__ in each child.
-BASE_PRELOAD = ["agentos.workflows.worker", "agentos.workflows.runner", "agentos.cli.lld", "agentos.cli.issue"]
+BASE_PRELOAD = [
+    "agentos.workflows.worker",
+    "agentos.workflows.runner",
+    "agentos.cli.lld",
+    "agentos.cli.issue",
+]
 
 
 class WorkerFailed(AgentosError):
