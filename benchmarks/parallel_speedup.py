@@ -64,9 +64,22 @@ def run_ours(parallel: int, items: int, latency: float, extra: dict[str, str] | 
         launched = time.time()
         started = time.perf_counter()
         result = subprocess.run(
-            [*cli(), "--repo", str(ws), "--all", "--parallel", str(parallel), "--provider", "mock",
-             "--per-key-concurrency", str(items)],  # keys are not the bottleneck being measured
-            env=env_for(home, latency, extra), capture_output=True, text=True, check=False,
+            [
+                *cli(),
+                "--repo",
+                str(ws),
+                "--all",
+                "--parallel",
+                str(parallel),
+                "--provider",
+                "mock",
+                "--per-key-concurrency",
+                str(items),
+            ],  # keys are not the bottleneck being measured
+            env=env_for(home, latency, extra),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         wall = time.perf_counter() - started
         if result.returncode != 0:
@@ -91,13 +104,18 @@ def run_gnu(parallel: int, items: int, latency: float) -> float:
         started = time.perf_counter()
         subprocess.run(
             ["parallel", "-j", str(parallel), command, ":::", *map(str, range(1, items + 1))],
-            env=env_for(home, latency), capture_output=True, text=True, check=True,
+            env=env_for(home, latency),
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return time.perf_counter() - started
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--latency", type=float, default=1.0, help="mock latency per LLM call, seconds")
     parser.add_argument("--items", type=int, default=12)
     parser.add_argument("--parallel", default="1,2,3,10")
@@ -115,24 +133,32 @@ def main() -> None:
         rows.append(row)
         print(f"  measured P={p}: {row.wall:.2f}s", file=sys.stderr)
     base = next((r.wall for r in rows if r.parallel == 1), rows[0].wall)
-    print(f"N={args.items} items, t_item={t_item:.2f}s ({CALLS_PER_ITEM} mock calls x {args.latency}s), "
-          f"{os.cpu_count()} cores, python {sys.version.split()[0]}")
-    header = (f"{'P':>3} {'wall s':>8} {'speedup':>8} {'ideal s':>8} {'efficiency':>10} "
-              f"{'eff. excl. start-up':>19} {'start-up s':>10} {'median overhead ms':>18}")
+    print(
+        f"N={args.items} items, t_item={t_item:.2f}s ({CALLS_PER_ITEM} mock calls x {args.latency}s), "
+        f"{os.cpu_count()} cores, python {sys.version.split()[0]}"
+    )
+    header = (
+        f"{'P':>3} {'wall s':>8} {'speedup':>8} {'ideal s':>8} {'efficiency':>10} "
+        f"{'eff. excl. start-up':>19} {'start-up s':>10} {'median overhead ms':>18}"
+    )
     if gnu:
         header += f" {'GNU parallel s':>14} {'ours/GNU':>8}"
     print(header)
     for r in rows:
         ideal = math.ceil(args.items / r.parallel) * t_item
-        line = (f"{r.parallel:>3} {r.wall:>8.2f} {base / r.wall:>8.2f} {ideal:>8.2f} {ideal / r.wall:>10.1%} "
-                f"{ideal / max(r.wall - r.startup, 1e-9):>19.1%} {r.startup:>10.2f} {r.overhead_ms:>18.0f}")
+        line = (
+            f"{r.parallel:>3} {r.wall:>8.2f} {base / r.wall:>8.2f} {ideal:>8.2f} {ideal / r.wall:>10.1%} "
+            f"{ideal / max(r.wall - r.startup, 1e-9):>19.1%} {r.startup:>10.2f} {r.overhead_ms:>18.0f}"
+        )
         if gnu and r.gnu_wall:
             line += f" {r.gnu_wall:>14.2f} {r.wall / r.gnu_wall:>8.2f}"
         print(line)
     if args.spawn:
         spawn = run_ours(3, args.items, args.latency, {"AGENTOS_START_METHOD": "spawn"})
-        print(f"P=3 with spawn instead of forkserver: wall {spawn.wall:.2f}s, "
-              f"median per-item overhead {spawn.overhead_ms:.0f} ms")
+        print(
+            f"P=3 with spawn instead of forkserver: wall {spawn.wall:.2f}s, "
+            f"median per-item overhead {spawn.overhead_ms:.0f} ms"
+        )
 
 
 if __name__ == "__main__":
