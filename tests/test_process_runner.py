@@ -113,3 +113,28 @@ def test_each_item_runs_in_its_own_process(tmp_path: Path) -> None:
     watcher.join()
     assert stats.success_count == 3
     assert len(seen) == 3 and os.getpid() not in seen
+
+
+def test_a_key_printed_by_a_worker_is_redacted(tmp_path: Path) -> None:
+    from agentos.secrets import clear_secrets, register_secret
+
+    secret = "sk-live-0123456789abcdef"
+    register_secret(secret, "team-a")
+    try:
+        sink = io.StringIO()
+        coordinator = ParallelCoordinator(1)
+        runner = ProcessRunner(
+            make_context([]),
+            ConsoleRouter(sink),
+            lambda job: tmp_path / f"{job.item_id}.log",  # type: ignore[arg-type]
+            coordinator.stop_event,
+            coordinator.force_event,
+            {"LEAKED": secret},
+            target=hostile_main,
+        )
+        coordinator.execute_parallel(jobs(tmp_path, "leaky"), runner, lambda j: j.item_id)
+    finally:
+        clear_secrets()
+    assert "[ISSUE-leaky] oops, the key is <key:team-a>" in sink.getvalue()
+    assert secret not in sink.getvalue()
+    assert secret not in (tmp_path / "ISSUE-leaky.log").read_text()

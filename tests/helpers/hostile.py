@@ -36,6 +36,8 @@ def hostile_main(job: ItemJob, output: Connection, result: Connection, env: dict
     elif kind == "garbage":
         result.send("this is not an outcome")
         os._exit(0)
+    elif kind == "leaky":
+        out.write(f"oops, the key is {env['LEAKED']}\n".encode())
     elif kind == "stderr":
         sys.stderr.write("to stderr\n")
         sys.stderr.flush()

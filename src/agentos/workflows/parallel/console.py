@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
+
+from agentos.secrets import redact
 
 if TYPE_CHECKING:
     from agentos.workflows.parallel.coordinator import ProgressStats, WorkflowResult
@@ -55,7 +57,7 @@ class ConsoleRouter:
         self.write(text + "\n")
 
     def _emit(self, line: str) -> None:
-        clean = _CONTROL.sub("?", line)
+        clean = _CONTROL.sub("?", redact(line))
         if self.log is not None:
             self.log.write(clean + "\n")
             self.log.flush()
@@ -133,6 +135,3 @@ class ProgressDisplay:
     def _refresh(self) -> None:
         if self._live is not None:
             self._live.update(self._render())
-
-    def __getattr__(self, name: str) -> Any:  # pragma: no cover - defensive
-        raise AttributeError(name)

@@ -12,6 +12,7 @@ from agentos.credentials import Credential, load_credentials
 from agentos.errors import ConfigError
 from agentos.llm.errors import LLMError
 from agentos.paths import credential_state_file, credentials_file
+from agentos.secrets import register_secret
 from agentos.workflows.parallel.credential_pool import CredentialCoordinator
 from agentos.workflows.parallel.credential_state import CredentialState
 
@@ -29,6 +30,8 @@ class PoolSet:
         pools: dict[str, CredentialCoordinator[Credential]] = {}
         for provider in dict.fromkeys(providers):
             creds = load_credentials(provider)
+            for cred in creds:
+                register_secret(cred.secret, cred.name)
             if not creds:
                 raise ConfigError(
                     f"no usable API key for {provider}: add enabled entries to "

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from agentos.credentials import Credential
 from agentos.errors import AgentosError, Interrupted
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
+from agentos.secrets import redact
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 from agentos.workflows.parallel.output import OutputPrefixer
 from agentos.workflows.worker import credential_env, worker_main
@@ -174,7 +175,7 @@ class ProcessRunner:
                         data = b""
                     if not data:
                         break
-                    text = decoder.decode(data)
+                    text = redact(decoder.decode(data))  # keys never reach a log or the console
                     log.write(text)
                     log.flush()
                     prefixer.write(text)
