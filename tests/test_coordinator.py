@@ -187,10 +187,10 @@ def test_interrupted_worker_is_reported_as_checkpoint() -> None:
 
 def test_shutdown_from_another_thread_drains(capsys: pytest.CaptureFixture[str]) -> None:
     coordinator = ParallelCoordinator(2)
-    started = threading.Event()
+    started = threading.Semaphore(0)
 
     def work(item: int, credential: Any) -> None:
-        started.set()
+        started.release()
         deadline = time.monotonic() + 5
         while not coordinator.stop_event.is_set() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -198,7 +198,8 @@ def test_shutdown_from_another_thread_drains(capsys: pytest.CaptureFixture[str])
             raise Interrupted()
 
     def stop_soon() -> None:
-        started.wait(5)
+        for _ in range(2):  # both slots are busy
+            started.acquire(timeout=5)
         coordinator._handle_shutdown_signal(signal.SIGINT, None)
 
     threading.Thread(target=stop_soon).start()
