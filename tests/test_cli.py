@@ -19,6 +19,7 @@ def test_lld_all_parallel_end_to_end(demo: Path, home: Path) -> None:
         "lld-workflow", "--repo", str(demo), "--all", "--parallel", "3", "--provider", "mock", home=home
     )
     assert result.returncode == 1, result.stderr  # LLD-9 has an invalid spec
+    assert result.stderr == "", "nothing may bypass the prefixed console"
     out = result.stdout
     assert "[COORDINATOR] 11 pending issues, parallelism 3, logs in" in out
     assert "[LLD-9] FAILED: Invalid spec format (issue has no body)" in out

@@ -139,3 +139,40 @@ def test_no_wait_ends_with_75_and_is_resumable(demo: Path, home: Path) -> None:
 def test_missing_keys_is_a_usage_error(demo: Path, home: Path) -> None:
     result = run_cli("lld-workflow", "--repo", str(demo), "--all", "--provider", "openai", home=home)
     assert result.returncode == 2 and "no usable API key for openai" in result.stderr
+
+
+def test_paused_run_resumes_when_a_key_is_added_to_the_file(demo: Path, home: Path) -> None:
+    from tests.helpers.live_run import LiveRun, kill_all
+
+    home.mkdir(parents=True)
+    path = home / "mock-credentials.json"
+    path.write_text(json.dumps({"credentials": [{"name": "spent", "key": "mock-quota-spent-key"}]}))
+    run = LiveRun(
+        "lld-workflow",
+        "--repo",
+        str(demo),
+        "--issue",
+        "3",
+        "--parallel",
+        "2",
+        "--provider",
+        "mock",
+        home=home,
+    )
+    try:
+        run.wait_for(r"Credential spent quota exhausted")
+        run.wait_for(r"Credential pool exhausted. Pausing all workflows")
+        entries = [
+            {"name": "spent", "key": "mock-quota-spent-key"},
+            {"name": "fresh", "key": "mock-good-key-42"},
+        ]
+        path.write_text(json.dumps({"credentials": entries}))
+        code = run.wait(timeout=60)
+    finally:
+        kill_all(run)
+    out = run.output
+    assert code == 0, out
+    assert "[COORDINATOR] Credentials file changed: added or re-enabled fresh" in out
+    assert "[COORDINATOR] Credentials available. Resuming..." in out
+    assert "still cooling down from an earlier run" not in out
+    assert "key fresh" in out and "Summary: 1 approved" in out

@@ -140,7 +140,7 @@ class ParallelCoordinator:
                 self._announce()
                 if self.stop_event.is_set():
                     break
-                limit = self._effective_limit(bool(pending))
+                limit = self._effective_limit(bool(pending or threads))
                 while pending and len(threads) < limit and not self.stop_event.is_set():
                     item = pending.popleft()
                     item_id = item_id_func(item)

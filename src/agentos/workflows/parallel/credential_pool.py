@@ -212,15 +212,17 @@ class CredentialCoordinator(Generic[T]):
                 added.append(cred.name)
         if added:
             say(f"[COORDINATOR] Credentials file changed: added or re-enabled {', '.join(added)}")
-            self._load_state()
+            self._load_state(added)
             self._cond.notify_all()
 
-    def _load_state(self) -> None:
+    def _load_state(self, names: list[str] | None = None) -> None:
+        """Apply marks left by earlier runs (or other runs) to `names` (default: all keys)."""
         if self._state is None:
             return
         marks = self._state.load()
         now = self._clock()
-        for name, key in self._keys.items():
+        for name in names if names is not None else list(self._keys):
+            key = self._keys[name]
             mark = marks.get(self._state_key(key.cred))
             if mark:
                 key.cooldown_until = max(key.cooldown_until, mark.get("cooldown_until", 0.0))

@@ -57,7 +57,7 @@ def start_method() -> str:
 def make_context(preload: Iterable[str]) -> Any:
     ctx = multiprocessing.get_context(start_method())
     if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload([*BASE_PRELOAD, *preload, "agentos.workflows.parallel.forkserver_freeze"])
+        ctx.set_forkserver_preload([*BASE_PRELOAD, *preload, "agentos.workflows.parallel.forkserver_setup"])
         from multiprocessing import forkserver
 
         forkserver.ensure_running()  # start preloading now, while the coordinator sets up
