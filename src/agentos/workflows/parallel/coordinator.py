@@ -18,10 +18,9 @@ from types import FrameType
 from typing import Any, Protocol
 
 from agentos.errors import Interrupted
-from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
-from agentos.llm.mock import simulate_429_enabled as simulate_429
-from agentos.llm.mock import simulated_retry_after
+from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
 from agentos.workflows.item import ItemStatus
+from agentos.workflows.parallel.credential_gate import CredentialGate, CredentialSource
 from agentos.workflows.parallel.output import say
 
 DEFAULT_PARALLELISM = 3
@@ -52,12 +51,6 @@ class ProgressStats:
     running: list[str] = field(default_factory=list)
 
 
-class CredentialSource(Protocol):
-    def acquire(self, timeout: float | None = ...) -> Any: ...
-
-    def release(self, key: Any, rate_limited: bool = ..., backoff_seconds: float | None = ...) -> None: ...
-
-
 class Listener(Protocol):
     def item_started(self, item_id: str, stats: ProgressStats) -> None: ...
 
@@ -85,21 +78,27 @@ class ParallelCoordinator:
         self.max_workers = max_workers
         self.credentials = credential_coordinator
         self.listener = listener
-        self.no_wait = no_wait
-        self.acquire_timeout = acquire_timeout
         self.shutdown_grace = shutdown_grace
         self.stop_event = threading.Event()  # first signal: drain
         self.force_event = threading.Event()  # second signal: kill
-        self.pool_exhausted_stop = False
+        self._gate = (
+            CredentialGate(
+                credential_coordinator,
+                max_workers,
+                self.stop_event,
+                no_wait=no_wait,
+                acquire_timeout=acquire_timeout,
+            )
+            if credential_coordinator is not None
+            else None
+        )
         self._lock = threading.Condition()
         self._first_signal: float | None = None
         self._announced: set[str] = set()
-        self._simulated_429 = False
         self._stats = ProgressStats()
         self._results: list[WorkflowResult] = []
         self._unfinished: list[str] = []
         self._done_ids: list[str] = []
-        self._limit_state = "full"
 
     # -- signals -------------------------------------------------------------------
     def _handle_shutdown_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -112,6 +111,11 @@ class ParallelCoordinator:
             self.force_event.set()
         with self._lock:
             self._lock.notify_all()
+
+    @property
+    def pool_exhausted_stop(self) -> bool:
+        """True when --no-wait ended the run because every key was out."""
+        return self._gate is not None and self._gate.exhausted_stop
 
     def get_checkpoints(self) -> list[str]:
         """Ids of items interrupted or never started: the ones a re-run will pick up."""
@@ -140,7 +144,9 @@ class ParallelCoordinator:
                 self._announce()
                 if self.stop_event.is_set():
                     break
-                limit = self._effective_limit(bool(pending or threads))
+                limit = (
+                    self._gate.effective_limit(bool(pending or threads)) if self._gate else self.max_workers
+                )
                 while pending and len(threads) < limit and not self.stop_event.is_set():
                     item = pending.popleft()
                     item_id = item_id_func(item)
@@ -175,8 +181,8 @@ class ParallelCoordinator:
 
     def _drain(self, threads: dict[str, threading.Thread]) -> None:
         """After the first signal: let running items reach a checkpoint, then return."""
-        if self.credentials is not None and hasattr(self.credentials, "close"):
-            self.credentials.close()  # wake workers waiting for a key: they stop too
+        if self._gate is not None:
+            self._gate.close()  # wake items waiting for a key: they stop too
         deadline = time.monotonic() + self.shutdown_grace
         while threads and time.monotonic() < deadline:
             self._announce()
@@ -195,63 +201,6 @@ class ParallelCoordinator:
             self._announced.add("force")
             say("[COORDINATOR] Second interrupt: stopping workers now")
 
-    def _effective_limit(self, work_waiting: bool) -> int:
-        """Fewer than 2 usable keys: parallelism drops to that number; none: pause all."""
-        usable_count = getattr(self.credentials, "usable_count", None)
-        if usable_count is None:
-            return self.max_workers
-        usable = int(usable_count())
-        if usable == 0:
-            state = "paused"
-        elif usable < 2 and usable < self.max_workers:
-            state = "reduced"
-        else:
-            state = "full"
-        if state != self._limit_state and work_waiting:
-            if state == "paused":
-                say(f"[COORDINATOR] Credential pool exhausted. Pausing all workflows... {self._eta()}")
-                if self.no_wait:
-                    self.pool_exhausted_stop = True
-                    self.stop_event.set()
-            elif self._limit_state == "paused":
-                say("[COORDINATOR] Credentials available. Resuming...")
-            if state == "reduced":
-                say(
-                    f"[COORDINATOR] Credential pool exhausted for parallelism {self.max_workers}: "
-                    f"only {usable} usable credential, parallelism reduced to {usable}"
-                )
-            elif state == "full" and self._limit_state == "reduced":
-                say(f"[COORDINATOR] {usable} usable credentials: parallelism back to {self.max_workers}")
-            self._limit_state = state
-        return {"paused": 0, "reduced": usable}.get(state, self.max_workers)
-
-    def _eta(self) -> str:
-        earliest = getattr(self.credentials, "earliest_available", lambda: None)()
-        if earliest is None:
-            return "No key frees up by itself: add or enable a key in the credentials file."
-        wait = max(0.0, earliest - time.time())
-        return f"Earliest key free in {wait:.0f}s (at {time.strftime('%H:%M:%S', time.localtime(earliest))})."
-
-    # -- one item ------------------------------------------------------------------
-    def _acquire(self, item_id: str) -> Any:
-        assert self.credentials is not None
-        credential = self.credentials.acquire(timeout=0)
-        if credential is None and not self.stop_event.is_set():
-            say(f"[COORDINATOR] Credential pool exhausted: {item_id} waits for a free credential")
-            credential = self.credentials.acquire(timeout=self.acquire_timeout)
-        if credential is not None and simulate_429() and self._take_simulation():
-            say("[COORDINATOR] Simulated HTTP 429 on the first credential (AGENTOS_SIMULATE_429)")
-            self.credentials.release(credential, rate_limited=True, backoff_seconds=simulated_retry_after())
-            return self._acquire(item_id)
-        return credential
-
-    def _take_simulation(self) -> bool:
-        with self._lock:
-            if self._simulated_429:
-                return False
-            self._simulated_429 = True
-            return True
-
     def _run_item(self, item: Any, item_id: str, worker_func: Callable[[Any, Any], Any]) -> None:
         started = time.monotonic()
         result = WorkflowResult(
@@ -259,18 +208,18 @@ class ParallelCoordinator:
         )
         for _attempt in range(MAX_CREDENTIAL_RETRIES):
             credential = None
-            if self.credentials is not None:
-                credential = self._acquire(item_id)
+            if self._gate is not None:
+                credential = self._gate.acquire(item_id)
                 if credential is None:
                     result = self._no_credential(item_id)
                     break
             try:
                 value = worker_func(item, credential)
             except (RateLimited, QuotaExhausted, AuthError) as exc:
-                if credential is None:
+                if credential is None or self._gate is None:
                     result = WorkflowResult(item_id, False, str(exc), status=ItemStatus.FAILED)
                     break
-                self._report(credential, exc)  # gives the key back, marked
+                self._gate.report(credential, exc)  # gives the key back, marked
                 if self.stop_event.is_set():
                     result = WorkflowResult(item_id, False, str(exc), status=ItemStatus.INTERRUPTED)
                     break
@@ -289,8 +238,8 @@ class ParallelCoordinator:
             else:
                 status = getattr(value, "status", ItemStatus.APPROVED)
                 result = WorkflowResult(item_id, True, None, status=status, value=value)
-            if credential is not None and self.credentials is not None:
-                self.credentials.release(credential)
+            if credential is not None and self._gate is not None:
+                self._gate.release(credential)
             break
         result.duration = time.monotonic() - started
         self._finish(result)
@@ -303,16 +252,6 @@ class ParallelCoordinator:
         return WorkflowResult(
             item_id, False, f"Failed to acquire credential for {item_id}", status=ItemStatus.FAILED
         )
-
-    def _report(self, credential: Any, exc: LLMError) -> None:
-        assert self.credentials is not None
-        report = getattr(self.credentials, "report", None)
-        if report is not None:
-            report(credential, exc)
-        elif isinstance(exc, RateLimited):
-            self.credentials.release(credential, rate_limited=True, backoff_seconds=exc.retry_after)
-        else:
-            self.credentials.release(credential)
 
     def _finish(self, result: WorkflowResult) -> None:
         with self._lock:
