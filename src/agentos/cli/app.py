@@ -105,6 +105,15 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
     return run
 
 
+def prestart_workers(config: RunConfig) -> None:
+    """Start the fork server's preload now, so it overlaps finding the pending items
+    (a GitHub listing can take seconds). Only batch runs use worker processes."""
+    if config.parallel is not None and not config.dry_run:
+        from agentos.workflows.parallel.process_runner import make_context
+
+        make_context(config.preload)
+
+
 def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:
     def make(key: str, audit_path: Path) -> ItemJob:
         return ItemJob(

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from agentos.cli.app import EPILOG, execute, guarded, shared_options, tracker_for
+from agentos.cli.app import EPILOG, execute, guarded, prestart_workers, shared_options, tracker_for
 from agentos.cli.config import build_config
 from agentos.errors import ConfigError
 from agentos.paths import sanitize_identifier
@@ -45,6 +45,7 @@ def main(briefs: tuple[str, ...], **opts: Any) -> int:
     """
     slugs = [_brief_slug(b) for b in briefs]
     config = build_config(WorkflowKind.ISSUE, opts, slugs)
+    prestart_workers(config)
     if config.tracker.kind == "github" and not config.dry_run:
         tracker_for(config)  # token and repository checked before any workflow starts
     for skipped in skipped_briefs(config.workspace):

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from agentos.cli.app import EPILOG, execute, guarded, shared_options, tracker_for
+from agentos.cli.app import EPILOG, execute, guarded, prestart_workers, shared_options, tracker_for
 from agentos.cli.config import build_config
 from agentos.errors import ConfigError
 from agentos.paths import sanitize_identifier
@@ -36,6 +36,7 @@ def main(issues: tuple[str, ...], **opts: Any) -> int:
     """
     numbers = [_issue_number(i) for i in issues]
     config = build_config(WorkflowKind.LLD, opts, numbers)
+    prestart_workers(config)
     tracker = tracker_for(config)
     if config.run_all:
         keys = [str(n) for n in pending_issues(config.workspace, tracker)]
