@@ -48,6 +48,11 @@ def cli_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def issue_flags(*numbers: int | str) -> list[str]:
+    """`--issue 3 --issue 8 ...` for the given issue numbers."""
+    return [flag for number in numbers for flag in ("--issue", str(number))]
+
+
 def run_cli(
     command: str, *args: str, home: Path, timeout: float = 90, **env: str
 ) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agentos.events import read_audit
-from tests.conftest import run_cli, run_dirs
+from tests.conftest import issue_flags, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(120)
 PREFIXED = re.compile(r"^\[(COORDINATOR|LLD-\d+|ISSUE-[\w-]+)\] ")
@@ -69,12 +69,7 @@ def test_parallel_runs_overlap(demo: Path, home: Path) -> None:
         "lld-workflow",
         "--repo",
         str(demo),
-        "--issue",
-        "3",
-        "--issue",
-        "8",
-        "--issue",
-        "17",
+        *issue_flags(3, 8, 17),
         "--parallel",
         "3",
         "--provider",
@@ -99,10 +94,7 @@ def test_sequential_all_is_parallel_one(demo: Path, home: Path) -> None:
             "lld-workflow",
             "--repo",
             str(demo),
-            "--issue",
-            "3",
-            "--issue",
-            "8",
+            *issue_flags(3, 8),
             *flags,
             "--provider",
             "mock",

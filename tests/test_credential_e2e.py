@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from agentos.events import read_audit
-from tests.conftest import run_cli, run_dirs
+from tests.conftest import issue_flags, run_cli, run_dirs
 from tests.helpers.fake_llm_servers import FakeLLMServer
 
 pytestmark = pytest.mark.timeout(150)
 LIMITED = "AIzaSy-ratelimit-0123456789abcdef"
 GOOD = "AIzaSy-good-fedcba9876543210"
 INVALID = "AIzaSy-invalid-5555555555"
-ISSUES = ["--issue", "3", "--issue", "5", "--issue", "8", "--issue", "17", "--issue", "26"]
+ISSUES = [*issue_flags(3, 5, 8, 17), "--issue", "26"]
 
 
 def write_keys(home: Path, *entries: tuple[str, str]) -> None:
@@ -69,10 +69,7 @@ def test_rejected_key_is_disabled_and_named(demo: Path, home: Path) -> None:
             "lld-workflow",
             "--repo",
             str(demo),
-            "--issue",
-            "3",
-            "--issue",
-            "8",
+            *issue_flags(3, 8),
             "--parallel",
             "2",
             "--provider",
@@ -91,12 +88,7 @@ def test_exhausted_pool_pauses_then_resumes_and_finishes(demo: Path, home: Path)
         "lld-workflow",
         "--repo",
         str(demo),
-        "--issue",
-        "3",
-        "--issue",
-        "8",
-        "--issue",
-        "17",
+        *issue_flags(3, 8, 17),
         "--parallel",
         "3",
         "--provider",
@@ -116,7 +108,7 @@ def test_exhausted_pool_pauses_then_resumes_and_finishes(demo: Path, home: Path)
 
 
 def test_no_wait_ends_with_75_and_is_resumable(demo: Path, home: Path) -> None:
-    args = ["--repo", str(demo), "--issue", "3", "--issue", "8", "--parallel", "2", "--provider", "mock"]
+    args = ["--repo", str(demo), *issue_flags(3, 8), "--parallel", "2", "--provider", "mock"]
     result = run_cli(
         "lld-workflow",
         *args,

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from agentos.events import read_audit
-from tests.conftest import run_cli, run_dirs
+from tests.conftest import issue_flags, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all, process_gone
 
 pytestmark = pytest.mark.timeout(150)
-ISSUES = ["--issue", "3", "--issue", "5", "--issue", "8", "--issue", "12", "--issue", "17"]
+ISSUES = [*issue_flags(3, 5, 8, 12), "--issue", "17"]
 
 
 def completed_nodes(audit: Path) -> Counter[tuple[str, int]]:
@@ -130,12 +130,7 @@ def test_sigkill_of_one_worker_fails_that_item_only(demo: Path, home: Path) -> N
     args = [
         "--repo",
         str(demo),
-        "--issue",
-        "3",
-        "--issue",
-        "8",
-        "--issue",
-        "17",
+        *issue_flags(3, 8, 17),
         "--parallel",
         "3",
         "--provider",
@@ -178,7 +173,7 @@ def test_sigkill_of_the_coordinator_leaves_no_orphans(demo: Path, home: Path) ->
 
 
 def test_sigint_while_the_pool_is_paused(demo: Path, home: Path) -> None:
-    args = ["--repo", str(demo), "--issue", "3", "--issue", "8", "--parallel", "2", "--provider", "mock"]
+    args = ["--repo", str(demo), *issue_flags(3, 8), "--parallel", "2", "--provider", "mock"]
     run = LiveRun(
         "lld-workflow",
         *args,
@@ -207,10 +202,7 @@ def test_corrupt_checkpoint_fails_that_item_and_names_the_fix(demo: Path, home: 
         "lld-workflow",
         "--repo",
         str(demo),
-        "--issue",
-        "3",
-        "--issue",
-        "8",
+        *issue_flags(3, 8),
         "--parallel",
         "2",
         "--provider",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.helpers.loopback import LoopbackServer
 
 TOKEN = "ghp_loopbackTOKEN1234567890"
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackServer):
     def __init__(self, repo: str = "acme/widgets") -> None:
         self.repo = repo
         self.issues: dict[int, dict[str, Any]] = {}
@@ -62,33 +64,9 @@ class FakeGitHub:
                 length = int(self.headers.get("content-length", 0))
                 server.route(self, "POST", json.loads(self.rfile.read(length) or b"{}"))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeGitHub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def _send(
-        self, h: BaseHTTPRequestHandler, code: int, payload: Any, headers: dict[str, str] | None = None
-    ) -> None:
-        data = json.dumps(payload).encode()
-        h.send_response(code)
-        h.send_header("content-type", "application/json")
-        h.send_header("content-length", str(len(data)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
+    _send = staticmethod(LoopbackServer.send_json)
 
     def route(self, h: BaseHTTPRequestHandler, method: str, body: Any) -> None:
         url = urlparse(h.path)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.helpers.loopback import LoopbackServer
 
-class FakeLLMServer:
+
+class FakeLLMServer(LoopbackServer):
     def __init__(self, kind: str, retry_after: float = 1.0) -> None:
         self.kind = kind
         self.retry_after = retry_after
@@ -31,21 +33,7 @@ class FakeLLMServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.handle(self, body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeLLMServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
     def _key(self, handler: BaseHTTPRequestHandler) -> str:
         h = handler.headers
@@ -55,17 +43,7 @@ class FakeLLMServer:
             return h.get("x-api-key", "")
         return h.get("authorization", "").removeprefix("Bearer ")
 
-    def _send(
-        self, handler: BaseHTTPRequestHandler, code: int, payload: Any, headers: dict[str, str] | None = None
-    ) -> None:
-        data = json.dumps(payload).encode()
-        handler.send_response(code)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        for k, v in (headers or {}).items():
-            handler.send_header(k, v)
-        handler.end_headers()
-        handler.wfile.write(data)
+    _send = staticmethod(LoopbackServer.send_json)
 
     def handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         key = self._key(handler)
