@@ -92,34 +92,10 @@ def test_cli_designs_every_open_issue_in_parallel(demo: Path, home: Path) -> Non
 
 def test_cli_token_problems_are_exit_2(demo: Path, home: Path) -> None:
     with FakeGitHub() as server:
-        missing = run_cli(
-            "lld-workflow",
-            "--repo",
-            str(demo),
-            "--all",
-            "--provider",
-            "mock",
-            "--github",
-            server.repo,
-            "--github-api-url",
-            server.url,
-            home=home,
-            PATH="/usr/bin:/bin",
-        )
-        wrong = run_cli(
-            "lld-workflow",
-            "--repo",
-            str(demo),
-            "--all",
-            "--provider",
-            "mock",
-            "--github",
-            server.repo,
-            "--github-api-url",
-            server.url,
-            home=home,
-            GH_TOKEN="nope",
-        )
+        args = ["--repo", str(demo), "--all", "--provider", "mock", "--github", server.repo]
+        args += ["--github-api-url", server.url]
+        missing = run_cli("lld-workflow", *args, home=home, PATH="/usr/bin:/bin")
+        wrong = run_cli("lld-workflow", *args, home=home, GH_TOKEN="nope")
     assert missing.returncode == 2 and "no GitHub token" in missing.stderr
     assert wrong.returncode == 2 and "GitHub rejected the token (401)" in wrong.stderr
     assert "nope" not in wrong.stderr

@@ -34,19 +34,26 @@ def jobs(tmp_path: Path, *keys: str) -> list[ItemJob]:
     ]
 
 
+def hostile_runner(
+    tmp_path: Path, coordinator: ParallelCoordinator, router: ConsoleRouter, env: dict[str, str]
+) -> ProcessRunner:
+    """The real process engine, running `hostile_main` instead of the workflow worker."""
+    return ProcessRunner(
+        make_context([]),
+        router,  # type: ignore[arg-type]
+        lambda job: tmp_path / f"{job.item_id}.log",
+        coordinator.stop_event,
+        coordinator.force_event,
+        env,
+        target=hostile_main,
+    )
+
+
 def run(tmp_path: Path, *keys: str, parallel: int = 4):  # type: ignore[no-untyped-def]
     sink = io.StringIO()
     router = ConsoleRouter(sink)
     coordinator = ParallelCoordinator(parallel)
-    runner = ProcessRunner(
-        make_context([]),
-        router,
-        lambda job: tmp_path / f"{job.item_id}.log",  # type: ignore[arg-type]
-        coordinator.stop_event,
-        coordinator.force_event,
-        {},
-        target=hostile_main,
-    )
+    runner = hostile_runner(tmp_path, coordinator, router, {})
     stats, results = coordinator.execute_parallel(jobs(tmp_path, *keys), runner, lambda j: j.item_id)
     router.flush()
     return stats, {r.item_id: r for r in results}, sink.getvalue().splitlines()
@@ -87,15 +94,7 @@ def test_crashes_fail_their_item_only(tmp_path: Path) -> None:
 def test_each_item_runs_in_its_own_process(tmp_path: Path) -> None:
     sink = io.StringIO()
     coordinator = ParallelCoordinator(3)
-    runner = ProcessRunner(
-        make_context([]),
-        ConsoleRouter(sink),
-        lambda job: tmp_path / f"{job.item_id}.log",  # type: ignore[arg-type]
-        coordinator.stop_event,
-        coordinator.force_event,
-        {},
-        target=hostile_main,
-    )
+    runner = hostile_runner(tmp_path, coordinator, ConsoleRouter(sink), {})
     seen: set[int] = set()
     done = threading.Event()
 
@@ -123,15 +122,7 @@ def test_a_key_printed_by_a_worker_is_redacted(tmp_path: Path) -> None:
     try:
         sink = io.StringIO()
         coordinator = ParallelCoordinator(1)
-        runner = ProcessRunner(
-            make_context([]),
-            ConsoleRouter(sink),
-            lambda job: tmp_path / f"{job.item_id}.log",  # type: ignore[arg-type]
-            coordinator.stop_event,
-            coordinator.force_event,
-            {"LEAKED": secret},
-            target=hostile_main,
-        )
+        runner = hostile_runner(tmp_path, coordinator, ConsoleRouter(sink), {"LEAKED": secret})
         coordinator.execute_parallel(jobs(tmp_path, "leaky"), runner, lambda j: j.item_id)
     finally:
         clear_secrets()
