@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 from agentos.events import read_audit
+from agentos.paths import workspace_key
 from tests.conftest import issue_flags, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(120)
 PREFIXED = re.compile(r"^\[(COORDINATOR|LLD-\d+|ISSUE-[\w-]+)\] ")
 PROGRESS = re.compile(r"^\[[=> ]{10}\] \d+/\d+ workflows complete$")
+STAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d ")  # ISO 8601, local offset
 
 
 def test_lld_all_parallel_end_to_end(demo: Path, home: Path) -> None:
@@ -40,6 +42,7 @@ def test_lld_all_parallel_end_to_end(demo: Path, home: Path) -> None:
         "failed": 1,
         "interrupted": 0,
         "not_started": 0,
+        "skipped": 0,
         "total": 11,
     }
     assert summary["exit_code"] == 1
@@ -47,12 +50,14 @@ def test_lld_all_parallel_end_to_end(demo: Path, home: Path) -> None:
     assert by_item["LLD-12"]["rounds"] == 3 and by_item["LLD-9"]["error"].startswith("Invalid spec format")
     assert (run_dir / "coordinator.log").read_text().count("[COORDINATOR]") >= 3
     log = (run_dir / "LLD-42.log").read_text()
-    assert log.startswith(">>> Worker process ") and ">>> Executing: N0_load_issue" in log
+    assert STAMPED.match(log) and log.split(" ", 1)[1].startswith(">>> Worker process "), log[:200]
+    assert ">>> Executing: N0_load_issue" in log
     assert "[LLD-42]" not in log and "APPROVED after 2 review round(s)" in log
     audit = read_audit(run_dir / "workflow-audit-42.jsonl")
     assert audit[0]["event"] == "workflow_start" and audit[-1]["event"] == "workflow_complete"
     # DBs: deleted after success, kept after failure.
-    assert sorted(p.name for p in (home / "checkpoints").iterdir()) == ["lld_workflow_9.db"]
+    kept = [p.relative_to(home / "checkpoints") for p in (home / "checkpoints").rglob("*.db")]
+    assert [str(p) for p in kept] == [f"{workspace_key(demo)}/lld_workflow_9.db"]
     assert (demo / "docs/lld/active/LLD-042.md").exists()
     assert "NEEDS REVISION" in (demo / "docs/lld/active/LLD-021.md").read_text()
 
@@ -89,7 +94,7 @@ def test_parallel_runs_overlap(demo: Path, home: Path) -> None:
 
 
 def test_sequential_all_is_parallel_one(demo: Path, home: Path) -> None:
-    for flags in (["--parallel", "1"], []):
+    for flags in (["--parallel", "1"], ["--force"]):  # the first run approved them: --force redoes
         result = run_cli(
             "lld-workflow",
             "--repo",

@@ -21,7 +21,7 @@ def test_demo_settings_load(demo: Path) -> None:
     ("content", "message"),
     [
         ("colour = 'blue'\n", "unknown setting 'colour'"),
-        ("max_iterations = 'three'\n", "must be a int"),
+        ("max_iterations = 'three'\n", "must be a whole number"),
         ("parallel = 0\n", "at least 1"),
         ("this is = not toml", "cannot read settings file"),
     ],

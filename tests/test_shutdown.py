@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from agentos.events import read_audit
+from agentos.paths import checkpoint_db_path
+from agentos.workflows.checkpoint_identity import Owner, create_marked
 from tests.conftest import issue_flags, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all, process_gone
 
@@ -75,7 +77,7 @@ def test_sigint_mid_llm_calls_checkpoints_and_resumes(demo: Path, home: Path, tm
     for item in interrupted:
         assert item["checkpoint"], item
         assert_db_ok(Path(item["checkpoint"]))
-    kept = list((home / "checkpoints").glob("*.db"))
+    kept = list((home / "checkpoints").rglob("*.db"))
     assert any(b"OFFLINE MOCK" in db.read_bytes() for db in kept), "a kept DB holds a completed draft"
     for db in kept:  # ... and never a key: the mock's fake secrets must not be in them
         assert b"mock-fake-secret" not in db.read_bytes()
@@ -86,7 +88,7 @@ def test_sigint_mid_llm_calls_checkpoints_and_resumes(demo: Path, home: Path, tm
     resumed = run_cli("lld-workflow", *args, home=home, AGENTOS_MOCK_LATENCY="0.01")
     assert resumed.returncode == 0, resumed.stdout
     assert "Resuming from checkpoints first" in resumed.stdout
-    assert not list((home / "checkpoints").glob("*.db"))
+    assert not list((home / "checkpoints").rglob("*.db"))
 
     # Proof from the audit: across both runs, no completed node ran twice, and every
     # item made exactly the LLM calls of an uninterrupted run.
@@ -120,7 +122,7 @@ def test_double_sigint_stops_at_once_without_corrupting_dbs(demo: Path, home: Pa
         kill_all(run)
     assert code == 130
     assert run.output.count("Shutting down") == 1
-    for db in (home / "checkpoints").glob("*.db"):
+    for db in (home / "checkpoints").rglob("*.db"):
         assert_db_ok(db)
     again = run_cli("lld-workflow", *args, home=home)
     assert again.returncode == 0, again.stdout
@@ -149,7 +151,7 @@ def test_sigkill_of_one_worker_fails_that_item_only(demo: Path, home: Path) -> N
     (run_dir,) = run_dirs(home)
     items = {i["item"]: i for i in json.loads((run_dir / "summary.json").read_text())["items"]}
     assert "killed by signal 9" in items["LLD-8"]["error"]
-    assert (home / "checkpoints" / "lld_workflow_8.db").exists()
+    assert checkpoint_db_path("lld_workflow", 8, demo).exists()
     assert items["LLD-3"]["status"] == items["LLD-17"]["status"] == "approved"
 
 
@@ -195,9 +197,11 @@ def test_sigint_while_the_pool_is_paused(demo: Path, home: Path) -> None:
 
 
 def test_corrupt_checkpoint_fails_that_item_and_names_the_fix(demo: Path, home: Path) -> None:
-    (home / "checkpoints").mkdir(parents=True)
-    corrupt = home / "checkpoints" / "lld_workflow_3.db"
-    corrupt.write_bytes(b"\x00garbage, not SQLite" * 512)
+    corrupt = checkpoint_db_path("lld_workflow", 3, demo)
+    create_marked(corrupt, Owner(str(demo.resolve()), "lld_workflow", "3", "0" * 64))  # agentos's own ...
+    data = bytearray(corrupt.read_bytes())
+    data[100:] = b"\x00garbage" * ((len(data) - 100) // 8) + b"\x00" * ((len(data) - 100) % 8)
+    corrupt.write_bytes(bytes(data))  # ... with everything after its header destroyed
     result = run_cli(
         "lld-workflow",
         "--repo",

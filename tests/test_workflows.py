@@ -10,6 +10,7 @@ from agentos.events import read_audit
 from agentos.paths import Workspace, checkpoint_db_path
 from agentos.tracker.base import filing_marker
 from agentos.tracker.local import LocalTracker
+from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
 from agentos.workflows.pending import pending_briefs, pending_issues
@@ -23,7 +24,7 @@ def job(ws: Path, home: Path, kind: WorkflowKind, key: str, **kw: object) -> Ite
         kind=kind,
         key=key,
         workspace=str(ws),
-        db_path=str(checkpoint_db_path(kind.db_prefix, key)),
+        db_path=str(checkpoint_db_path(kind.db_prefix, key, ws)),
         audit_path=str(home / "logs" / f"workflow-audit-{key}.jsonl"),
         drafter="mock",
         reviewer="mock",
@@ -151,8 +152,11 @@ def test_stop_before_start_is_an_interruption_with_db_kept(demo: Path, home: Pat
 
 def test_corrupt_checkpoint_fails_with_fresh_hint(demo: Path, home: Path) -> None:
     j = job(demo, home, WorkflowKind.LLD, "8")
-    Path(j.db_path).parent.mkdir(parents=True)
-    Path(j.db_path).write_bytes(b"this is not a sqlite database" * 100)
+    owner = Owner(str(demo.resolve()), "lld_workflow", "8", "0" * 64)
+    create_marked(Path(j.db_path), owner)  # agentos's own DB (its header carries the mark) ...
+    data = bytearray(Path(j.db_path).read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)  # ... with every page after the header destroyed
+    Path(j.db_path).write_bytes(bytes(data))
     outcome, _ = run(j)
     assert outcome.status is ItemStatus.FAILED
     assert j.db_path in (outcome.error or "") and "--fresh" in (outcome.error or "")

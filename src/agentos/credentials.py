@@ -1,18 +1,27 @@
 """Where API keys come from: `<provider>-credentials.json` in AGENTOS_HOME, or the env.
 
 Only the coordinator reads these. A malformed file is a `ConfigError` (exit 2) that names
-the file and the entry, raised before anything starts.
+the file and the entry, raised before anything starts. The file must be a regular file
+(not a symlink, directory or FIFO) in UTF-8; like ssh, agentos warns when other users can
+read it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentos.errors import ConfigError
 from agentos.paths import credentials_file, sanitize_identifier
+from agentos.secrets import register_secret
+from agentos.workspace_files import read_text
+
+MAX_CREDENTIALS_BYTES = 1_048_576
+_warned: set[tuple[str, int]] = set()
 
 ENV_VARS = {
     "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
@@ -31,12 +40,46 @@ class Credential:
     provider: str = ""
 
 
-def parse_credentials_file(path: Path, provider: str) -> list[Credential]:
+def permission_warning(path: Path, mode: int) -> str | None:
+    """The ssh-style warning for a credentials file other users can access, else None."""
+    if not mode & 0o077:
+        return None
+    return (
+        f"[COORDINATOR] Warning: credentials file {path} is accessible by other users "
+        f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+    )
+
+
+def _warn_once(line: str, path: Path, mode: int) -> None:
+    """Once per file and mode per process: the pool re-reads the file every second."""
+    if (str(path), mode) not in _warned:
+        _warned.add((str(path), mode))
+        print(line, flush=True)
+
+
+def parse_credentials_file(
+    path: Path, provider: str, warn: Callable[[str, Path, int], None] = _warn_once
+) -> list[Credential]:
     """Enabled entries of a credentials file, validated strictly."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        # Not a symlink, directory or FIFO (it would block); bounded; UTF-8 or a named error.
+        text = read_text(
+            path,
+            None,
+            what="credentials file",
+            max_bytes=MAX_CREDENTIALS_BYTES,
+            errors="strict",
+            allow_symlinks=False,
+            limit_hint="a credentials file is small",
+        )
+        mode = os.stat(path, follow_symlinks=False).st_mode
     except OSError as exc:
         raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}") from None
+    line = permission_warning(path, mode)
+    if line is not None:
+        warn(line, path, mode)
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"credentials file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
@@ -95,7 +138,7 @@ def credential_limit() -> int | None:
 def load_credentials(provider: str) -> list[Credential]:
     """The pool for `provider`: its credentials file, else its env var, else (mock) fake keys."""
     path = credentials_file(provider)
-    if path.exists():
+    if os.path.lexists(path):  # a dangling symlink is refused by name, not silently ignored
         creds = parse_credentials_file(path, provider)
     else:
         creds = []
@@ -109,5 +152,7 @@ def load_credentials(provider: str) -> list[Credential]:
                 Credential(f"mock-key-{i}", f"mock-fake-secret-{i}", "mock")
                 for i in range(1, MOCK_DEFAULT_KEYS + 1)
             ]
+    for cred in creds:  # whoever loads a key can redact it from everything it writes
+        register_secret(cred.secret, cred.name)
     limit = credential_limit()
     return creds[:limit] if limit else creds

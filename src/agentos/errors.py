@@ -32,6 +32,20 @@ class ItemNotFound(ConfigError):
         super().__init__(f"{kind} {key!r} not found in {where}")
 
 
+class FileRefused(ConfigError):
+    """An input file agentos will not read: not a regular file, outside the workspace,
+    over the size limit, or undecodable. Nothing of it was read, sent or copied.
+
+    It is a ConfigError (exit 2) when met before anything starts (a flag names it); inside
+    a workflow it fails that item, like any other AgentosError.
+    """
+
+    def __init__(self, what: str, path: Path, reason: str, shown: str | None = None) -> None:
+        self.what, self.path, self.reason = what, path, reason
+        self.shown = shown or str(path)
+        super().__init__(f"refused {what} {self.shown}: {reason}")
+
+
 class InvalidSpec(AgentosError):
     """The item itself (issue or brief) cannot be worked on."""
 
@@ -58,3 +72,37 @@ class Interrupted(AgentosError):
 
     def __init__(self, message: str = "interrupted; resumable from the last checkpoint") -> None:
         super().__init__(message)
+
+
+class DiskError(AgentosError):
+    """A write failed for want of space, permission or a working disk. The data is not
+    corrupt: free space (or fix the permissions) and run the same command to resume."""
+
+    def __init__(self, path: Path | str, cause: str) -> None:
+        self.path, self.cause = Path(path), cause
+        super().__init__(
+            f"disk error writing {path} ({cause}); free space or fix permissions, "
+            "then run the same command again to resume"
+        )
+
+
+class CredentialSourceError(AgentosError):
+    """A credential source raised (or answered nonsense): it fails one item, never the run."""
+
+    def __init__(self, operation: str, cause: BaseException) -> None:
+        self.operation, self.cause = operation, cause
+        super().__init__(f"the credential source's {operation}() raised {type(cause).__name__}: {cause}")
+
+
+class CheckpointRefused(ConfigError):
+    """A path where a checkpoint DB should be holds something agentos did not create.
+
+    agentos resumes, discards or deletes only its own marked DBs; the file is left as it is.
+    """
+
+    def __init__(self, path: Path, cause: str) -> None:
+        self.path, self.cause = path, cause
+        super().__init__(
+            f"Refusing to use {path} as a checkpoint database: {cause}. agentos left it untouched; "
+            "move it away, or point AGENTOS_WORKFLOW_DB at another path."
+        )

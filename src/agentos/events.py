@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from agentos.secrets import redact
+from agentos import safe_json
 
 
 class EventType(StrEnum):
@@ -42,7 +42,7 @@ class Event:
     def to_json(self) -> str:
         record = {"ts": round(self.ts, 3), "event": self.type.value, "item": self.item_id}
         record.update(self.fields)
-        return redact(json.dumps(record, default=str, ensure_ascii=False))
+        return safe_json.dumps(record, default=str, ensure_ascii=False)
 
 
 Receiver = Callable[[Event], None]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]+$")
+from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]+\Z")  # \Z: "$" would accept a trailing newline
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -44,9 +47,21 @@ def checkpoints_dir() -> Path:
     return agentos_home() / "checkpoints"
 
 
-def checkpoint_db_path(workflow: str, identifier: str | int) -> Path:
-    """`$AGENTOS_HOME/checkpoints/<workflow>_<id>.db`, e.g. `lld_workflow_42.db`."""
-    return checkpoints_dir() / f"{sanitize_identifier(workflow)}_{sanitize_identifier(identifier)}.db"
+def workspace_key(workspace_root: Path) -> str:
+    """`<basename>-<12 hex of sha256(resolved path)>`: readable, and unique per workspace."""
+    resolved = workspace_root.resolve()
+    base = re.sub(r"[^A-Za-z0-9_-]", "_", resolved.name)[:32] or "root"
+    digest = hashlib.sha256(os.fsencode(str(resolved))).hexdigest()[:12]
+    return f"{base}-{digest}"
+
+
+def checkpoint_db_path(workflow: str, identifier: str | int, workspace: Path | None = None) -> Path:
+    """`$AGENTOS_HOME/checkpoints/<workspace_key>/<workflow>_<id>.db`, e.g. `demo-1a2b3c4d5e6f/lld_workflow_42.db`.
+
+    Without `workspace`: the flat pre-0.2 layout, which agentos no longer resumes (ADR 0002).
+    """
+    folder = checkpoints_dir() if workspace is None else checkpoints_dir() / workspace_key(workspace)
+    return folder / f"{sanitize_identifier(workflow)}_{sanitize_identifier(identifier)}.db"
 
 
 def logs_dir() -> Path:
@@ -81,6 +96,7 @@ class Workspace:
     """The user's repository: where items come from and where results go."""
 
     root: Path
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # largest input file read (agentos.toml)
 
     @property
     def issues_dir(self) -> Path:

@@ -1,15 +1,19 @@
 """Keep API keys out of every byte agentos writes.
 
-Keys are registered when a worker receives them; `redact` then replaces them in any
-text before it reaches the console, a log or an audit file. Output names keys only.
+Keys are registered wherever they are loaded (the coordinator's pool, a worker's
+environment, a provider client); every sink then passes its text through `redact`.
+`StreamRedactor` does the same for a byte stream that arrives in arbitrary chunks, so a
+key split across two writes or two reads is still caught. Output names keys only.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 _lock = threading.Lock()
 _secrets: dict[str, str] = {}
+_ordered: list[tuple[str, str]] = []  # longest first, rebuilt on registration
 
 MIN_SECRET_LENGTH = 6  # shorter strings would redact ordinary words
 
@@ -17,20 +21,88 @@ MIN_SECRET_LENGTH = 6  # shorter strings would redact ordinary words
 def register_secret(value: str, name: str) -> None:
     if len(value) >= MIN_SECRET_LENGTH:
         with _lock:
+            if _secrets.get(value) == name:
+                return
             _secrets[value] = name
+            _ordered[:] = sorted(_secrets.items(), key=lambda kv: -len(kv[0]))
 
 
 def clear_secrets() -> None:
     with _lock:
         _secrets.clear()
+        _ordered.clear()
+
+
+def max_secret_length() -> int:
+    with _lock:
+        return len(_ordered[0][0]) if _ordered else 0
 
 
 def redact(text: str) -> str:
-    if not _secrets:
+    if not _ordered:
         return text
     with _lock:
-        items = sorted(_secrets.items(), key=lambda kv: -len(kv[0]))
+        items = list(_ordered)
     for value, name in items:
         if value in text:
             text = text.replace(value, f"<key:{name}>")
     return text
+
+
+def contains_secret(data: str | bytes) -> bool:
+    """True when `data` holds a registered key (bytes are searched as UTF-8)."""
+    with _lock:
+        values = [value for value, _ in _ordered]
+    if isinstance(data, bytes):
+        return any(value.encode("utf-8") in data for value in values)
+    return any(value in data for value in values)
+
+
+def redact_data(value: Any) -> Any:
+    """`redact` every string inside plain data (dicts, lists, tuples, exceptions' args)."""
+    if not _ordered:
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(k): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_data(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(redact_data(v) for v in value)
+    if isinstance(value, BaseException):
+        value.args = tuple(redact_data(a) for a in value.args)
+    return value
+
+
+class StreamRedactor:
+    """Redact a text stream fed in chunks, whatever the chunk boundaries.
+
+    `feed` returns the text that is safe to pass on now. It holds back a tail of up to
+    (longest registered key - 1) characters of the last partial line, because that tail could be the start of a
+    key whose rest arrives with the next chunk. `flush` releases the tail at EOF.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        buffered = self._pending + text
+        hold = max_secret_length() - 1
+        if hold <= 0:
+            self._pending = ""
+            return buffered
+        clean = redact(buffered)
+        # A key fully inside `clean` is already replaced; only a key that starts in the
+        # last `hold` characters can still be incomplete. Keys hold no newline, so a
+        # complete line is never held back (the console shows it at once).
+        hold = min(hold, len(clean) - (clean.rfind("\n") + 1))
+        if hold == 0:
+            self._pending = ""
+            return clean
+        self._pending = clean[-hold:]
+        return clean[:-hold]
+
+    def flush(self) -> str:
+        tail, self._pending = redact(self._pending), ""
+        return tail

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentos.durations import parse_duration
 from agentos.errors import ConfigError
+from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
+
+MAX_ITEM_BYTES_CEILING = 1 << 30  # 1 GiB: a larger limit is a typo, not a wish
 
 KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "provider": str,
@@ -19,7 +24,12 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "tracker": str,
     "github_api_url": str,
     "label": str,
+    "max_item_bytes": int,
+    "item_timeout": (str, int, float),  # "20m", "1h", or seconds
 }
+
+
+_TYPE_WORDS: dict[type | tuple[type, ...], str] = {int: "a whole number", str: "a string"}
 
 
 @dataclass(frozen=True)
@@ -33,14 +43,24 @@ class Settings:
     tracker: str | None = None
     github_api_url: str | None = None
     label: str | None = None
+    max_item_bytes: int | None = None
+    item_timeout: str | int | float | None = None
 
 
 def load_settings(path: Path) -> Settings:
     """Read `agentos.toml` if present. Unknown keys and bad values are ConfigErrors (exit 2)."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return Settings()
-    try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:  # untrusted workspace data: refused by name if unsafe, before it is parsed
+        text = read_text(
+            path,
+            path.parent,
+            what="settings file",
+            max_bytes=DEFAULT_MAX_ITEM_BYTES,
+            errors="strict",
+            limit_hint="a settings file is small",
+        )
+        data: dict[str, Any] = tomllib.loads(text)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read settings file {path}: {exc}") from None
     section = data.pop("agentos", None)
@@ -54,9 +74,19 @@ def load_settings(path: Path) -> Settings:
             )
         if isinstance(value, bool) or not isinstance(value, expected):
             raise ConfigError(
-                f"{path}: setting {key!r} must be a {getattr(expected, '__name__', expected)}, got {value!r}"
+                f"{path}: setting {key!r} must be {_TYPE_WORDS.get(expected, expected)}, got {value!r}"
             )
-    for key in ("max_iterations", "parallel", "per_key_concurrency"):
+    if "item_timeout" in data:
+        try:
+            parse_duration(data["item_timeout"])
+        except ValueError as exc:
+            raise ConfigError(f"{path}: setting 'item_timeout': {exc}") from None
+    for key in ("max_iterations", "parallel", "per_key_concurrency", "max_item_bytes"):
         if key in data and data[key] < 1:
             raise ConfigError(f"{path}: setting {key!r} must be at least 1, got {data[key]}")
+    if data.get("max_item_bytes", 0) > MAX_ITEM_BYTES_CEILING:
+        raise ConfigError(
+            f"{path}: setting 'max_item_bytes' must be at most {MAX_ITEM_BYTES_CEILING}, "
+            f"got {data['max_item_bytes']} (default {DEFAULT_MAX_ITEM_BYTES})"
+        )
     return Settings(**data)

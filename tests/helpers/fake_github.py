@@ -21,7 +21,10 @@ class FakeGitHub(LoopbackServer):
         self.creates: list[dict[str, Any]] = []
         self.requests: list[str] = []
         self.primary_limit_once = False
+        self.primary_limit_reset_s = 1  # how far ahead x-ratelimit-reset points
         self.secondary_limit_once = False
+        self.retry_after = "1"  # the secondary limit's hint: any text (`inf`, `1e18`)
+        self.reset_at: str | None = None  # the primary limit's reset: any text; None: now + 1
         self.create_delay = 0.0
         self.lock = threading.Lock()
         for number, title, body in [
@@ -82,7 +85,7 @@ class FakeGitHub(LoopbackServer):
             with self.lock:
                 if self.primary_limit_once:
                     self.primary_limit_once = False
-                    reset = str(int(time.time()) + 1)
+                    reset = self.reset_at or str(int(time.time()) + self.primary_limit_reset_s)
                     return self._send(
                         h,
                         403,
@@ -95,7 +98,10 @@ class FakeGitHub(LoopbackServer):
                 if self.secondary_limit_once:
                     self.secondary_limit_once = False
                     return self._send(
-                        h, 403, {"message": "You have exceeded a secondary rate limit"}, {"retry-after": "1"}
+                        h,
+                        403,
+                        {"message": "You have exceeded a secondary rate limit"},
+                        {"retry-after": self.retry_after},
                     )
                 number = max(self.issues) + 1
                 issue = {

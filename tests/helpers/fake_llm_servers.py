@@ -2,7 +2,10 @@
 
 Behaviour is chosen by the API key the client sends: a key containing `ratelimit`
 answers 429 with the provider's retry hint, `daily` a per-day quota 429 (Gemini),
-`invalid` a 401; any other key succeeds.
+`invalid` a 401; any other key succeeds. A prompt holding `agentos-test-500` gets a 500;
+with `echo_key`, one holding `agentos-test-echo` gets its key back in the answer.
+With `echo_key=True` every error body echoes the key, as OpenAI's 401 does
+("Incorrect API key provided: sk-..."). `retry_after` may be any text (`inf`, `1e18`).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from tests.helpers.loopback import LoopbackServer
 
 
 class FakeLLMServer(LoopbackServer):
-    def __init__(self, kind: str, retry_after: float = 1.0) -> None:
+    def __init__(self, kind: str, retry_after: float | str = 1.0, echo_key: bool = False) -> None:
         self.kind = kind
-        self.retry_after = retry_after
+        self.retry_after = retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
+        self.echo_key = echo_key
         self.calls: Counter[str] = Counter()  # by key
         self.lock = threading.Lock()
         server = self
@@ -49,19 +53,23 @@ class FakeLLMServer(LoopbackServer):
         key = self._key(handler)
         with self.lock:
             self.calls[key] += 1
-        if "invalid" in key:
-            return self._error(handler, 401)
-        if "ratelimit" in key:
-            return self._error(handler, 429)
-        if "daily" in key and self.kind == "gemini":
-            return self._error(handler, 429, daily=True)
         prompt = json.dumps(body)
+        if "invalid" in key:
+            return self._error(handler, 401, key=key)
+        if "ratelimit" in key:
+            return self._error(handler, 429, key=key)
+        if "daily" in key and self.kind == "gemini":
+            return self._error(handler, 429, daily=True, key=key)
+        if "agentos-test-500" in prompt:
+            return self._error(handler, 500, key=key)
         review = "strict design reviewer" in prompt or "strict reviewer" in prompt
         text = (
             "VERDICT: APPROVED\nBLOCKING:\nNON-BLOCKING:\n- fine\n"
             if review
             else "# Draft\n\n## Context\n\nA design written by the loopback server.\n"
         )
+        if self.echo_key and "agentos-test-echo" in prompt:
+            text += f"\nThe key you sent: {key}\n"
         self._send(handler, 200, self._success(text, body))
 
     def _success(self, text: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -99,9 +107,10 @@ class FakeLLMServer(LoopbackServer):
             "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
         }
 
-    def _error(self, handler: BaseHTTPRequestHandler, code: int, daily: bool = False) -> None:
+    def _error(self, handler: BaseHTTPRequestHandler, code: int, daily: bool = False, key: str = "") -> None:
+        echo = f" (Incorrect API key provided: {key})" if self.echo_key else ""
         if self.kind == "gemini":
-            status = {401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED"}[code]
+            status = {401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}[code]
             details: list[dict[str, Any]] = []
             if code == 429:
                 quota_id = (
@@ -121,25 +130,25 @@ class FakeLLMServer(LoopbackServer):
                     },
                     {
                         "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                        "retryDelay": f"{self.retry_after:g}s",
+                        "retryDelay": f"{self.retry_after}s",
                     },
                 ]
             payload = {
                 "error": {
                     "code": code,
-                    "message": "quota exceeded" if code == 429 else "bad key",
+                    "message": ("quota exceeded" if code == 429 else "bad key") + echo,
                     "status": status,
                     "details": details,
                 }
             }
             return self._send(handler, code, payload)
-        headers = {"retry-after": f"{self.retry_after:g}"} if code == 429 else {}
+        headers = {"retry-after": self.retry_after} if code == 429 else {}
         if self.kind == "anthropic":
-            etype = "rate_limit_error" if code == 429 else "authentication_error"
+            etype = {429: "rate_limit_error", 500: "api_error"}.get(code, "authentication_error")
             return self._send(
-                handler, code, {"type": "error", "error": {"type": etype, "message": "nope"}}, headers
+                handler, code, {"type": "error", "error": {"type": etype, "message": "nope" + echo}}, headers
             )
-        ecode = "rate_limit_exceeded" if code == 429 else "invalid_api_key"
+        ecode = {429: "rate_limit_exceeded", 500: "server_error"}.get(code, "invalid_api_key")
         return self._send(
-            handler, code, {"error": {"message": "nope", "type": "requests", "code": ecode}}, headers
+            handler, code, {"error": {"message": "nope" + echo, "type": "requests", "code": ecode}}, headers
         )

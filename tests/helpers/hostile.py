@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from multiprocessing.connection import Connection
+from typing import BinaryIO
 
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 
@@ -16,6 +17,8 @@ def hostile_main(job: ItemJob, output: Connection, result: Connection, env: dict
     os.dup2(output.fileno(), 2)
     out = os.fdopen(1, "wb", buffering=0, closefd=False)
     kind = job.key
+    if kind.startswith(("ignore-term", "sigstop", "never-answers")):
+        stuck(kind, out)
     if kind == "halfline":
         out.write(b"first half ")
         time.sleep(0.6)
@@ -38,8 +41,37 @@ def hostile_main(job: ItemJob, output: Connection, result: Connection, env: dict
         os._exit(0)
     elif kind == "leaky":
         out.write(f"oops, the key is {env['LEAKED']}\n".encode())
+    elif kind == "splitkey":  # the key in two writes, far apart in time: two reads
+        key = env["LEAKED"].encode()
+        out.write(b"the key is " + key[:7])
+        time.sleep(0.4)
+        out.write(key[7:] + b" and again " + key[:3])
+        time.sleep(0.4)
+        out.write(key[3:] + b"\n")
+        out.write(b"y" * (65536 - 12) + key + b"\n")  # across the 64 KiB read boundary
+        out.write(b"unterminated tail " + key[:-1])
+        time.sleep(0.3)
+        out.write(key[-1:])  # the key ends the stream, with no newline
     elif kind == "stderr":
         sys.stderr.write("to stderr\n")
         sys.stderr.flush()
     result.send(ItemOutcome(ItemStatus.APPROVED, rounds=1).to_dict())
     os._exit(0)
+
+
+def stuck(kind: str, out: BinaryIO) -> None:
+    """Workers that never end by themselves: only the coordinator's KILL ends them.
+
+    `ignore-term` ignores SIGTERM (like a worker spinning in C code), `sigstop` stops
+    itself and then ignores SIGTERM, `never-answers` is a provider call that never
+    returns (and so never reaches a point where it would honour a stop).
+    """
+    os.setpgid(0, 0)  # like the real worker: its own process group
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    out.write(f">>> Worker process {os.getpid()} started ({kind})\n".encode())
+    if kind.startswith("sigstop"):
+        os.kill(os.getpid(), signal.SIGSTOP)
+    while True:
+        time.sleep(1)

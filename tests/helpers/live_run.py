@@ -19,7 +19,11 @@ WORKER_PID = re.compile(r"^\[(?P<id>[\w-]+)\] >>> Worker process (?P<pid>\d+) st
 
 class LiveRun:
     def __init__(self, command: str, *args: str, home: Path, **env: str) -> None:
-        module = {"lld-workflow": "agentos.cli.lld", "issue-workflow": "agentos.cli.issue"}[command]
+        module = {
+            "lld-workflow": "agentos.cli.lld",
+            "issue-workflow": "agentos.cli.issue",
+            "hostile-batch": "tests.helpers.hostile_batch",
+        }[command]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             stdout=subprocess.PIPE,
@@ -101,3 +105,24 @@ def kill_all(run: LiveRun) -> None:
     for pid in run.session_processes():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def catches(pid: int, sig: int) -> bool:
+    """Whether `pid` has a handler for `sig` (SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+def wait_until_handling_signals(run: LiveRun, timeout: float = 30) -> None:
+    """Wait for the CLI's first instant: its SIGTERM handler (Python has none by default)."""
+    deadline = time.monotonic() + timeout
+    while not catches(run.proc.pid, signal.SIGTERM):
+        if time.monotonic() > deadline or run.proc.poll() is not None:
+            raise AssertionError("the CLI never installed its signal handlers")
+        time.sleep(0.002)

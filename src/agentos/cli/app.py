@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 import functools
+import os
+import re
+import shlex
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from agentos import __version__, stop_signals
 from agentos.cli.config import RunConfig
-from agentos.errors import EXIT_USAGE, AgentosError, ConfigError
+from agentos.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    AgentosError,
+    ConfigError,
+    Interrupted,
+)
+from agentos.home_check import check_home_writable
 from agentos.paths import checkpoint_db_path, logs_dir
+from agentos.secrets import redact
 from agentos.tracker.base import Tracker
 from agentos.tracker.factory import open_tracker
-from agentos.workflows.checkpoint import has_checkpoint
-from agentos.workflows.item import ItemJob, item_id_for
+from agentos.wording import counted
+from agentos.workflows.checkpoint import db_path_from_env
+from agentos.workflows.item import ItemJob, WorkflowKind, item_id_for
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from agentos.workflows.parallel.credential_pools import PoolSet
+from agentos.workflows.parallel.provider_pools import PoolSet
+from agentos.workflows.pending import refusal
+from agentos.workflows.plan import plan, preflight
 
 EPILOG = """\b
-Exit codes: 0 every item approved or needs revision; 1 an item failed;
+Exit codes: 0 every item approved, needs revision or skipped; 1 an item failed;
 2 usage or configuration error; 75 credential pool exhausted with --no-wait;
-130 interrupted (Ctrl+C) - run the same command again to resume.
+130 interrupted (Ctrl+C or SIGTERM, at any moment) - run the same command
+again to resume.
 State lives in $AGENTOS_HOME (default ~/.agentos): checkpoints/, logs/, credentials."""
 
 
@@ -63,7 +82,11 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="List pending items and whether each would start fresh or resume; run nothing.",
         ),
-        click.option("--fresh", is_flag=True, help="Discard kept checkpoints and start items over."),
+        click.option(
+            "--fresh",
+            is_flag=True,
+            help="Discard kept checkpoints (only agentos's own) and start items over.",
+        ),
         click.option(
             "--no-wait",
             is_flag=True,
@@ -78,10 +101,58 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--github", metavar="OWNER/NAME", help="Use this GitHub repository as the tracker."),
         click.option("--github-api-url", default=None, help="GitHub API base URL (GitHub Enterprise)."),
         click.option("--label", default=None, help="GitHub label: filter for lld, labels to file for issue."),
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Redo a named item that is already approved (without it, approved items are skipped).",
+        ),
+        click.option(
+            "--item-timeout",
+            metavar="DURATION",
+            default=None,
+            help="Fail an item that runs longer than this (90s, 20m, 1h; 0 = no limit; "
+            "default 30m). Its checkpoint is kept, so a re-run resumes it.",
+        ),
+        click.option(
+            "--fail-fast",
+            is_flag=True,
+            help="After the first failed item, start no new item; running items finish (exit 1).",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="Console: only coordinator lines, failures and the summary. Logs keep everything.",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            help="Console: more detail (a line as each item starts and ends).",
+        ),
+        click.version_option(__version__, "--version", message="%(prog)s (agentos %(version)s)"),
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+_NEGATIVE = re.compile(r"^-\d+$")
+
+
+class WorkflowCommand(click.Command):
+    """`--parallel -2` gets the same clear message as `--parallel 0` (exit 2), not click's
+    `No such option '-2'`: click never gives an optional-value option a dash-led value,
+    not even as `--parallel=-2`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for index, arg in enumerate(args):
+            value = args[index + 1] if arg == "--parallel" and index + 1 < len(args) else None
+            if arg.startswith("--parallel="):
+                value = arg.split("=", 1)[1]
+            if value is not None and _NEGATIVE.match(value):
+                raise click.UsageError(f"--parallel must be a positive number, got {value}", ctx)
+        return super().parse_args(ctx, args)
 
 
 def guarded(fn: Callable[..., int]) -> Callable[..., None]:
@@ -91,15 +162,24 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
     def run(*args: Any, **kwargs: Any) -> None:
         try:
             code = fn(*args, **kwargs)
+        except Interrupted:
+            click.echo("[COORDINATOR] Interrupted before any item started. Nothing to resume.")
+            code = EXIT_INTERRUPTED
         except ConfigError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
+            click.echo(f"Error: {redact(str(exc))}", err=True)
+            code = EXIT_USAGE
         except ValueError as exc:  # sanitize_identifier and friends
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
+            click.echo(f"Error: {redact(str(exc))}", err=True)
+            code = EXIT_USAGE
         except AgentosError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            click.echo(f"Error: {redact(str(exc))}", err=True)
+            code = exc.exit_code
+        except OSError as exc:  # a disk error outside any item: say what, no traceback
+            click.echo(f"Error: {redact(str(exc))}", err=True)
+            code = EXIT_FAILED
+        stop_signals.ignore_from_now()  # no death by signal during the interpreter's exit
+        if stop_signals.requested() and code in (EXIT_OK, EXIT_FAILED):
+            code = EXIT_INTERRUPTED  # Ctrl+C or SIGTERM at any moment means 130
         sys.exit(code)
 
     return run
@@ -109,18 +189,22 @@ def prestart_workers(config: RunConfig) -> None:
     """Start the fork server's preload now, so it overlaps finding the pending items
     (a GitHub listing can take seconds). Only batch runs use worker processes."""
     if config.parallel is not None and not config.dry_run:
+        check_home_writable()  # before the fork server: a full disk is named, not a traceback
         from agentos.workflows.parallel.process_runner import make_context
 
         make_context(config.preload)
 
 
 def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:
+    listed_at = time.time()  # an item finished by another run after this moment is not redone
+
     def make(key: str, audit_path: Path) -> ItemJob:
+        default = checkpoint_db_path(config.kind.db_prefix, key, config.workspace.root)
         return ItemJob(
             kind=config.kind,
             key=key,
             workspace=str(config.workspace.root),
-            db_path=str(checkpoint_db_path(config.kind.db_prefix, key)),
+            db_path=str(db_path_from_env(default)),
             audit_path=str(audit_path),
             drafter=str(config.drafter),
             reviewer=str(config.reviewer),
@@ -128,6 +212,9 @@ def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:
             fresh=config.fresh,
             tracker=config.tracker,
             labels=config.labels,
+            max_item_bytes=config.workspace.max_item_bytes,
+            force=config.force,
+            listed_at=listed_at,
         )
 
     return make
@@ -137,23 +224,56 @@ def order_for_resume(config: RunConfig, keys: list[str]) -> list[str]:
     """Items with a kept checkpoint run first, then the rest, each group in order."""
     if config.fresh:
         return keys
-    kept = [k for k in keys if checkpoint_db_path(config.kind.db_prefix, k).exists()]
+    make_job = make_job_factory(config)
+    kept = [k for k in keys if Path(make_job(k, Path(os.devnull)).db_path).exists()]
     return kept + [k for k in keys if k not in kept]
+
+
+def check_state(config: RunConfig, keys: list[str]) -> None:
+    """Before anything starts: one DB per item, and no DB path holding a file that is not ours.
+
+    A refused path is a configuration error (exit 2) in every mode; nothing was started.
+    """
+    if os.environ.get("AGENTOS_WORKFLOW_DB") and len(keys) > 1:
+        raise ConfigError(
+            f"AGENTOS_WORKFLOW_DB names the checkpoint of one item, but {len(keys)} items would run; "
+            "name one item, or unset it"
+        )
+    make_job = make_job_factory(config)
+    for key in keys:
+        preflight(make_job(key, Path(os.devnull)))
+
+
+def run_info(config: RunConfig) -> dict[str, Any]:
+    """What tells two runs apart in summary.json. The command line is redacted."""
+    from agentos import __version__
+
+    command = [f"{config.kind.value}-workflow", *sys.argv[1:]]
+    return {
+        "workspace": str(config.workspace.root),
+        "command": redact(shlex.join(command)),
+        "drafter": str(config.drafter),
+        "reviewer": str(config.reviewer),
+        "agentos_version": __version__,
+    }
 
 
 def dry_run(config: RunConfig, keys: list[str], noun: str) -> int:
     parallel = ParallelCoordinator(config.parallel).max_workers if config.parallel else 1
     click.echo(
-        f"[COORDINATOR] Dry run mode: {len(keys)} pending {noun}, parallelism {parallel}; "
+        f"[COORDINATOR] Dry run mode: {counted(len(keys), 'pending ' + noun)}, parallelism {parallel}; "
         "nothing is started or created"
     )
     click.echo(f"[COORDINATOR] {config.banner()}")
+    make_job = make_job_factory(config)
+    tracker = open_tracker(config.tracker, config.workspace)
     for key in keys:
-        db = checkpoint_db_path(config.kind.db_prefix, key)
-        action = "start fresh"
-        if has_checkpoint(db):
-            action = "start fresh (--fresh discards the checkpoint)" if config.fresh else f"resume from {db}"
-        click.echo(f"[COORDINATOR]   {item_id_for(config.kind, key)}: would {action}")
+        lld = config.kind is WorkflowKind.LLD
+        refused = (
+            None if lld and config.tracker.kind != "local" else refusal(config.workspace, key, issue=lld)
+        )
+        action = f"would fail: {refused}" if refused else plan(make_job(key, Path(os.devnull)), tracker)
+        click.echo(f"[COORDINATOR]   {item_id_for(config.kind, key)}: {action}")
     return 0
 
 
@@ -161,18 +281,28 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
     if config.dry_run:
         return dry_run(config, keys, noun)
     if not keys:
-        click.echo(f"[COORDINATOR] No pending {noun}. Nothing to do.")
+        click.echo(f"[COORDINATOR] No pending {noun}s. Nothing to do.")
         return 0
+    if stop_signals.requested():
+        click.echo("[COORDINATOR] Interrupted before any item started. Nothing to resume.")
+        return EXIT_INTERRUPTED
+    check_home_writable()
     # Imported here: LangGraph takes ~1 s to import, and dry runs and usage errors need none of it.
     from agentos.workflows.parallel.batch import run_batch
     from agentos.workflows.single import run_single
 
+    check_state(config, keys)
     pools = PoolSet.load(config.providers, config.per_key_concurrency)
     make_job = make_job_factory(config)
     if config.parallel is None:
         key = keys[0]
         return run_single(
-            make_job(key, logs_dir() / f"workflow-audit-{key}.jsonl"), pools, config.banner(), config.no_wait
+            make_job(key, logs_dir() / f"workflow-audit-{key}.jsonl"),
+            pools,
+            config.banner(),
+            config.no_wait,
+            config.item_timeout,
+            verbosity=config.verbosity,
         )
     return run_batch(
         workflow=f"{config.kind.value}-workflow",
@@ -184,6 +314,10 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
         no_wait=config.no_wait,
         preload=config.preload,
         provider_banner=config.banner(),
+        item_timeout=config.item_timeout,
+        verbosity=config.verbosity,
+        fail_fast=config.fail_fast,
+        run_info=run_info(config),
     )
 
 

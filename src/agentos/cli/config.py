@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from agentos.durations import parse_duration
 from agentos.errors import ConfigError
 from agentos.llm.registry import SDK_MODULES, ProviderSpec
 from agentos.paths import Workspace, sanitize_identifier
 from agentos.settings import load_settings
 from agentos.tracker.base import TrackerConfig
 from agentos.workflows.item import WorkflowKind
+from agentos.workflows.parallel.verbosity import Verbosity
 
 DEFAULT_PROVIDER = "gemini"
 DEFAULT_MAX_ITERATIONS = 3
+DEFAULT_ITEM_TIMEOUT = "30m"  # LLM items take minutes; a provider that never answers must not hold a slot
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
@@ -35,6 +38,10 @@ class RunConfig:
     per_key_concurrency: int
     tracker: TrackerConfig
     labels: tuple[str, ...]
+    item_timeout: float | None = None  # seconds per item process; None: no limit
+    verbosity: Verbosity = Verbosity.NORMAL
+    fail_fast: bool = False
+    force: bool = False  # redo items that are already approved
 
     @property
     def providers(self) -> list[str]:
@@ -70,6 +77,8 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         raise ConfigError(f"workspace {repo} is not a directory (use --repo PATH)")
     workspace = Workspace(repo.resolve())
     settings = load_settings(workspace.settings_file)
+    if settings.max_item_bytes is not None:
+        workspace = replace(workspace, max_item_bytes=settings.max_item_bytes)
     provider = _pick(opts.get("provider"), settings.provider, None)
     drafter = ProviderSpec.parse(_pick(opts.get("drafter"), settings.drafter, provider or DEFAULT_PROVIDER))
     reviewer = ProviderSpec.parse(
@@ -101,6 +110,15 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
     tracker = parse_tracker(opts.get("github"), settings.tracker, api_url, label)
     for item in items:
         sanitize_identifier(item)
+    timeout_text = _pick(opts.get("item_timeout"), settings.item_timeout, DEFAULT_ITEM_TIMEOUT)
+    try:
+        item_timeout = parse_duration(timeout_text)
+    except ValueError as exc:
+        raise ConfigError(f"--item-timeout: {exc}") from None
+    try:
+        verbosity = Verbosity.from_flags(bool(opts.get("quiet")), bool(opts.get("verbose")))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return RunConfig(
         kind=kind,
         workspace=workspace,
@@ -116,4 +134,8 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         per_key_concurrency=concurrency,
         tracker=tracker,
         labels=tuple(label.split(",")) if label and kind is WorkflowKind.ISSUE else (),
+        item_timeout=item_timeout or None,
+        verbosity=verbosity,
+        fail_fast=bool(opts.get("fail_fast")),
+        force=bool(opts.get("force")),
     )

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import agentos.cli.entry  # noqa: F401  (first: Ctrl+C handled before the heavy imports)
+
+# isort: split
+
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from agentos.cli.app import EPILOG, execute, guarded, prestart_workers, shared_options, tracker_for
+from agentos.cli.app import (
+    EPILOG,
+    WorkflowCommand,
+    execute,
+    guarded,
+    prestart_workers,
+    shared_options,
+    tracker_for,
+)
 from agentos.cli.config import build_config
 from agentos.errors import ConfigError
 from agentos.paths import sanitize_identifier
 from agentos.workflows.item import WorkflowKind
-from agentos.workflows.pending import pending_briefs, skipped_briefs
+from agentos.workflows.pending import pending_briefs, skip_warnings
+from agentos.workspace_files import check_file
 
 
 def _brief_slug(value: str) -> str:
@@ -25,7 +39,7 @@ def _brief_slug(value: str) -> str:
     return sanitize_identifier(value)
 
 
-@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=WorkflowCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--brief",
     "briefs",
@@ -42,22 +56,36 @@ def main(briefs: tuple[str, ...], **opts: Any) -> int:
     Examples:
       issue-workflow --repo examples/demo --brief ideas/active/offline-mode.md --provider mock
       issue-workflow --all --parallel
+
+    A brief that was already filed (it is in ideas/done/) is skipped with a message.
+    Each brief is filed exactly once, even when two runs work on the workspace.
     """
-    slugs = [_brief_slug(b) for b in briefs]
+    slugs = list(dict.fromkeys(_brief_slug(b) for b in briefs))  # one item, however often named
     config = build_config(WorkflowKind.ISSUE, opts, slugs)
     prestart_workers(config)
     if config.tracker.kind == "github" and not config.dry_run:
         tracker_for(config)  # token and repository checked before any workflow starts
-    for skipped in skipped_briefs(config.workspace):
-        click.echo(f"[COORDINATOR] Warning: skipping brief {skipped!r}: rename it to letters, digits, - or _")
+    for line in skip_warnings(config.workspace, issues=False):
+        click.echo(line)
     if config.run_all:
         keys = pending_briefs(config.workspace)
     else:
-        for slug in slugs:
-            if not config.workspace.brief_file(slug).is_file():
-                raise ConfigError(f"brief {slug!r} not found in {config.workspace.ideas_active}")
-        keys = slugs
-    return execute(config, keys, "briefs")
+        workspace = config.workspace
+        keys = []
+        for slug in slugs:  # a missing or unsafe brief: a clear error before anything starts
+            brief = workspace.brief_file(slug)
+            if not os.path.lexists(brief) and (workspace.ideas_done / f"{slug}.md").is_file():
+                click.echo(
+                    f"[ISSUE-{slug}] already filed (ideas/done/{slug}.md); nothing to do. "
+                    "Move it back to ideas/active/ to file it again."
+                )
+                continue
+            try:
+                check_file(brief, workspace.root, what="brief", max_bytes=workspace.max_item_bytes)
+            except FileNotFoundError:
+                raise ConfigError(f"brief {slug!r} not found in {workspace.ideas_active}") from None
+            keys.append(slug)
+    return execute(config, keys, "brief")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from agentos.retry_hints import clamp_retry_after, parse_seconds
+
 Purpose = Literal["draft", "review"]
+MAX_DATE_TEXT = 64  # an HTTP date is ~29 characters
 
 
 @dataclass(frozen=True)
@@ -39,23 +42,24 @@ class Provider(Protocol):
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date).
+
+    Clamped to [0, MAX_RETRY_AFTER_S]; NaN, inf, negative or unparsable: None (backoff).
+    """
     lowered = {k.lower(): v for k, v in headers.items()}
-    ms = lowered.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
+    ms = parse_seconds(lowered.get("retry-after-ms"))
+    if ms is not None:
+        return clamp_retry_after(ms / 1000.0)
     value = lowered.get("retry-after")
     if not value:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = parse_seconds(value)
+    if seconds is not None:
+        return clamp_retry_after(seconds)
+    if len(value) > MAX_DATE_TEXT:
+        return None
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, parsed.timestamp() - (now if now is not None else time.time()))
+    return clamp_retry_after(max(0.0, parsed.timestamp() - (now if now is not None else time.time())))

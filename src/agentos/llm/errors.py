@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from agentos.errors import AgentosError
+from agentos.retry_hints import clamp_reset_at, clamp_retry_after
+from agentos.secrets import redact
 
 
 class LLMError(AgentosError):
-    """A provider call failed. `key_name` names the key (never the key itself)."""
+    """A provider call failed. `key_name` names the key (never the key itself).
+
+    The message is redacted here, at the source: provider error texts may echo the key
+    ("Incorrect API key provided: sk-..."), and this exception may be logged, sent to
+    the coordinator or stored in a checkpoint.
+    """
 
     def __init__(self, message: str, *, key_name: str | None = None) -> None:
         self.key_name = key_name
         self.provider: str | None = None  # set by the caller that knows which client raised
-        super().__init__(message)
+        super().__init__(redact(message))
 
 
 class RateLimited(LLMError):
@@ -20,6 +27,7 @@ class RateLimited(LLMError):
     def __init__(
         self, retry_after: float | None = None, *, key_name: str | None = None, message: str = ""
     ) -> None:
+        retry_after = clamp_retry_after(retry_after)  # a provider's number: untrusted
         self.retry_after = retry_after
         hint = f"retry after {retry_after:g}s" if retry_after is not None else "no retry hint"
         super().__init__(message or f"rate limited ({hint})", key_name=key_name)
@@ -31,7 +39,7 @@ class QuotaExhausted(LLMError):
     def __init__(
         self, reset_at: float | None = None, *, key_name: str | None = None, message: str = ""
     ) -> None:
-        self.reset_at = reset_at
+        self.reset_at = clamp_reset_at(reset_at)  # a provider's number: untrusted
         super().__init__(message or "quota exhausted", key_name=key_name)
 
 

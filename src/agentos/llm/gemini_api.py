@@ -6,15 +6,13 @@ SDK retries are off so that a 429 surfaces at once as `RateLimited` (with the se
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from agentos.llm.base import Completion, CompletionRequest
 from agentos.llm.errors import AuthError, ProviderError, QuotaExhausted, RateLimited
-
-_DURATION = re.compile(r"^\s*([0-9.]+)s\s*$")
+from agentos.retry_hints import clamp_retry_after, parse_seconds
 
 
 def _details(body: Any) -> list[dict[str, Any]]:
@@ -28,20 +26,21 @@ def _details(body: Any) -> list[dict[str, Any]]:
 
 
 def retry_delay(body: Any) -> float | None:
-    """`RetryInfo.retryDelay` ("13s", "0.5s") in seconds, if the server sent one."""
+    """`RetryInfo.retryDelay` ("13s", "0.5s") in seconds, clamped; None if absent or absurd."""
     for detail in _details(body):
-        if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
-            match = _DURATION.match(str(detail.get("retryDelay", "")))
-            if match:
-                return float(match.group(1))
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            raw = detail.get("retryDelay")
+            if isinstance(raw, str) and raw.strip().endswith("s"):
+                return clamp_retry_after(parse_seconds(raw.strip()[:-1]))
     return None
 
 
 def is_daily_quota(body: Any) -> bool:
     for detail in _details(body):
-        if detail.get("@type", "").endswith("google.rpc.QuotaFailure"):
-            for violation in detail.get("violations", []):
-                if "perday" in str(violation.get("quotaId", "")).lower():
+        if str(detail.get("@type", "")).endswith("google.rpc.QuotaFailure"):
+            violations = detail.get("violations")
+            for violation in violations if isinstance(violations, list) else []:
+                if isinstance(violation, dict) and "perday" in str(violation.get("quotaId", "")).lower():
                     return True
     return False
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from agentos.llm.base import Completion, CompletionRequest
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
 from agentos.paths import agentos_home, sanitize_identifier
+from agentos.retry_hints import clamp_retry_after, parse_seconds
 
 MOCK_LABEL = "OFFLINE MOCK"
 DEFAULT_LATENCY = 0.05
@@ -35,11 +36,9 @@ def simulate_429_enabled() -> bool:
     return os.environ.get("AGENTOS_SIMULATE_429", "").strip().lower() in {"1", "true", "yes"}
 
 
-def simulated_retry_after() -> float:
-    try:
-        return float(os.environ.get("AGENTOS_SIMULATE_429_RETRY", "2"))
-    except ValueError:
-        return 2.0
+def simulated_retry_after() -> float | None:
+    """The simulated server's retry hint: as untrusted as a real one, so clamped the same way."""
+    return clamp_retry_after(parse_seconds(os.environ.get("AGENTOS_SIMULATE_429_RETRY", "2")))
 
 
 def _first_use_of_key(key_name: str) -> bool:
@@ -83,8 +82,22 @@ class MockProvider:
         return Completion(text=text, provider=self.name, model=self.model)
 
 
+def _strip_comments(text: str) -> str:
+    """Drop `<!-- ... -->` comments in linear time (a lazy regex is quadratic on `<!--<!--...`)."""
+    out: list[str] = []
+    pos = 0
+    while (start := text.find("<!--", pos)) != -1:
+        end = text.find("-->", start + 4)
+        if end == -1:
+            break
+        out.append(text[pos:start])
+        pos = end + 3
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def _sentences(body: str) -> list[str]:
-    text = re.sub(r"<!--.*?-->", "", body, flags=re.DOTALL)
+    text = _strip_comments(body)
     parts = re.split(r"(?<=[.!?])\s+|\n+", text)
     cleaned = [p.strip(" -*#\t") for p in parts]
     return [p for p in cleaned if len(p) > 3]

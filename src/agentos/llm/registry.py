@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from agentos.errors import ConfigError
 from agentos.llm.base import Provider
+from agentos.secrets import register_secret
 
 PROVIDERS = ("mock", "gemini", "anthropic", "openai")
 DEFAULT_MODELS = {
@@ -63,6 +64,8 @@ def base_url_for(provider: str) -> str | None:
 
 
 def create_provider(spec: ProviderSpec, *, secret: str | None, key_name: str | None) -> Provider:
+    if secret:  # SDK error texts that echo the key are then redacted at their source
+        register_secret(secret, key_name or f"{spec.provider}-key")
     if spec.provider == "mock":
         from agentos.llm.mock import MockProvider
 

@@ -17,11 +17,14 @@ from typing import Any
 
 import httpx
 
+from agentos import stop_signals
 from agentos.errors import ConfigError, ItemNotFound
+from agentos.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
+from agentos.retry_hints import clamp_retry_after, parse_seconds
 from agentos.secrets import register_secret
 from agentos.tracker.base import IssueSpec, TrackerConfig
 
-_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+_NEXT = re.compile(r'<([^<>]+)>;\s*rel="next"')  # [^<>]: linear even on a hostile header
 SECONDARY_DEFAULT_WAIT_S = 60.0
 FILED_SCAN_PAGES = 3
 MAX_ATTEMPTS = 20
@@ -59,7 +62,7 @@ class GitHubTracker:
         *,
         api_url: str = "https://api.github.com",
         label: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stop_signals.sleep,  # a Ctrl+C ends a rate-limit wait
         clock: Callable[[], float] = time.time,
         say: Callable[[str], None] = print,
     ) -> None:
@@ -103,18 +106,15 @@ class GitHubTracker:
     def _rate_limit_wait(self, response: httpx.Response) -> float | None:
         if response.status_code not in (403, 429):
             return None
+        # Header numbers are untrusted: clamped (inf, 1e18, nan would crash time.sleep).
         retry_after = response.headers.get("retry-after")
         if retry_after:
-            try:
-                return max(1.0, float(retry_after))
-            except ValueError:
-                return SECONDARY_DEFAULT_WAIT_S
+            seconds = clamp_retry_after(parse_seconds(retry_after))
+            return SECONDARY_DEFAULT_WAIT_S if seconds is None else max(1.0, seconds)
         if response.headers.get("x-ratelimit-remaining") == "0":
-            reset = response.headers.get("x-ratelimit-reset")
-            try:
-                return max(1.0, float(reset or 0) - self._clock() + 1.0)
-            except ValueError:
-                return SECONDARY_DEFAULT_WAIT_S
+            reset = parse_seconds(response.headers.get("x-ratelimit-reset") or "0")
+            seconds = clamp_retry_after(max(1.0, reset - self._clock() + 1.0) if reset is not None else None)
+            return SECONDARY_DEFAULT_WAIT_S if seconds is None else seconds
         if response.status_code == 429 or "secondary rate limit" in response.text.lower():
             return SECONDARY_DEFAULT_WAIT_S
         return None
@@ -153,7 +153,19 @@ class GitHubTracker:
         if self.label:
             params["labels"] = self.label
         issues = self._pages(params)
-        return sorted(int(i["number"]) for i in issues if "pull_request" not in i)
+        numbers = []
+        for issue in issues:
+            if "pull_request" in issue:
+                continue
+            number = valid_issue_number(issue.get("number"))
+            if number is None:
+                self._say(
+                    f"[COORDINATOR] Warning: skipping GitHub issue number {issue.get('number')!r} "
+                    f"in {self.repo}: not a valid issue number ({ISSUE_NUMBER_RULE})"
+                )
+                continue
+            numbers.append(number)
+        return sorted(set(numbers))
 
     def get_issue(self, number: int) -> IssueSpec:
         data = self._check(
@@ -162,14 +174,27 @@ class GitHubTracker:
         if "pull_request" in data:
             raise ConfigError(f"#{number} in {self.repo} is a pull request, not an issue")
         return IssueSpec(
-            int(data["number"]), (data.get("title") or "").strip(), (data.get("body") or "").strip()
+            self._number(data, f"issue #{number}"),
+            str(data.get("title") or "").strip(),
+            str(data.get("body") or "").strip(),
         )
+
+    def _number(self, data: Any, what: str) -> int:
+        """The issue number GitHub answered, refused clearly if it is not one agentos can keep."""
+        number = valid_issue_number(data.get("number") if isinstance(data, dict) else None)
+        if number is None:
+            shown = data.get("number") if isinstance(data, dict) else None
+            raise ConfigError(
+                f"GitHub answered {what} in {self.repo} with issue number {shown!r}, "
+                f"not a valid issue number ({ISSUE_NUMBER_RULE})"
+            )
+        return number
 
     def find_filed(self, marker: str) -> int | None:
         params = {"state": "all", "per_page": 100, "sort": "created", "direction": "desc"}
         for issue in self._pages(params, max_pages=FILED_SCAN_PAGES):
-            if marker in (issue.get("body") or "") and "pull_request" not in issue:
-                return int(issue["number"])
+            if marker in str(issue.get("body") or "") and "pull_request" not in issue:
+                return self._number(issue, "the filed-issue search")
         return None
 
     def create_issue(self, title: str, body: str, labels: list[str]) -> int:
@@ -179,4 +204,4 @@ class GitHubTracker:
         data = self._check(
             self._request("POST", f"/repos/{self.repo}/issues", json=payload), "issue creation"
         )
-        return int(data["number"])
+        return self._number(data, "issue creation")

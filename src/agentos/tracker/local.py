@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 
-from agentos.errors import ItemNotFound
+from agentos.errors import AgentosError, FileRefused, ItemNotFound
+from agentos.file_lock import workspace_lock
+from agentos.item_identity import MAX_ISSUE_NUMBER, FolderScan, scan_issues, the_one_file
 from agentos.paths import Workspace
 from agentos.tracker.base import IssueSpec, parse_issue_markdown
+from agentos.workspace_files import read_input
 
-_ISSUE_FILE = re.compile(r"^(\d+)\.md$")
+_FILING_MARKER = re.compile(r"<!-- agentos-filing: [^>]*-->")
 
 
 class LocalTracker:
@@ -19,32 +22,48 @@ class LocalTracker:
     def describe(self) -> str:
         return f"local folder {self.workspace.issues_dir}"
 
+    def scan(self) -> FolderScan[int]:
+        """Every issue key with its file name(s), and the `.md` names that are not issues."""
+        return scan_issues(self.workspace.issues_dir)
+
     def open_issue_numbers(self) -> list[int]:
-        folder = self.workspace.issues_dir
-        if not folder.is_dir():
-            return []
-        numbers = []
-        for entry in folder.iterdir():
-            match = _ISSUE_FILE.match(entry.name)
-            if match and entry.is_file():
-                numbers.append(int(match.group(1)))
-        return sorted(numbers)
+        """Each issue once, whatever its files are: an unsafe or duplicated one is refused,
+        by name, when it is read (the item fails), never silently dropped."""
+        return self.scan().item_keys()
 
     def get_issue(self, number: int) -> IssueSpec:
-        path = self.workspace.issue_file(number)
-        if not path.is_file():
+        path = the_one_file(self.scan(), int(number), "issue", self.workspace.root)
+        if path is None:
             raise ItemNotFound("issue", str(number), str(self.workspace.issues_dir))
-        return parse_issue_markdown(number, path.read_text(encoding="utf-8", errors="replace"))
+        try:
+            text = read_input(self.workspace, path, what="issue")
+        except FileNotFoundError:
+            raise ItemNotFound("issue", str(number), str(self.workspace.issues_dir)) from None
+        return parse_issue_markdown(int(number), text)
 
     def find_filed(self, marker: str) -> int | None:
-        for number in self.open_issue_numbers():
-            path = self.workspace.issue_file(number)
-            if marker in path.read_text(encoding="utf-8", errors="replace"):
-                return number
+        """The issue whose file holds `marker`. Refused files are not read, so never match."""
+        scan = self.scan()
+        for number in scan.item_keys():
+            for name in scan.files[number]:
+                try:
+                    text = read_input(self.workspace, scan.folder / name, what="issue")
+                except (FileRefused, FileNotFoundError):
+                    continue
+                if marker in text:
+                    return number
         return None
 
     def create_issue(self, title: str, body: str, labels: list[str]) -> int:
-        """Take the next free number with O_EXCL, so parallel workers never collide."""
+        """File once per filing marker: under the workspace's filing lock, find the marker,
+        else take the next free number. Two runs, whatever their AGENTOS_HOME, never file
+        the same brief twice; O_EXCL links keep numbers apart even without the lock."""
+        with workspace_lock(self.workspace.root, "filing"):
+            marker = _FILING_MARKER.search(body)
+            existing = self.find_filed(marker.group(0)) if marker else None
+            return existing if existing is not None else self._write_next(title, body, labels)
+
+    def _write_next(self, title: str, body: str, labels: list[str]) -> int:
         folder = self.workspace.issues_dir
         folder.mkdir(parents=True, exist_ok=True)
         number = max(self.open_issue_numbers(), default=0) + 1
@@ -55,6 +74,7 @@ class LocalTracker:
         tmp.write_text(text, encoding="utf-8")
         try:
             while True:
+                _check_bound(number, folder)
                 try:
                     os.link(tmp, folder / f"{number}.md")  # atomic: complete file or nothing
                 except FileExistsError:
@@ -63,3 +83,12 @@ class LocalTracker:
                 return number
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _check_bound(number: int, folder: os.PathLike[str]) -> None:
+    """Never create an issue number that agentos itself would refuse to read back."""
+    if number > MAX_ISSUE_NUMBER:
+        raise AgentosError(
+            f"cannot file a new issue in {folder}: the next number, {number}, is above "
+            f"{MAX_ISSUE_NUMBER}, the highest issue number agentos accepts"
+        )

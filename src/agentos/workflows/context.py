@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from agentos.events import EventBus, EventType
 from agentos.llm.base import Completion, CompletionRequest, Provider
 from agentos.llm.errors import LLMError
 from agentos.paths import Workspace
+from agentos.secrets import redact
 from agentos.tracker.base import Tracker
 from agentos.workflows.templates import Templates
 
@@ -107,7 +109,8 @@ class RunContext:
             raise error
         self._audit_call(provider, role, request, started, "ok")
         result: Completion = box["result"]
-        return result
+        # An answer that echoes the key must not carry it into drafts, LLDs, issues or state.
+        return dataclasses.replace(result, text=redact(result.text))
 
     def _audit_call(
         self,

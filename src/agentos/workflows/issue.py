@@ -8,8 +8,8 @@ anything else happens, and filing itself is idempotent through a hidden marker.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import uuid
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -26,6 +26,7 @@ from agentos.workflows.review_loop import (
     node,
     route_after_review,
 )
+from agentos.workspace_files import read_input
 
 
 def _title_of(text: str, fallback: str) -> str:
@@ -39,10 +40,10 @@ def _title_of(text: str, fallback: str) -> str:
 def load_brief(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     slug = state["key"]
-    path = ctx.workspace.brief_file(slug)
-    if not path.is_file():
-        raise ItemNotFound("brief", slug, str(ctx.workspace.ideas_active))
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:  # untrusted: a regular file inside the workspace, bounded, or refused by name
+        text = read_input(ctx.workspace, ctx.workspace.brief_file(slug), what="brief")
+    except FileNotFoundError:
+        raise ItemNotFound("brief", slug, str(ctx.workspace.ideas_active)) from None
     if not text.strip():
         raise InvalidSpec("brief is empty")
     title = _title_of(text, slug.replace("-", " ").replace("_", " "))
@@ -54,7 +55,9 @@ def load_brief(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, 
         "item_text": text,
         "seq": 1,
         "rounds": 0,
-        "filing_token": uuid.uuid4().hex[:12],
+        # The brief's own fingerprint: a run that starts over, from any AGENTOS_HOME, finds
+        # the issue an earlier run filed for this very text, and does not file it again.
+        "filing_token": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16],
     }
 
 

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from agentos.tracker.base import TrackerConfig
+from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES
 
 
 class WorkflowKind(StrEnum):
@@ -30,6 +31,8 @@ class ItemStatus(StrEnum):
     # checkpoint; the coordinator resumes it with another key.
     CREDENTIAL = "credential"
     NOT_STARTED = "not_started"  # a shutdown came first; still pending for the next run
+    # Another run holds the item's lock, or finished it meanwhile: not ours to do, not a failure.
+    SKIPPED = "skipped"
 
     @property
     def succeeded(self) -> bool:
@@ -53,6 +56,9 @@ class ItemJob:
     fresh: bool = False
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     labels: tuple[str, ...] = ()
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # workspace files above this are refused
+    force: bool = False  # redo an item that is already approved
+    listed_at: float = 0.0  # when the run found the item pending (time.time()); 0: unknown
 
     @property
     def item_id(self) -> str:

@@ -6,13 +6,15 @@ import os
 import time
 from pathlib import Path
 
+from agentos.secrets import redact
+
 
 def write_lineage(directory: Path, seq: int, kind: str, text: str) -> Path:
     """Write `NNN-<kind>.md` atomically. Re-running a node rewrites the same file."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{seq:03d}-{kind}.md"
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(redact(text), encoding="utf-8")  # a provider's answer may echo a key
     os.replace(tmp, path)
     return path
 

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
-import re
 
+from agentos.errors import FileRefused
+from agentos.item_identity import (
+    BRIEF_NAME_RULE,
+    ISSUE_NUMBER_RULE,
+    scan_briefs,
+    scan_issues,
+    skip_line,
+    the_one_file,
+)
 from agentos.paths import Workspace
 from agentos.tracker.base import Tracker
-
-_SLUG_FILE = re.compile(r"^([A-Za-z0-9_-]+)\.md$")
+from agentos.workspace_files import check_file, read_input
 
 
 def lld_status(workspace: Workspace, number: int) -> str | None:
     """The recorded status of issue `number`'s LLD ("approved", "needs_revision"), if any."""
     path = workspace.lld_status_file(number)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+        record = json.loads(read_input(workspace, path, what="LLD status record"))
+    except (OSError, FileRefused, json.JSONDecodeError):
+        return None  # unreadable or unsafe: the issue is pending, and its run rewrites the record
     status = record.get("status") if isinstance(record, dict) else None
     return status if isinstance(status, str) else None
 
@@ -27,21 +34,47 @@ def pending_issues(workspace: Workspace, tracker: Tracker) -> list[int]:
 
 
 def pending_briefs(workspace: Workspace) -> list[str]:
-    """Slugs of `ideas/active/*.md`. Files whose names are not safe identifiers are skipped."""
-    folder = workspace.ideas_active
-    if not folder.is_dir():
-        return []
-    slugs = []
-    for entry in sorted(folder.iterdir()):
-        match = _SLUG_FILE.match(entry.name)
-        if match and entry.is_file():
-            slugs.append(match.group(1))
-    return slugs
+    """Slugs of `ideas/active/*.md`, each once. A brief file that is unsafe to read (a
+    symlink out of the workspace, a FIFO, a directory, too big) is still listed: it is
+    refused by name when its workflow reads it, and that item fails."""
+    return scan_briefs(workspace.ideas_active).item_keys()
 
 
 def skipped_briefs(workspace: Workspace) -> list[str]:
     """Brief files that cannot become items because their names are not safe identifiers."""
-    folder = workspace.ideas_active
-    if not folder.is_dir():
-        return []
-    return sorted(e.name for e in folder.iterdir() if e.suffix == ".md" and not _SLUG_FILE.match(e.name))
+    return scan_briefs(workspace.ideas_active).skipped
+
+
+def skipped_issue_files(workspace: Workspace) -> list[str]:
+    """`.md` files in `issues/` whose names are not issue numbers (e.g. `٨.md`, `0.md`)."""
+    return scan_issues(workspace.issues_dir).skipped
+
+
+def skip_warnings(workspace: Workspace, *, issues: bool) -> list[str]:
+    """One visible line per `.md` file that is not an item, in the same words for both kinds."""
+    if issues:
+        folder, names = workspace.issues_dir, skipped_issue_files(workspace)
+        what, rule = "issue", f"{ISSUE_NUMBER_RULE}, e.g. 42.md"
+    else:
+        folder, names = workspace.ideas_active, skipped_briefs(workspace)
+        what, rule = "brief", BRIEF_NAME_RULE
+    return [skip_line(str((folder / n).relative_to(workspace.root)), what, rule) for n in names]
+
+
+def refusal(workspace: Workspace, key: str, *, issue: bool) -> str | None:
+    """Why the local item `key` would be refused when read (None: it would be read).
+    Only the file's type, place and size are checked; nothing is read."""
+    try:
+        if issue:
+            path = the_one_file(scan_issues(workspace.issues_dir), int(key), "issue", workspace.root)
+        else:
+            path = workspace.brief_file(key)
+        if path is not None:
+            check_file(
+                path, workspace.root, what="issue" if issue else "brief", max_bytes=workspace.max_item_bytes
+            )
+    except FileRefused as exc:
+        return str(exc)
+    except FileNotFoundError:
+        return None
+    return None

@@ -112,11 +112,8 @@ def make_review_node(kind: str) -> Node:
         answer = ctx.call_llm("reviewer", request).text
         result = parse_verdict(answer)
         seq = state.get("seq", 0) + 1
-        note = (
-            f"\n\n<!-- parsed as {result.verdict.value}: {result.parse_error} -->\n"
-            if result.parse_error
-            else ""
-        )
+        why = result.parse_error or result.note
+        note = f"\n\n<!-- parsed as {result.verdict.value}: {why} -->\n" if why else ""
         write_lineage(ctx.lineage_dir, seq, "verdict", answer + note)
         ctx.events.emit(
             EventType.VERDICT,
@@ -124,10 +121,13 @@ def make_review_node(kind: str) -> Node:
             verdict=result.verdict.value,
             blocking=result.blocking,
             parse_error=result.parse_error,
+            note=result.note,
         )
         shown = f"{result.verdict.value} ({len(result.blocking)} blocking)"
         if result.parse_error:
             shown += f" - unparseable answer: {result.parse_error}"
+        elif result.note:
+            shown += f" - {result.note}"
         ctx.say(f"    Review round {round_}: {shown}")
         return {
             "verdict": result.verdict.value,

@@ -14,7 +14,7 @@ from typing import Any, cast
 from langgraph.graph.state import CompiledStateGraph
 
 from agentos.credentials import Credential
-from agentos.errors import AgentosError, CheckpointError, Interrupted, InvalidSpec
+from agentos.errors import AgentosError, CheckpointError, DiskError, Interrupted, InvalidSpec
 from agentos.events import AuditWriter, EventBus, EventType
 from agentos.llm.base import Provider
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
@@ -22,9 +22,12 @@ from agentos.llm.registry import ProviderSpec, create_provider
 from agentos.paths import Workspace
 from agentos.tracker.factory import open_tracker
 from agentos.workflows.checkpoint import CheckpointStore, db_path_from_env
+from agentos.workflows.checkpoint_identity import owner_for
 from agentos.workflows.context import RunContext, StopFlag, WorkflowState
+from agentos.workflows.disk import disk_problem
 from agentos.workflows.issue import build_issue_graph
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
+from agentos.workflows.item_lock import already_done
 from agentos.workflows.lld import build_lld_graph
 from agentos.workflows.templates import Templates
 
@@ -61,33 +64,38 @@ def run_item(
 
     The checkpoint DB is deleted only after success; otherwise it is kept to resume.
     """
-    workspace = Workspace(Path(job.workspace))
+    workspace = Workspace(Path(job.workspace), job.max_item_bytes)
+    done = already_done(job)  # checked under the item's lock: another run may have finished it
+    if done is not None:
+        say(f"skipped: {done}")
+        return ItemOutcome(ItemStatus.SKIPPED, error=done)
     events = EventBus(job.item_id)
     events.subscribe(AuditWriter(Path(job.audit_path)))
     store = CheckpointStore(db_path_from_env(Path(job.db_path)))
     started = time.monotonic()
     drafter_spec, reviewer_spec = ProviderSpec.parse(job.drafter), ProviderSpec.parse(job.reviewer)
     outcome: ItemOutcome
+    graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
+    config: Any = None
     try:
-        if job.fresh and store.exists():
-            store.delete()
-            say(f"    Discarded the kept checkpoint {job.db_path} (--fresh)")
+        tracker = open_tracker(job.tracker, workspace)
+        store.prepare(owner_for(job.kind, job.key, workspace, tracker), job.fresh, say)
         ctx = RunContext(
             item_id=job.item_id,
             workspace=workspace,
             lineage_dir=workspace.lineage_dir(job.item_id),
             drafter=_provider(drafter_spec, credentials),
             reviewer=_provider(reviewer_spec, credentials),
-            templates=Templates(workspace.templates_override_dir),
+            templates=Templates(workspace.templates_override_dir, workspace.root, workspace.max_item_bytes),
             events=events,
             stop=stop,
-            tracker=open_tracker(job.tracker, workspace),
+            tracker=tracker,
             max_iterations=job.max_iterations,
             labels=list(job.labels),
             say=say,
         )
         graph = _compile(job.kind, store.open())
-        config: Any = {
+        config = {
             "configurable": {"thread_id": job.item_id},
             "recursion_limit": 4 * job.max_iterations + 20,
         }
@@ -125,7 +133,7 @@ def run_item(
             resumed=resumed,
         )
     except Interrupted as exc:
-        outcome = ItemOutcome(ItemStatus.INTERRUPTED, error=str(exc))
+        outcome = ItemOutcome(ItemStatus.INTERRUPTED, error=str(exc), rounds=_rounds_so_far(graph, config))
     except InvalidSpec as exc:
         outcome = ItemOutcome(ItemStatus.FAILED, error=str(exc))
     except (RateLimited, QuotaExhausted, AuthError) as exc:
@@ -133,14 +141,30 @@ def run_item(
     except AgentosError as exc:
         outcome = ItemOutcome(ItemStatus.FAILED, error=str(exc))
     except Exception as exc:
-        say(traceback.format_exc().rstrip())
-        outcome = ItemOutcome(ItemStatus.FAILED, error=f"unexpected {type(exc).__name__}: {exc}")
+        cause = disk_problem(exc)
+        if cause is not None:  # full or failing disk mid-run: this item fails, clearly, resumable
+            where = getattr(exc, "filename", None) or job.db_path
+            outcome = ItemOutcome(ItemStatus.FAILED, error=str(DiskError(where, cause)))
+        else:
+            say(traceback.format_exc().rstrip())
+            outcome = ItemOutcome(ItemStatus.FAILED, error=f"unexpected {type(exc).__name__}: {exc}")
     finally:
         store.close()
     if outcome.status.succeeded:
         store.delete()
     _report(outcome, job, events, say, time.monotonic() - started)
     return outcome
+
+
+def _rounds_so_far(graph: CompiledStateGraph[Any, Any, Any, Any] | None, config: Any) -> int:
+    """Review rounds completed before an interruption, as the last checkpoint holds them."""
+    if graph is None:
+        return 0
+    try:
+        rounds = graph.get_state(config).values.get("rounds", 0)
+    except Exception:
+        return 0
+    return rounds if isinstance(rounds, int) and not isinstance(rounds, bool) else 0
 
 
 def _report(

@@ -2,32 +2,116 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from agentos.credentials import Credential
+from agentos.durations import format_duration
 from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
 from agentos.secrets import register_secret
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
+from agentos.workflows.item_lock import ItemLocks
+from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from agentos.workflows.parallel.credential_pools import PoolSet
 from agentos.workflows.parallel.process_runner import raise_for_outcome
+from agentos.workflows.parallel.provider_pools import PoolSet
+from agentos.workflows.parallel.verbosity import Verbosity, quiet_single_line
 from agentos.workflows.runner import run_item
 
 
-def run_single(job: ItemJob, pools: PoolSet, banner: str, no_wait: bool = False) -> int:
+class _ItemStop(StopFlag):
+    """Set by the run's stop (Ctrl+C) or by this item's timer, which must not stop the run."""
+
+    def __init__(self, run_stop: threading.Event) -> None:
+        super().__init__()
+        self._run_stop = run_stop
+
+    def is_set(self) -> bool:
+        return self._run_stop.is_set() or super().is_set()
+
+    def check(self) -> None:
+        if self._run_stop.is_set():
+            self.set("stop requested")
+        super().check()
+
+
+def _item_say(verbosity: Verbosity) -> Callable[[str], None]:
+    """The item's output: all of it, or (-q) only its outcome line and failures."""
+    if verbosity is not Verbosity.QUIET:
+        return print
+    return lambda line: print(line) if quiet_single_line(line) else None
+
+
+def run_single(
+    job: ItemJob,
+    pools: PoolSet,
+    banner: str,
+    no_wait: bool = False,
+    item_timeout: float | None = None,
+    verbosity: Verbosity = Verbosity.NORMAL,
+) -> int:
+    """Run `job` here. Console output goes through the same redacting router as a batch's."""
+    terminal, errors = sys.stdout, sys.stderr
+    out, err = ConsoleRouter(terminal), ConsoleRouter(errors)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    try:
+        return _run_single(job, pools, banner, no_wait, item_timeout, verbosity)
+    finally:
+        sys.stdout, sys.stderr = terminal, errors
+        out.flush()
+        err.flush()
+
+
+def _run_single(
+    job: ItemJob,
+    pools: PoolSet,
+    banner: str,
+    no_wait: bool,
+    item_timeout: float | None,
+    verbosity: Verbosity,
+) -> int:
     coordinator = ParallelCoordinator(1, pools, no_wait=no_wait)
     print(f"[COORDINATOR] {job.item_id}: {banner}")
+    timed_out = threading.Event()
+    limit = format_duration(item_timeout or 0)
+    say = _item_say(verbosity)
 
     def work(item: ItemJob, lease: dict[str, Credential] | None) -> ItemOutcome:
         for cred in (lease or {}).values():
             register_secret(cred.secret, cred.name)
-        outcome = run_item(item, stop=StopFlag(coordinator.stop_event), credentials=lease or {})
+        if verbosity is Verbosity.VERBOSE:
+            keys = ", ".join(f"{provider} {cred.name}" for provider, cred in (lease or {}).items())
+            print(f"[COORDINATOR] {item.item_id}: keys {keys or '-'}; checkpoint DB {item.db_path}")
+        stop = _ItemStop(coordinator.stop_event)  # Ctrl+C, or this item's own time limit
+
+        def expire() -> None:  # a timer thread, not a signal handler
+            timed_out.set()
+            stop.set(f"timed out after {limit}")
+
+        timer = threading.Timer(item_timeout, expire) if item_timeout else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            outcome = run_item(item, stop=stop, credentials=lease or {}, say=say)
+        finally:
+            if timer is not None:
+                timer.cancel()
         return raise_for_outcome(outcome)
 
-    _, results = coordinator.execute_parallel([job], work, lambda item: item.item_id)
+    locks = ItemLocks(work)  # one owner per item, across every run on the machine
+    try:
+        _, results = coordinator.execute_parallel([job], locks, lambda item: item.item_id)
+    finally:
+        locks.release_all()
     print(f"[COORDINATOR] Audit log: {job.audit_path}")
     result: Any = results[0] if results else None
+    if timed_out.is_set() and not (result is not None and result.success):
+        print(f"FAILED: timed out after {limit} (--item-timeout); checkpoint kept at {job.db_path}")
+        return EXIT_FAILED
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED
     if coordinator.stop_event.is_set() or result is None or result.status is ItemStatus.INTERRUPTED:

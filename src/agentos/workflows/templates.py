@@ -5,11 +5,13 @@ A file in `<workspace>/.agentos/templates/<name>` replaces the packaged one of t
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from string import Template
 
 from agentos.errors import ConfigError
+from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
 
 TEMPLATE_NAMES = (
     "lld_template.md",
@@ -22,8 +24,15 @@ TEMPLATE_NAMES = (
 
 
 class Templates:
-    def __init__(self, override_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        override_dir: Path | None = None,
+        workspace_root: Path | None = None,
+        max_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+    ) -> None:
         self._override_dir = override_dir
+        self._root = workspace_root if workspace_root is not None else override_dir
+        self._max_bytes = max_bytes
         self._cache: dict[str, str] = {}
 
     def text(self, name: str) -> str:
@@ -31,8 +40,11 @@ class Templates:
             raise ConfigError(f"unknown template {name!r}; known: {', '.join(TEMPLATE_NAMES)}")
         if name not in self._cache:
             override = self._override_dir / name if self._override_dir else None
-            if override is not None and override.is_file():
-                self._cache[name] = override.read_text(encoding="utf-8")
+            if override is not None and os.path.lexists(override):
+                # Untrusted workspace data: a symlink out, a FIFO or a huge file is refused by name.
+                self._cache[name] = read_text(
+                    override, self._root, what="template override", max_bytes=self._max_bytes, errors="strict"
+                )
             else:
                 packaged = resources.files("agentos.workflows") / "templates" / name
                 self._cache[name] = packaged.read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ import time
 from multiprocessing.connection import Connection
 from types import FrameType
 
+from agentos import stop_signals
 from agentos.credentials import Credential
 from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
 from agentos.secrets import register_secret
@@ -25,13 +26,16 @@ from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 KEY_ENV = "AGENTOS_KEY_{}"
 KEY_NAME_ENV = "AGENTOS_KEY_NAME_{}"
 WATCHDOG_S = 0.2
-HARD_EXIT_AFTER_STOP_S = 4.0
+# Set by the coordinator from its TermSequence (children.py), where every stop timing lives.
+EXIT_AFTER_STOP_ENV = "AGENTOS_WORKER_EXIT_AFTER_STOP_S"
+DEFAULT_EXIT_AFTER_STOP_S = 4.0
 EXIT_CODES = {
     ItemStatus.APPROVED: EXIT_OK,
     ItemStatus.NEEDS_REVISION: EXIT_OK,
     ItemStatus.FAILED: EXIT_FAILED,
     ItemStatus.INTERRUPTED: EXIT_INTERRUPTED,
     ItemStatus.CREDENTIAL: EXIT_POOL_EXHAUSTED,
+    ItemStatus.SKIPPED: EXIT_OK,
 }
 
 
@@ -75,6 +79,7 @@ class Worker:
         os.environ.update(self.env)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        stop_signals.unblock_in_child()  # the fork server holds them blocked; pending ones arrive now
         threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -95,8 +100,15 @@ class Worker:
                     pass
             if gone:
                 self.stop.set("coordinator exited")
-        time.sleep(HARD_EXIT_AFTER_STOP_S)  # a stop that is not honoured in time: leave anyway
+        time.sleep(self._exit_after_stop())  # a stop that is not honoured in time: leave anyway
         os._exit(EXIT_INTERRUPTED)
+
+    def _exit_after_stop(self) -> float:
+        try:
+            value = float(self.env.get(EXIT_AFTER_STOP_ENV, DEFAULT_EXIT_AFTER_STOP_S))
+        except ValueError:
+            value = DEFAULT_EXIT_AFTER_STOP_S
+        return min(max(value, 0.1), 60.0) if value == value else DEFAULT_EXIT_AFTER_STOP_S
 
     def loop(self) -> ItemOutcome:
         from agentos.llm.registry import ProviderSpec
@@ -108,6 +120,13 @@ class Worker:
         }
         credentials = credentials_from_env(providers)
         self._say(f">>> Worker process {os.getpid()} started; checkpoint DB {self.job.db_path}")
+        from agentos.file_lock import FileLock
+        from agentos.workflows.item_lock import skipped_message, worker_lock_path
+
+        mine = FileLock(worker_lock_path(self.job))  # freed when this process exits, however it exits
+        if not mine.try_acquire():
+            self._say(f"skipped: {skipped_message(mine.holder)}")
+            return ItemOutcome(ItemStatus.SKIPPED, error=skipped_message(mine.holder))
         return run_item(self.job, stop=self.stop, credentials=credentials, say=self._say)
 
     @staticmethod

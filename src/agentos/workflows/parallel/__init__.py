@@ -12,8 +12,8 @@ from agentos.workflows.parallel.coordinator import (
     ProgressStats,
     WorkflowResult,
 )
-from agentos.workflows.parallel.credential_pool import CredentialCoordinator
-from agentos.workflows.parallel.output import OutputPrefixer
+from agentos.workflows.parallel.credential_coordinator import CredentialCoordinator
+from agentos.workflows.parallel.output_prefixer import OutputPrefixer
 
 __all__ = [
     "DEFAULT_PARALLELISM",

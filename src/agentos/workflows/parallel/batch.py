@@ -5,18 +5,24 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
 from agentos.paths import agentos_home, new_run_dir
+from agentos.std_streams import Terminal
+from agentos.wording import counted
 from agentos.workflows.item import ItemJob, ItemStatus
+from agentos.workflows.item_lock import ItemLocks
 from agentos.workflows.parallel import summary
 from agentos.workflows.parallel.console import ConsoleRouter, ProgressDisplay
 from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
-from agentos.workflows.parallel.credential_pools import PoolSet
+from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, VerboseListener
 from agentos.workflows.parallel.process_runner import ProcessRunner, make_context, warm_up
+from agentos.workflows.parallel.provider_pools import PoolSet
+from agentos.workflows.parallel.timestamped_log import TimestampedLog
+from agentos.workflows.parallel.verbosity import Verbosity, console_filter
 
 PASS_THROUGH_ENV = ("AGENTOS_MOCK_LATENCY", "AGENTOS_SIMULATE_429", "AGENTOS_SIMULATE_429_RETRY")
 
@@ -35,7 +41,10 @@ def exit_code_for(coordinator: ParallelCoordinator, items: list[dict[str, Any]])
     if coordinator.stop_event.is_set():
         return EXIT_INTERRUPTED
     if any(i["status"] == ItemStatus.FAILED.value for i in items):
-        return EXIT_FAILED
+        return EXIT_FAILED  # --fail-fast and --max-cost leave items not started: the failure decides
+    unfinished = (ItemStatus.INTERRUPTED.value, ItemStatus.NOT_STARTED.value)
+    if any(i["status"] in unfinished for i in items):
+        return EXIT_INTERRUPTED  # a worker stopped by its own signal: not done, resumable
     return EXIT_OK
 
 
@@ -50,21 +59,35 @@ def run_batch(
     no_wait: bool,
     preload: Sequence[str],
     provider_banner: str,
+    item_timeout: float | None = None,
+    verbosity: Verbosity = Verbosity.NORMAL,
+    fail_fast: bool = False,
+    run_info: Mapping[str, Any] | None = None,
 ) -> int:
     """Run every key's item in its own process, at most `parallel` at once."""
     started = time.time()
     run_dir = new_run_dir()
-    terminal = sys.stdout
+    stdout = sys.stdout
+    # A closed or broken stdout never fails an item: the run goes on, recorded in run_dir.
+    terminal = Terminal(stdout)
     live = terminal.isatty() and os.environ.get("TERM") != "dumb"
-    with open(run_dir / "coordinator.log", "a", encoding="utf-8") as coordinator_log:
-        router = ConsoleRouter(terminal, coordinator_log)
+    with open(run_dir / "coordinator.log", "a", encoding="utf-8") as raw_log:
+        coordinator_log: TextIO = TimestampedLog(raw_log)  # type: ignore[assignment]
+        router = ConsoleRouter(terminal, coordinator_log, console_filter(verbosity))  # type: ignore[arg-type]
         jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
-        progress = ProgressDisplay(len(jobs), router, live)
+        progress = ProgressDisplay(len(jobs), router, live and verbosity is not Verbosity.QUIET)
+        listeners = ListenerGroup(progress)
         sys.stdout = router  # type: ignore[assignment]
         try:
-            coordinator = ParallelCoordinator(parallel, pools, listener=progress, no_wait=no_wait)
+            coordinator = ParallelCoordinator(parallel, pools, listener=listeners, no_wait=no_wait)
+            if fail_fast:
+                listeners.listeners.append(FailFast(coordinator.stop_admitting))
+            if verbosity is Verbosity.VERBOSE:
+                logs = {job.item_id: run_dir / log_name(job) for job in jobs}
+                listeners.listeners.append(VerboseListener(logs.get))
             router.line(
-                f"[COORDINATOR] {len(jobs)} pending {noun}, parallelism {coordinator.max_workers}, "
+                f"[COORDINATOR] {counted(len(jobs), 'pending ' + noun)}, "
+                f"parallelism {coordinator.max_workers}, "
                 f"logs in {run_dir}/"
             )
             router.line(f"[COORDINATOR] {provider_banner}")
@@ -86,7 +109,7 @@ def run_batch(
                 **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ},
             }
             ctx = make_context(preload)
-            ready_in = warm_up(ctx)
+            ready_in = warm_up(ctx, coordinator.stop_event)
             router.line(
                 f"[COORDINATOR] Worker processes ready in {ready_in:.1f}s (fork server, stack preloaded)"
             )
@@ -97,30 +120,47 @@ def run_batch(
                 coordinator.stop_event,
                 coordinator.force_event,
                 env,
+                children=coordinator.children,
+                item_timeout=item_timeout,
             )
+            locks = ItemLocks(runner)  # one owner per item, across every run on the machine
             progress.start()
             try:
-                _, results = coordinator.execute_parallel(jobs, runner, lambda job: job.item_id)
+                _, results = coordinator.execute_parallel(jobs, locks, lambda job: job.item_id)
             finally:
+                locks.release_all()
                 progress.stop()
             items = _records(jobs, results, run_dir)
             code = exit_code_for(coordinator, items)
-            summary.write_summary(
-                run_dir / "summary.json", summary.build(workflow, items, started, code, run_dir)
-            )
+            data = summary.build(workflow, items, started, code, run_dir, run_info)
+            data.setdefault("workspace", jobs[0].workspace if jobs else None)  # for `agentos runs`
+            if coordinator.admission_stop_reason is not None:
+                data["stopped_early"] = coordinator.admission_stop_reason
+            if coordinator.interrupted_by() is not None:
+                data["interrupted_by"] = coordinator.interrupted_by()
+            summary.write_summary(run_dir / "summary.json", data)
             router.line(f"[COORDINATOR] {summary.summary_line(items)}")
             router.flush()
-            summary.render_table(items, terminal, live)
+            summary.render_table(items, terminal, live)  # type: ignore[arg-type]
             coordinator_log.flush()
             summary.render_table(items, coordinator_log, False)
             if code == EXIT_INTERRUPTED:
                 router.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
             elif code == EXIT_POOL_EXHAUSTED:
                 router.line("[COORDINATOR] Stopped: credential pool exhausted (--no-wait). Resumable.")
+            elif coordinator.admission_stop_reason is not None:
+                router.line(
+                    f"[COORDINATOR] Stopped early ({coordinator.admission_stop_reason}). "
+                    "Items not started stay pending: run the same command again to start them."
+                )
             router.line(f"[COORDINATOR] Summary written to {run_dir / 'summary.json'}")
+            if terminal.broken:
+                coordinator_log.write(
+                    f"[COORDINATOR] The console stopped taking output ({terminal.broken})\n"
+                )
             return code
         finally:
-            sys.stdout = terminal
+            sys.stdout = stdout
             router.flush()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
@@ -25,19 +26,25 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 BAR_WIDTH = 10
 
 
-def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
-    """`[=====>    ] 5/10 workflows complete`."""
+def progress_bar(done: int, total: int, width: int = BAR_WIDTH, interrupted: int = 0) -> str:
+    """`[=====>    ] 5/10 workflows complete`; `..., 2 interrupted` when some were.
+
+    `done` counts finished items only: an interrupted item is not complete."""
     filled = min(width, (done * width) // total) if total else width
     inner = "=" * filled + (">" if filled < width else "")
-    return f"[{inner.ljust(width)}] {done}/{total} workflows complete"
+    extra = f", {interrupted} interrupted" if interrupted else ""
+    return f"[{inner.ljust(width)}] {done}/{total} workflows complete{extra}"
 
 
 class ConsoleRouter:
     """A `sys.stdout` stand-in: line-atomic across threads, mirrored to a log."""
 
-    def __init__(self, terminal: TextIO, log: TextIO | None = None) -> None:
+    def __init__(
+        self, terminal: TextIO, log: TextIO | None = None, show: Callable[[str], bool] | None = None
+    ) -> None:
         self.terminal = terminal
         self.log = log
+        self.show = show  # which lines reach the terminal (-q); the log gets every line
         self.live_console: Console | None = None  # set while a progress bar is live
         self._lock = threading.Lock()
         self._partial: dict[int, str] = {}
@@ -59,8 +66,14 @@ class ConsoleRouter:
     def _emit(self, line: str) -> None:
         clean = _CONTROL.sub("?", redact(line))
         if self.log is not None:
-            self.log.write(clean + "\n")
-            self.log.flush()
+            try:
+                self.log.write(clean + "\n")
+                self.log.flush()
+            except (OSError, ValueError) as exc:  # disk full: the console still shows it, once said
+                self.log = None
+                self.terminal.write(f"[COORDINATOR] Warning: cannot write coordinator.log ({exc})\n")
+        if self.show is not None and not self.show(clean):
+            return
         if self.live_console is not None:
             self.live_console.print(Text(clean), soft_wrap=True, highlight=False)
         else:
@@ -89,6 +102,7 @@ class ProgressDisplay:
         self.total = total
         self.router = router
         self._done = 0
+        self._interrupted = 0
         self._running: list[str] = []
         self._lock = threading.Lock()
         self._live: Live | None = None
@@ -106,7 +120,7 @@ class ProgressDisplay:
     def _render(self) -> Text:
         running = ", ".join(self._running[:6]) + (" ..." if len(self._running) > 6 else "")
         suffix = f"  running: {running}" if running else ""
-        return Text(progress_bar(self._done, self.total) + suffix)
+        return Text(progress_bar(self._done, self.total, interrupted=self._interrupted) + suffix)
 
     def start(self) -> None:
         if self._live is not None:
@@ -127,10 +141,10 @@ class ProgressDisplay:
         with self._lock:
             if result.item_id in self._running:
                 self._running.remove(result.item_id)
-            self._done = stats.completed + stats.interrupted
+            self._done, self._interrupted = stats.completed, stats.interrupted
             self._refresh()
             if self._live is None:
-                self.router.line(progress_bar(self._done, self.total))
+                self.router.line(progress_bar(self._done, self.total, interrupted=self._interrupted))
 
     def _refresh(self) -> None:
         if self._live is not None:

@@ -8,6 +8,8 @@ messages are printed from the main loop (the huey pattern).
 
 from __future__ import annotations
 
+import contextlib
+import re
 import signal
 import threading
 import time
@@ -17,15 +19,16 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
-from agentos.errors import Interrupted
+from agentos import stop_signals
+from agentos.errors import CredentialSourceError, Interrupted
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
 from agentos.workflows.item import ItemStatus
+from agentos.workflows.parallel.children import SHUTDOWN_GRACE_S, ChildRegistry, TermSequence
 from agentos.workflows.parallel.credential_gate import CredentialGate, CredentialSource
-from agentos.workflows.parallel.output import say
+from agentos.workflows.parallel.output_prefixer import say
 
 DEFAULT_PARALLELISM = 3
 MAX_PARALLELISM = 10
-SHUTDOWN_GRACE_S = 5.0
 DUPLICATE_SIGNAL_S = 1.0
 MAX_CREDENTIAL_RETRIES = 50
 TICK_S = 0.1
@@ -58,6 +61,9 @@ class Listener(Protocol):
 
 
 class ParallelCoordinator:
+    DEFAULT_PARALLELISM = DEFAULT_PARALLELISM  # when max_workers is None
+    MAX_PARALLELISM = MAX_PARALLELISM  # higher values are capped, with a warning
+
     def __init__(
         self,
         max_workers: int | None = None,
@@ -69,18 +75,20 @@ class ParallelCoordinator:
         shutdown_grace: float = SHUTDOWN_GRACE_S,
     ) -> None:
         if max_workers is None:
-            max_workers = DEFAULT_PARALLELISM
+            max_workers = self.DEFAULT_PARALLELISM
         if max_workers < 1:
             raise ValueError(f"parallelism must be at least 1, got {max_workers}")
-        if max_workers > MAX_PARALLELISM:
-            say(f"[COORDINATOR] Warning: parallelism {max_workers} capped at {MAX_PARALLELISM}")
-            max_workers = MAX_PARALLELISM
+        if max_workers > self.MAX_PARALLELISM:
+            say(f"[COORDINATOR] Warning: parallelism {max_workers} capped at {self.MAX_PARALLELISM}")
+            max_workers = self.MAX_PARALLELISM
         self.max_workers = max_workers
         self.credentials = credential_coordinator
         self.listener = listener
         self.shutdown_grace = shutdown_grace
         self.stop_event = threading.Event()  # first signal: drain
         self.force_event = threading.Event()  # second signal: kill
+        # Worker processes register here; the drain stops them (TERM, grace, KILL).
+        self.children = ChildRegistry(TermSequence(grace=shutdown_grace))
         self._gate = (
             CredentialGate(
                 credential_coordinator,
@@ -94,6 +102,8 @@ class ParallelCoordinator:
         )
         self._lock = threading.Condition()
         self._first_signal: float | None = None
+        self.stop_signal: int | None = None  # the signal that started the shutdown
+        self.admission_stop_reason: str | None = None  # set by stop_admitting()
         self._announced: set[str] = set()
         self._stats = ProgressStats()
         self._results: list[WorkflowResult] = []
@@ -106,11 +116,35 @@ class ParallelCoordinator:
         now = time.monotonic()
         if self._first_signal is None:
             self._first_signal = now
+            self.stop_signal = signum
             self.stop_event.set()
         elif now - self._first_signal >= DUPLICATE_SIGNAL_S:
             self.force_event.set()
         with self._lock:
             self._lock.notify_all()
+
+    def stop_admitting(self, reason: str) -> None:
+        """Start no new item; running items finish. Items never started are reported as
+        NOT_STARTED with `reason`. Thread-safe; the first reason wins (--fail-fast, --max-cost)."""
+        with self._lock:
+            if self.admission_stop_reason is None:
+                self.admission_stop_reason = reason
+            self._lock.notify_all()
+
+    @property
+    def admitting(self) -> bool:
+        return self.admission_stop_reason is None
+
+    def interrupted_by(self) -> str | None:
+        """Why the run stopped, in the operator's words: `Ctrl+C`, `SIGTERM`; None if it did not."""
+        if self.stop_signal is None:
+            return "credential pool exhausted, --no-wait" if self.pool_exhausted_stop else None
+        if self.stop_signal == signal.SIGINT:
+            return "Ctrl+C"
+        try:
+            return signal.Signals(self.stop_signal).name
+        except ValueError:
+            return f"signal {self.stop_signal}"
 
     @property
     def pool_exhausted_stop(self) -> bool:
@@ -140,14 +174,14 @@ class ParallelCoordinator:
         pending = deque(items)
         threads: dict[str, threading.Thread] = {}
         try:
-            while pending or threads:
+            while (pending and self.admitting) or threads:
                 self._announce()
                 if self.stop_event.is_set():
                     break
                 limit = (
                     self._gate.effective_limit(bool(pending or threads)) if self._gate else self.max_workers
                 )
-                while pending and len(threads) < limit and not self.stop_event.is_set():
+                while pending and len(threads) < limit and not self.stop_event.is_set() and self.admitting:
                     item = pending.popleft()
                     item_id = item_id_func(item)
                     thread = threading.Thread(
@@ -162,6 +196,7 @@ class ParallelCoordinator:
                     if self.listener:
                         self.listener.item_started(item_id, self._stats)
                     thread.start()
+                self.children.escalate()  # KILL workers stopped (item timeout) past the grace
                 with self._lock:
                     if not self._done_ids:
                         self._lock.wait(TICK_S)
@@ -171,61 +206,140 @@ class ParallelCoordinator:
             if threads:
                 self._drain(threads)
         finally:
+            self.children.reap(self.children.sequence.reap)  # nothing left for an exit-time join
             self._restore_signal_handlers(installed)
+        self._announce()
         with self._lock:
-            finished = {r.item_id for r in self._results}
+            if self.admission_stop_reason is not None and not self.stop_event.is_set():
+                self._results.extend(self._never_started(pending, item_id_func))
+            finished = {r.item_id for r in self._results if r.status is not ItemStatus.NOT_STARTED}
             self._unfinished = [i for i in map(item_id_func, items) if i not in finished] + [
                 r.item_id for r in self._results if r.status is ItemStatus.INTERRUPTED
             ]
             return self._stats, list(self._results)
 
+    def _never_started(
+        self, pending: Iterable[Any], item_id_func: Callable[[Any], str]
+    ) -> list[WorkflowResult]:
+        reason = f"not started: {self.admission_stop_reason}"
+        return [
+            WorkflowResult(item_id_func(item), False, reason, status=ItemStatus.NOT_STARTED)
+            for item in pending
+        ]
+
     def _drain(self, threads: dict[str, threading.Thread]) -> None:
-        """After the first signal: let running items reach a checkpoint, then return."""
+        """After the first signal: TERM every worker, let it reach a checkpoint, KILL it
+        after the grace (at once on a second signal), and always return."""
         if self._gate is not None:
             self._gate.close()  # wake items waiting for a key: they stop too
+        self.children.stop_all()
         deadline = time.monotonic() + self.shutdown_grace
-        while threads and time.monotonic() < deadline:
+        give_up: float | None = None
+        while threads:
             self._announce()
             for item_id in [i for i, t in threads.items() if not t.is_alive()]:
                 del threads[item_id]
+            now = time.monotonic()
+            if give_up is None and threads and (now >= deadline or self.force_event.is_set()):
+                if not self.force_event.is_set():
+                    say(
+                        f"[COORDINATOR] Still running after {self.shutdown_grace:g}s: "
+                        f"{', '.join(sorted(threads))}; killing"
+                    )
+                self.children.kill_all()
+                give_up = now + self.children.sequence.reap
+            if give_up is not None and now >= give_up:
+                break
             with self._lock:
                 self._lock.wait(TICK_S)
         self._announce()
+        for item_id in threads:  # a supervisor that never came back (not a process, or unkillable)
+            self._finish(
+                WorkflowResult(
+                    item_id, False, "still running at the shutdown deadline", status=ItemStatus.INTERRUPTED
+                )
+            )
 
     def _announce(self) -> None:
         if self.stop_event.is_set() and "stop" not in self._announced:
             self._announced.add("stop")
             reason = "" if not self.pool_exhausted_stop else " (credential pool exhausted, --no-wait)"
             say(f"[COORDINATOR] Shutting down{reason}... waiting for workers to checkpoint")
+        if self.admission_stop_reason is not None and "admission" not in self._announced:
+            self._announced.add("admission")
+            say(
+                f"[COORDINATOR] Stopping early: {self.admission_stop_reason}. "
+                "No new item starts; running items finish."
+            )
         if self.force_event.is_set() and "force" not in self._announced:
             self._announced.add("force")
             say("[COORDINATOR] Second interrupt: stopping workers now")
 
     def _run_item(self, item: Any, item_id: str, worker_func: Callable[[Any, Any], Any]) -> None:
         started = time.monotonic()
+        try:
+            result = self._attempts(item, item_id, worker_func)
+        except Exception as exc:  # never lose the item: the run must go on and count it
+            result = WorkflowResult(item_id, False, f"{type(exc).__name__}: {exc}", status=ItemStatus.FAILED)
+        by = self.interrupted_by()
+        if (
+            result.status is ItemStatus.INTERRUPTED and by is not None
+        ):  # the operator's words, not the worker's
+            original = result.error or ""
+            before = "before it started" in original
+            killed = re.search(r"killed by signal \d+", original)  # the escalation, worth keeping
+            detail = f"; did not stop in time, {killed.group(0)}" if killed else ""
+            result.error = f"interrupted ({by}){detail}" + (
+                " before it started" if before else "; resumable from the last checkpoint"
+            )
+        result.duration = time.monotonic() - started
+        self._finish(result)
+
+    def _attempts(self, item: Any, item_id: str, worker_func: Callable[[Any, Any], Any]) -> WorkflowResult:
         result = WorkflowResult(
             item_id, False, "gave up after repeated credential errors", status=ItemStatus.FAILED
         )
-        for _attempt in range(MAX_CREDENTIAL_RETRIES):
+        for attempt in range(MAX_CREDENTIAL_RETRIES):
             credential = None
             if self._gate is not None:
-                credential = self._gate.acquire(item_id)
+                try:
+                    credential = self._gate.acquire(item_id)
+                except CredentialSourceError as exc:
+                    return WorkflowResult(
+                        item_id,
+                        False,
+                        f"Failed to acquire credential for {item_id}: {exc}",
+                        status=ItemStatus.FAILED,
+                    )
                 if credential is None:
-                    result = self._no_credential(item_id)
-                    break
+                    return self._no_credential(item_id)
+            if attempt == 0 and not self.admitting:  # stop_admitting() while this item waited for a key
+                self._release_quietly(credential)
+                return WorkflowResult(
+                    item_id,
+                    False,
+                    f"not started: {self.admission_stop_reason}",
+                    status=ItemStatus.NOT_STARTED,
+                )
             try:
                 value = worker_func(item, credential)
             except (RateLimited, QuotaExhausted, AuthError) as exc:
                 if credential is None or self._gate is None:
                     result = WorkflowResult(item_id, False, str(exc), status=ItemStatus.FAILED)
                     break
-                self._gate.report(credential, exc)  # gives the key back, marked
+                try:
+                    self._gate.report(credential, exc)  # gives the key back, marked
+                except CredentialSourceError as err:
+                    return WorkflowResult(item_id, False, f"{exc}; then {err}", status=ItemStatus.FAILED)
                 if self.stop_event.is_set():
                     result = WorkflowResult(item_id, False, str(exc), status=ItemStatus.INTERRUPTED)
                     break
                 continue  # resume from the checkpoint with another (or the cooled) key
             except Interrupted as exc:
-                result = WorkflowResult(item_id, False, str(exc), status=ItemStatus.INTERRUPTED)
+                outcome = getattr(exc, "outcome", None)  # the rounds it completed, from the worker
+                result = WorkflowResult(
+                    item_id, False, str(exc), status=ItemStatus.INTERRUPTED, value=outcome
+                )
             except Exception as exc:
                 outcome = getattr(exc, "outcome", None)
                 result = WorkflowResult(
@@ -236,13 +350,23 @@ class ParallelCoordinator:
                     value=outcome,
                 )
             else:
-                status = getattr(value, "status", ItemStatus.APPROVED)
+                status = getattr(value, "status", None)
+                if not isinstance(status, ItemStatus):  # any value: the library contract
+                    status = ItemStatus.APPROVED
                 result = WorkflowResult(item_id, True, None, status=status, value=value)
             if credential is not None and self._gate is not None:
-                self._gate.release(credential)
+                try:
+                    self._gate.release(credential)
+                except CredentialSourceError as exc:
+                    error = f"Failed to release credential for {item_id}: {exc}"
+                    return WorkflowResult(item_id, False, error, status=ItemStatus.FAILED, value=result.value)
             break
-        result.duration = time.monotonic() - started
-        self._finish(result)
+        return result
+
+    def _release_quietly(self, credential: Any) -> None:
+        if credential is not None and self._gate is not None:
+            with contextlib.suppress(CredentialSourceError):
+                self._gate.release(credential)
 
     def _no_credential(self, item_id: str) -> WorkflowResult:
         if self.stop_event.is_set():
@@ -255,12 +379,16 @@ class ParallelCoordinator:
 
     def _finish(self, result: WorkflowResult) -> None:
         with self._lock:
+            if any(r.item_id == result.item_id for r in self._results):
+                return  # the drain gave up on it and reported it already
             self._results.append(result)
             stats = self._stats
             if result.item_id in stats.running:
                 stats.running.remove(result.item_id)
             if result.status is ItemStatus.INTERRUPTED:
                 stats.interrupted += 1
+            elif result.status is ItemStatus.NOT_STARTED:
+                pass  # stop_admitting() came first: neither complete nor failed
             else:
                 stats.completed += 1
                 if result.success:
@@ -280,6 +408,10 @@ class ParallelCoordinator:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.getsignal(sig)
             signal.signal(sig, self._handle_shutdown_signal)
+        early = stop_signals.first_request_at()
+        if early is not None and self._first_signal is None:  # Ctrl+C before we started: adopt it
+            self._first_signal = early
+            self.stop_event.set()
         return previous
 
     @staticmethod

@@ -1,23 +1,40 @@
 """How the coordinator talks to any credential source (ours, or any object with
 `acquire(timeout=...)` and `release(key, ...)`): announce waits, simulate a 429, report
 provider errors, and turn pool health into an effective parallelism.
+
+Anything beyond `acquire` and `release` (`report`, `close`, `usable_count`,
+`earliest_available`) is a capability the source's *class* must define: it is looked
+up on `type(source)`, never on the instance, because a `unittest.mock.Mock()` answers
+every attribute with another Mock. Whatever a source raises becomes a
+`CredentialSourceError`, which fails one item and never the run.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from agentos.errors import CredentialSourceError
 from agentos.llm.errors import LLMError, RateLimited
 from agentos.llm.mock import simulate_429_enabled, simulated_retry_after
-from agentos.workflows.parallel.output import say
+from agentos.workflows.parallel.output_prefixer import say
 
 
 class CredentialSource(Protocol):
     def acquire(self, timeout: float | None = ...) -> Any: ...
 
     def release(self, key: Any, rate_limited: bool = ..., backoff_seconds: float | None = ...) -> None: ...
+
+
+def capability(source: object, name: str) -> Callable[..., Any] | None:
+    """`source.<name>` if the source's class defines it as a method, else None."""
+    if not callable(getattr(type(source), name, None)):
+        return None
+    method: Callable[..., Any] = getattr(source, name)
+    return method
 
 
 class CredentialGate:
@@ -39,9 +56,20 @@ class CredentialGate:
         self._state = "full"
         self._simulated = False
         self._lock = threading.Lock()
+        self._warned: set[str] = set()
 
     def acquire(self, item_id: str) -> Any:
-        """A credential, or None (the source gave none, or a shutdown closed it)."""
+        """A credential, or None (the source gave none, or a shutdown closed it).
+
+        Raises CredentialSourceError when the source raises."""
+        try:
+            return self._acquire(item_id)
+        except CredentialSourceError:
+            raise
+        except Exception as exc:
+            raise CredentialSourceError("acquire", exc) from exc
+
+    def _acquire(self, item_id: str) -> Any:
         credential = self.source.acquire(timeout=0)
         if credential is None and not self.stop.is_set():
             say(f"[COORDINATOR] Credential pool exhausted: {item_id} waits for a free credential")
@@ -49,34 +77,66 @@ class CredentialGate:
         if credential is not None and simulate_429_enabled() and self._take_simulation():
             say("[COORDINATOR] Simulated HTTP 429 on the first credential (AGENTOS_SIMULATE_429)")
             self.source.release(credential, rate_limited=True, backoff_seconds=simulated_retry_after())
-            return self.acquire(item_id)
+            return self._acquire(item_id)
         return credential
 
     def release(self, credential: Any) -> None:
-        self.source.release(credential)
+        """Give the key back. Raises CredentialSourceError when the source raises."""
+        try:
+            self.source.release(credential)
+        except Exception as exc:
+            raise CredentialSourceError("release", exc) from exc
 
     def report(self, credential: Any, error: LLMError) -> None:
-        """Give the key back marked with what the error means (our pool), or rate-limited."""
-        report = getattr(self.source, "report", None)
-        if report is not None:
-            report(credential, error)
-        elif isinstance(error, RateLimited):
-            self.source.release(credential, rate_limited=True, backoff_seconds=error.retry_after)
-        else:
-            self.source.release(credential)
+        """Give the key back marked with what the error means (our pool), or rate-limited.
+
+        Raises CredentialSourceError when the source raises."""
+        report = capability(self.source, "report")
+        try:
+            if report is not None:
+                report(credential, error)
+            elif isinstance(error, RateLimited):
+                self.source.release(credential, rate_limited=True, backoff_seconds=error.retry_after)
+            else:
+                self.source.release(credential)
+        except Exception as exc:
+            raise CredentialSourceError("report" if report is not None else "release", exc) from exc
 
     def close(self) -> None:
-        """Wake every item waiting for a key (shutdown), if the source supports it."""
-        close = getattr(self.source, "close", None)
-        if close is not None:
+        """Wake every item waiting for a key (shutdown), if the source's class supports it."""
+        close = capability(self.source, "close")
+        if close is None:
+            return
+        try:
             close()
+        except Exception as exc:
+            self._warn_once("close", exc)
+
+    def usable(self) -> int | None:
+        """The source's `usable_count()`, or None: not supported, raised, or not a count."""
+        usable_count = capability(self.source, "usable_count")
+        if usable_count is None:
+            return None
+        try:
+            value = usable_count()
+        except Exception as exc:
+            self._warn_once("usable_count", exc)
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self._warn_once("usable_count", TypeError(f"returned {type(value).__name__}, not int"))
+            return None
+        return max(0, value)
+
+    def _warn_once(self, operation: str, exc: Exception) -> None:
+        if operation not in self._warned:
+            self._warned.add(operation)
+            say(f"[COORDINATOR] Warning: {CredentialSourceError(operation, exc)}; ignoring it")
 
     def effective_limit(self, work_waiting: bool) -> int:
         """Fewer than 2 usable keys: parallelism drops to that number; none: pause all."""
-        usable_count = getattr(self.source, "usable_count", None)
-        if usable_count is None:
+        usable = self.usable()
+        if usable is None:
             return self.max_workers
-        usable = int(usable_count())
         if usable == 0:
             state = "paused"
         elif usable < 2 and usable < self.max_workers:
@@ -105,11 +165,23 @@ class CredentialGate:
             say(f"[COORDINATOR] {usable} usable credentials: parallelism back to {self.max_workers}")
 
     def _eta(self) -> str:
-        earliest = getattr(self.source, "earliest_available", lambda: None)()
+        earliest_available = capability(self.source, "earliest_available")
+        earliest: Any = None
+        if earliest_available is not None:
+            try:
+                earliest = earliest_available()
+            except Exception as exc:
+                self._warn_once("earliest_available", exc)
+        if isinstance(earliest, bool) or not isinstance(earliest, int | float) or not math.isfinite(earliest):
+            earliest = None
         if earliest is None:
             return "No key frees up by itself: add or enable a key in the credentials file."
         wait = max(0.0, earliest - time.time())
-        return f"Earliest key free in {wait:.0f}s (at {time.strftime('%H:%M:%S', time.localtime(earliest))})."
+        try:
+            at = time.strftime("%H:%M:%S", time.localtime(earliest))
+        except (OverflowError, ValueError, OSError):
+            return f"Earliest key free in {wait:.0f}s."
+        return f"Earliest key free in {wait:.0f}s (at {at})."
 
     def _take_simulation(self) -> bool:
         with self._lock:

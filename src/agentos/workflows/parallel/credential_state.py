@@ -1,14 +1,45 @@
-"""Cool-down and quota marks that outlive a run, safe when two runs write at once."""
+"""Cool-down and quota marks that outlive a run, safe when two runs write at once.
+
+The file is untrusted input: it may be corrupt, hold wrong types, be a directory, be
+read-only or sit on a full disk. Bad entries are dropped (one warning naming the file)
+and the file is rewritten; a file that cannot be read or written is reported once and
+the pool carries on in memory. Nothing here ever raises into a supervisor thread.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from agentos import safe_json
+from agentos.workflows.parallel.output_prefixer import say
+
+FIELDS = ("cooldown_until", "quota_until")
+Marks = dict[str, dict[str, float]]
+
+
+def _valid_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate(data: Any) -> tuple[Marks, list[str]]:
+    """The well-formed entries of a decoded state file, and a note for each one dropped."""
+    if not isinstance(data, dict):
+        return {}, [f"expected a JSON object, found {type(data).__name__}"]
+    good: Marks = {}
+    dropped: list[str] = []
+    for name, mark in data.items():
+        if isinstance(mark, dict) and all(_valid_time(mark[f]) for f in FIELDS if f in mark):
+            good[name] = {f: float(mark.get(f, 0.0)) for f in FIELDS}
+        else:
+            dropped.append(repr(name)[:80])
+    return good, dropped
 
 
 class CredentialState:
@@ -20,6 +51,12 @@ class CredentialState:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._warned: set[str] = set()
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            say(f"[COORDINATOR] Warning: {message}")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -31,28 +68,71 @@ class CredentialState:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _read(self) -> dict[str, dict[str, float]]:
+    def _read(self) -> tuple[Marks, bool]:
+        """The valid marks, and whether the file needs rewriting (it held bad data)."""
         try:
-            data: Any = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return {}
-        return data if isinstance(data, dict) else {}
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}, False
+        except (OSError, UnicodeDecodeError) as exc:
+            self._warn_once(
+                "read",
+                f"cannot read the credential state file {self.path} ({exc}); "
+                "cool-downs are kept in memory for this run",
+            )
+            return {}, False
+        try:
+            data: Any = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            data, dropped = {}, [f"not valid JSON ({exc})"]
+        else:
+            data, dropped = validate(data)
+        if dropped:
+            self._warn_once(
+                "invalid",
+                f"the credential state file {self.path} held invalid entries; dropped "
+                f"{', '.join(dropped[:5])}{' ...' if len(dropped) > 5 else ''} and rewrote it",
+            )
+        return data, bool(dropped)
 
-    def load(self) -> dict[str, dict[str, float]]:
-        with self._locked():
-            return self._read()
-
-    def update(self, marks: dict[str, dict[str, float]], now: float) -> None:
-        with self._locked():
-            data = self._read()
-            for name, mark in marks.items():
-                old = data.get(name, {})
-                merged = {
-                    f: max(float(old.get(f, 0.0)), float(mark.get(f, 0.0)))
-                    for f in ("cooldown_until", "quota_until")
-                }
-                data[name] = merged
-            data = {n: m for n, m in data.items() if max(m.values(), default=0.0) > now}
-            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+    def _write(self, data: Marks) -> None:
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        try:
+            tmp.write_text(safe_json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
             os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            self._warn_once(
+                "write",
+                f"cannot write the credential state file {self.path} ({exc}); "
+                "cool-downs are kept in memory for this run",
+            )
+
+    def load(self) -> Marks:
+        try:
+            with self._locked():
+                data, dirty = self._read()
+                if dirty:
+                    self._write(data)
+                return data
+        except OSError as exc:
+            self._warn_once("lock", f"cannot use the credential state file {self.path} ({exc})")
+            return {}
+
+    def update(self, marks: Marks, now: float) -> None:
+        try:
+            with self._locked():
+                data, _ = self._read()
+                for name, mark in marks.items():
+                    old = data.get(name, {})
+                    data[name] = {f: max(old.get(f, 0.0), _finite(mark.get(f, 0.0))) for f in FIELDS}
+                data = {n: m for n, m in data.items() if max(m.values(), default=0.0) > now}
+                self._write(data)
+        except OSError as exc:
+            self._warn_once("lock", f"cannot use the credential state file {self.path} ({exc})")
+
+
+def _finite(value: Any) -> float:
+    """A mark to store: a non-finite or non-numeric value is never written (0: no mark)."""
+    return float(value) if _valid_time(value) else 0.0

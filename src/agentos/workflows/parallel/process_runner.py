@@ -21,13 +21,17 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TextIO
 
+from agentos import stop_signals
 from agentos.credentials import Credential
+from agentos.durations import format_duration
 from agentos.errors import AgentosError, Interrupted
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
-from agentos.secrets import redact
+from agentos.secrets import StreamRedactor
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
-from agentos.workflows.parallel.output import OutputPrefixer
-from agentos.workflows.worker import credential_env, worker_main
+from agentos.workflows.parallel.children import ChildRegistry
+from agentos.workflows.parallel.output_prefixer import OutputPrefixer
+from agentos.workflows.parallel.timestamped_log import TimestampedLog
+from agentos.workflows.worker import EXIT_AFTER_STOP_ENV, credential_env, worker_main
 
 READ_CHUNK = 65536
 MAX_CONSOLE_LINE = 16384
@@ -48,6 +52,14 @@ class WorkerFailed(AgentosError):
         super().__init__(outcome.error or "failed")
 
 
+class WorkerInterrupted(Interrupted):
+    """The item was interrupted; `outcome` holds what it completed (its review rounds)."""
+
+    def __init__(self, outcome: ItemOutcome) -> None:
+        self.outcome = outcome
+        super().__init__(outcome.error or "interrupted")
+
+
 def start_method() -> str:
     """`forkserver` (fast, safe with threads); AGENTOS_START_METHOD=spawn for comparison."""
     method = os.environ.get("AGENTOS_START_METHOD", "forkserver")
@@ -58,9 +70,14 @@ def make_context(preload: Iterable[str]) -> Any:
     ctx = multiprocessing.get_context(start_method())
     if ctx.get_start_method() == "forkserver":
         ctx.set_forkserver_preload([*BASE_PRELOAD, *preload, "agentos.workflows.parallel.forkserver_setup"])
-        from multiprocessing import forkserver
+        from multiprocessing import forkserver, resource_tracker
 
-        forkserver.ensure_running()  # start preloading now, while the coordinator sets up
+        resource_tracker.ensure_running()  # it blocks, then unblocks, the signals itself
+        # Start preloading now, while the coordinator sets up. The server shares the
+        # terminal's process group: it is born with SIGINT/SIGTERM blocked, so a Ctrl+C
+        # during its preload never prints a KeyboardInterrupt; the coordinator owns it.
+        with stop_signals.blocked_during_spawn():
+            forkserver.ensure_running()
     return ctx
 
 
@@ -68,11 +85,20 @@ def _ready() -> None:
     """Target of the warm-up process: returns at once."""
 
 
-def warm_up(ctx: Any) -> float:
-    """Wait until the fork server has imported the stack, so no item pays for it. Seconds taken."""
+def warm_up(ctx: Any, stop: threading.Event | None = None) -> float:
+    """Wait until the fork server has imported the stack, so no item pays for it. Seconds taken.
+
+    `Process.start()` blocks until the server has finished its preload, so it runs on a
+    helper thread and a Ctrl+C (`stop`, or a request seen by `stop_signals`) ends the wait.
+    """
     started = time.monotonic()
     process = ctx.Process(target=_ready, name="warm-up")
-    process.start()
+    starter = threading.Thread(target=process.start, name="warm-up", daemon=True)
+    starter.start()
+    while starter.is_alive():
+        if stop_signals.requested() or (stop is not None and stop.is_set()):
+            return time.monotonic() - started
+        starter.join(0.05)
     process.join()
     return time.monotonic() - started
 
@@ -95,7 +121,7 @@ def raise_for_outcome(outcome: ItemOutcome) -> ItemOutcome:
     if outcome.status is ItemStatus.CREDENTIAL:
         raise _credential_error(outcome)
     if outcome.status is ItemStatus.INTERRUPTED:
-        raise Interrupted(outcome.error or "interrupted")
+        raise WorkerInterrupted(outcome)
     if outcome.status is ItemStatus.FAILED:
         raise WorkerFailed(outcome)
     return outcome
@@ -113,6 +139,9 @@ class ProcessRunner:
         force: threading.Event,
         base_env: dict[str, str],
         target: Callable[..., None] = worker_main,
+        *,
+        children: ChildRegistry | None = None,
+        item_timeout: float | None = None,
     ) -> None:
         self.ctx = ctx
         self.console = console
@@ -122,12 +151,21 @@ class ProcessRunner:
         self.base_env = base_env
         self.target = target  # the process entry point; tests inject hostile workers here
         self.pids: dict[str, int] = {}  # running workers, for tests and diagnostics
+        # The one owner of every live worker: it stops them (TERM, grace, KILL).
+        self.children = children or ChildRegistry()
+        self.item_timeout = item_timeout or None  # seconds per run of an item's process; 0: none
+        self._failures: dict[str, str] = {}  # item -> why the runner stopped it (timeout, disk)
 
     def __call__(self, job: ItemJob, credential: dict[str, Credential] | Credential | None) -> ItemOutcome:
         creds = self._as_mapping(credential)
         out_r, out_w = self.ctx.Pipe(duplex=False)
         res_r, res_w = self.ctx.Pipe(duplex=False)
-        env = {**self.base_env, "AGENTOS_WORKFLOW_DB": job.db_path, **credential_env(creds)}
+        env = {
+            **self.base_env,
+            "AGENTOS_WORKFLOW_DB": job.db_path,
+            EXIT_AFTER_STOP_ENV: str(self.children.sequence.worker_exit),
+            **credential_env(creds),
+        }
         process = self.ctx.Process(
             target=self.target, args=(job, out_w, res_w, env), name=job.item_id, daemon=False
         )
@@ -135,15 +173,28 @@ class ProcessRunner:
         out_w.close()
         res_w.close()
         self.pids[job.item_id] = process.pid
+        self.children.add(job.item_id, process)
+        self._failures.pop(job.item_id, None)
         try:
             self._pump(job, process, out_r)
-            process.join()
+            process.join()  # the registry KILLs it if it outlives a stop
         finally:
+            self.children.discard(job.item_id)
             self.pids.pop(job.item_id, None)
             out_r.close()
         outcome = self._outcome(job, process.exitcode, res_r)
         res_r.close()
+        failure = self._failures.pop(job.item_id, None)
+        if failure is not None and not outcome.status.succeeded:
+            kept = f"; checkpoint kept at {job.db_path}" if os.path.exists(job.db_path) else ""
+            outcome = ItemOutcome(ItemStatus.FAILED, error=f"{failure}{kept}", rounds=outcome.rounds)
         return raise_for_outcome(outcome)
+
+    def _fail_item(self, job: ItemJob, reason: str) -> None:
+        """Stop this item's worker like a drain (TERM, grace, KILL) and fail the item."""
+        if job.item_id not in self._failures:
+            self._failures[job.item_id] = reason
+            self.children.stop(job.item_id)
 
     @staticmethod
     def _as_mapping(credential: dict[str, Credential] | Credential | None) -> dict[str, Credential]:
@@ -157,16 +208,23 @@ class ProcessRunner:
         """Copy the worker's bytes to its log and, line by line, to the console."""
         prefixer = OutputPrefixer(f"[{job.item_id}]", self.console, max_line=MAX_CONSOLE_LINE)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        redactor = StreamRedactor()  # on the assembled stream: a key split across reads is caught
         fd = out_r.fileno()
-        sent_term = sent_kill = False
         exited_at: float | None = None
         log_path = self.log_path_for(job)
-        with open(log_path, "a", encoding="utf-8", errors="replace") as log:
+        deadline = time.monotonic() + self.item_timeout if self.item_timeout else None
+
+        def log_failed(why: str) -> None:  # the item's record is incomplete: stop and fail it
+            prefixer.write(f"ERROR: {why}; stopping this item\n")
+            self._fail_item(job, why)
+
+        with _ItemLog(log_path, log_failed) as log:
             while True:
-                if self.stop.is_set() and not sent_term:
-                    sent_term = self._signal(process, signal.SIGTERM)
-                if self.force.is_set() and not sent_kill:
-                    sent_kill = self._signal(process, signal.SIGKILL)
+                if deadline is not None and time.monotonic() > deadline:
+                    deadline = None
+                    timeout = format_duration(self.item_timeout or 0)
+                    prefixer.write(f"TIMED OUT after {timeout} (--item-timeout); stopping this item\n")
+                    self._fail_item(job, f"timed out after {timeout} (--item-timeout)")
                 ready, _, _ = select.select([fd], [], [], 0.1)
                 if ready:
                     try:
@@ -175,7 +233,7 @@ class ProcessRunner:
                         data = b""
                     if not data:
                         break
-                    text = redact(decoder.decode(data))  # keys never reach a log or the console
+                    text = redactor.feed(decoder.decode(data))  # keys never reach a log or the console
                     log.write(text)
                     log.flush()
                     prefixer.write(text)
@@ -184,17 +242,10 @@ class ProcessRunner:
                     exited_at = exited_at or time.monotonic()
                     if time.monotonic() - exited_at > 1.0:
                         break
-            tail = decoder.decode(b"", final=True)
+            tail = redactor.feed(decoder.decode(b"", final=True)) + redactor.flush()
             log.write(tail)
             prefixer.write(tail)
             prefixer.flush()
-
-    @staticmethod
-    def _signal(process: Any, sig: int) -> bool:
-        with contextlib.suppress(ProcessLookupError, TypeError):
-            if process.pid and process.exitcode is None:
-                os.kill(process.pid, sig)
-        return True
 
     def _outcome(self, job: ItemJob, exitcode: int | None, res_r: Connection) -> ItemOutcome:
         data: Any = None
@@ -217,3 +268,46 @@ class ProcessRunner:
         return ItemOutcome(
             ItemStatus.FAILED, error=f"worker exited with code {exitcode} without reporting an outcome{kept}"
         )
+
+
+class _ItemLog:
+    """The item's log file. A failed write (disk full, I/O error) fails this item only:
+    `on_error` is told once, and the output still reaches the console."""
+
+    def __init__(self, path: Path, on_error: Callable[[str], None]) -> None:
+        self.path = path
+        self.on_error = on_error
+        self._file: TimestampedLog | None = None
+        self.failed = False
+
+    def __enter__(self) -> _ItemLog:
+        try:
+            # every line stamped; the console is not
+            self._file = TimestampedLog(open(self.path, "a", encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            self._fail(exc)
+        return self
+
+    def write(self, text: str) -> None:
+        if self._file is not None and not self.failed:
+            try:
+                self._file.write(text)
+            except (OSError, ValueError) as exc:
+                self._fail(exc)
+
+    def flush(self) -> None:
+        if self._file is not None and not self.failed:
+            try:
+                self._file.flush()
+            except (OSError, ValueError) as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self.failed = True
+        reason = getattr(exc, "strerror", None) or str(exc)
+        self.on_error(f"disk error: cannot write the item log {self.path}: {reason}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._file.close()

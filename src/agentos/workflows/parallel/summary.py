@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -12,6 +13,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from agentos import safe_json
+from agentos.secrets import redact
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.coordinator import WorkflowResult
 
@@ -21,6 +24,7 @@ LABELS = {
     ItemStatus.FAILED.value: "failed",
     ItemStatus.INTERRUPTED.value: "interrupted",
     ItemStatus.NOT_STARTED.value: "not started",
+    ItemStatus.SKIPPED.value: "skipped",
 }
 
 
@@ -32,7 +36,7 @@ def item_record(result: WorkflowResult, log_file: Path | None, db_path: str | No
         "status": status,
         "rounds": outcome.rounds if outcome else 0,
         "duration_s": round(result.duration, 3),
-        "error": result.error,
+        "error": redact(result.error) if result.error else result.error,
         "output": outcome.output if outcome else None,
         "log": str(log_file) if log_file else None,
         "resumed": outcome.resumed if outcome else False,
@@ -58,7 +62,7 @@ def summary_line(items: list[dict[str, Any]]) -> str:
         f"{counts['approved']} approved",
         f"{counts['needs_revision']} need revision",
     ]
-    for status in ("failed", "interrupted", "not_started"):
+    for status in ("failed", "interrupted", "not_started", "skipped"):
         ids = [i["item"] for i in items if i["status"] == status]
         if ids or status == "failed":
             detail = f" ({', '.join(ids)})" if ids else ""
@@ -68,18 +72,31 @@ def summary_line(items: list[dict[str, Any]]) -> str:
 
 def write_summary(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(safe_json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
 def build(
-    workflow: str, items: list[dict[str, Any]], started: float, exit_code: int, run_dir: Path
+    workflow: str,
+    items: list[dict[str, Any]],
+    started: float,
+    exit_code: int,
+    run_dir: Path,
+    run_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`run_info`: what tells runs apart (workspace, redacted command, drafter, reviewer, version)."""
+    ended = time.time()
     return {
         "workflow": workflow,
         "run_dir": str(run_dir),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "duration_s": round(time.time() - started, 3),
+        **(run_info or {}),
+        "started": iso(started),
+        "ended": iso(ended),
+        "duration_s": round(ended - started, 3),
         "exit_code": exit_code,
         "totals": totals(items),
         "items": items,
@@ -92,7 +109,7 @@ def render_table(items: list[dict[str, Any]], stream: TextIO, tty: bool) -> None
         table.add_column(column, overflow="fold")
     for item in items:
         detail = item["log"] or ""
-        if item["status"] in ("failed", "interrupted", "not_started") and item["error"]:
+        if item["status"] in ("failed", "interrupted", "not_started", "skipped") and item["error"]:
             detail = f"{item['error']} ({detail})" if detail else item["error"]
         table.add_row(
             item["item"],
@@ -101,5 +118,8 @@ def render_table(items: list[dict[str, Any]], stream: TextIO, tty: bool) -> None
             f"{item['duration_s']:.1f}s",
             detail,
         )
-    console = Console(file=stream, force_terminal=tty, width=None if tty else 160, highlight=False)
+    # markup=False: item errors carry provider and file text; "[/x]" in one must not crash the summary.
+    console = Console(
+        file=stream, force_terminal=tty, width=None if tty else 160, highlight=False, markup=False
+    )
     console.print(table)

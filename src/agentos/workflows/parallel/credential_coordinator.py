@@ -17,8 +17,9 @@ from typing import Generic, TypeVar
 
 from agentos.credentials import Credential
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
+from agentos.retry_hints import clamp_reset_at, clamp_retry_after, clamp_until
 from agentos.workflows.parallel.credential_state import CredentialState
-from agentos.workflows.parallel.output import say
+from agentos.workflows.parallel.output_prefixer import say
 
 T = TypeVar("T", str, Credential)
 
@@ -106,7 +107,9 @@ class CredentialCoordinator(Generic[T]):
             entry.last_released = self._clock()
             if rate_limited:
                 entry.strikes += 1
-                seconds = backoff_seconds if backoff_seconds is not None else self._backoff(entry.strikes)
+                seconds = clamp_retry_after(backoff_seconds)  # from a provider: untrusted
+                if seconds is None:
+                    seconds = self._backoff(entry.strikes)
                 entry.cooldown_until = max(entry.cooldown_until, self._clock() + seconds)
                 say(
                     f"[COORDINATOR] Credential {entry.cred.name} rate-limited; "
@@ -126,7 +129,8 @@ class CredentialCoordinator(Generic[T]):
             entry = self._entry(key)
             entry.in_use = max(0, entry.in_use - 1)
             if isinstance(error, QuotaExhausted):
-                entry.quota_until = error.reset_at or self._clock() + DEFAULT_QUOTA_S
+                reset_at = clamp_reset_at(error.reset_at, self._clock())
+                entry.quota_until = reset_at or self._clock() + DEFAULT_QUOTA_S
                 say(
                     f"[COORDINATOR] Credential {entry.cred.name} quota exhausted; out until "
                     f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.quota_until))}"
@@ -224,9 +228,9 @@ class CredentialCoordinator(Generic[T]):
         for name in names if names is not None else list(self._keys):
             key = self._keys[name]
             mark = marks.get(self._state_key(key.cred))
-            if mark:
-                key.cooldown_until = max(key.cooldown_until, mark.get("cooldown_until", 0.0))
-                key.quota_until = max(key.quota_until, mark.get("quota_until", 0.0))
+            if mark:  # validated by CredentialState; bounded here by this pool's clock
+                key.cooldown_until = max(key.cooldown_until, clamp_until(mark["cooldown_until"], now))
+                key.quota_until = max(key.quota_until, clamp_until(mark["quota_until"], now))
                 if max(key.cooldown_until, key.quota_until) > now:
                     say(
                         f"[COORDINATOR] Credential {name} is still cooling down from an earlier "

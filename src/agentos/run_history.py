@@ -1,0 +1,291 @@
+"""Past batch runs: the run folders in `$AGENTOS_HOME/logs/parallel/`, read as untrusted input.
+
+Anything in a run folder may be corrupt, huge, of the wrong type, a symlink or a FIFO:
+it was written by an earlier run that may have crashed, or by someone else. So a
+summary is opened without following symlinks and without blocking, only when it is a
+regular file of sane size, and every value shown is type-checked and stripped of
+control characters. Only real directories named like a run folder count as runs, and
+`clean` removes nothing else: never a symlink's target, never a checkpoint.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any
+
+from agentos.errors import ConfigError
+from agentos.paths import checkpoints_dir, logs_dir
+
+RUN_NAME = re.compile(r"^\d{8}-\d{6}(-\d{1,3})?$")  # what paths.new_run_dir creates
+MAX_SUMMARY_BYTES = 16 * 1024 * 1024
+MAX_TEXT = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class RunHistoryError(Exception):
+    """A run folder or its summary that cannot be used; `reason` says why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}")
+
+
+def runs_root() -> Path:
+    return logs_dir() / "parallel"
+
+
+def parse_age(text: str) -> float:
+    """`30d`, `12h`, `90m`, `2w`, `45s` -> seconds. ConfigError (exit 2) otherwise."""
+    match = _AGE.match(text.strip())
+    if not match or float(match[1]) <= 0:
+        raise ConfigError(f"--older-than takes a positive age like 30d, 12h, 90m or 2w, got {text!r}")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def clean_text(value: object, limit: int = MAX_TEXT) -> str:
+    """A value from a summary, safe to print: a string without control characters, bounded."""
+    text = value if isinstance(value, str) else "" if value is None else json.dumps(value, default=str)
+    text = _CONTROL.sub("?", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def run_folders() -> list[Path]:
+    """Run folders, oldest first: real directories (not symlinks) named like a run folder."""
+    root = runs_root()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return []
+    found = [Path(e.path) for e in entries if RUN_NAME.match(e.name) and _is_real_dir(Path(e.path))]
+    return sorted(found, key=lambda p: _sort_key(p.name))
+
+
+def _sort_key(name: str) -> tuple[str, int]:
+    stamp, _, n = name.partition("-")[2].partition("-")
+    return name[:8] + stamp, int(n or 0)
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary.json as a dict. RunHistoryError when it is missing or unusable."""
+    path = run_dir / "summary.json"
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise RunHistoryError(path, "no summary.json (the run is still going, or it was killed)") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunHistoryError(path, "summary.json is a symlink; refused") from None
+        raise RunHistoryError(path, f"cannot open summary.json: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise RunHistoryError(path, "summary.json is not a regular file; refused")
+        if info.st_size > MAX_SUMMARY_BYTES:
+            raise RunHistoryError(
+                path, f"summary.json is {info.st_size} bytes, over {MAX_SUMMARY_BYTES}; refused"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            raw = stream.read(MAX_SUMMARY_BYTES + 1)
+    except OSError as exc:
+        raise RunHistoryError(path, f"cannot read summary.json: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise RunHistoryError(path, f"summary.json is not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise RunHistoryError(path, f"summary.json holds a {type(data).__name__}, not an object")
+    return data
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+        return float(min(max(value, 0.0), 1e9))
+    return 0.0
+
+
+@dataclass
+class RunInfo:
+    """One run as `agentos runs` lists it; every field already checked and cleaned."""
+
+    path: Path
+    when: str
+    workspace: str
+    workflow: str
+    totals: dict[str, int] = field(default_factory=dict)
+    exit_code: int | None = None
+    problem: str | None = None  # why the summary could not be used
+
+
+def run_info(run_dir: Path) -> RunInfo:
+    try:
+        data = read_summary(run_dir)
+    except RunHistoryError as exc:
+        return RunInfo(run_dir, run_dir.name, "-", "-", problem=exc.reason)
+    raw_totals = data.get("totals")
+    totals = (
+        {clean_text(k, 40): n for k, v in raw_totals.items() if (n := _int(v)) is not None}
+        if isinstance(raw_totals, dict)
+        else {}
+    )
+    return RunInfo(
+        run_dir,
+        when=clean_text(data.get("started") or run_dir.name, 40),
+        workspace=clean_text(data.get("workspace") or "-"),
+        workflow=clean_text(data.get("workflow") or "-", 40),
+        totals=totals,
+        exit_code=_int(data.get("exit_code")),
+    )
+
+
+def find_run(name: str | None) -> Path:
+    """A run folder by name or path; the latest one that has a summary when `name` is None."""
+    if name is None:
+        for run_dir in reversed(run_folders()):
+            if (run_dir / "summary.json").exists():
+                return run_dir
+        raise ConfigError(f"no finished runs in {runs_root()}: a batch run (--all or --parallel) writes one")
+    path = Path(name).expanduser() if os.sep in name or name.startswith(".") else runs_root() / name
+    if not _is_real_dir(path):
+        raise ConfigError(f"no run folder {name!r}: see `agentos runs` for the runs in {runs_root()}")
+    return path
+
+
+ITEM_FIELDS = ("item", "status", "rounds", "duration_s", "error", "output", "log")
+
+
+def clean_items(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summary's items in the shape `summary.render_table` expects, every value checked.
+
+    Keys beyond the known ones pass through only as clean text or plain numbers."""
+    raw = data.get("items")
+    items: list[dict[str, Any]] = []
+    for entry in raw if isinstance(raw, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        record: dict[str, Any] = {}
+        for key, value in entry.items():
+            if not isinstance(key, str) or key in ITEM_FIELDS:
+                continue
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+            record[clean_text(key, 40)] = value if ok else clean_text(value)
+        rounds = _int(entry.get("rounds"))
+        record.update(
+            item=clean_text(entry.get("item") or "?", 80),
+            status=clean_text(entry.get("status") or "?", 40),
+            rounds=rounds if rounds is not None and rounds >= 0 else 0,
+            duration_s=_number(entry.get("duration_s")),
+            error=clean_text(entry["error"]) if entry.get("error") else None,
+            output=clean_text(entry["output"]) if entry.get("output") else None,
+            log=clean_text(entry["log"]) if entry.get("log") else None,
+        )
+        items.append(record)
+    return items
+
+
+# -- clean ---------------------------------------------------------------------------
+
+
+def newest_mtime(run_dir: Path) -> float:
+    """The newest modification time of the folder and its direct entries (symlinks not followed)."""
+    newest = os.lstat(run_dir).st_mtime
+    try:
+        with os.scandir(run_dir) as entries:
+            for entry in entries:
+                try:
+                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+                except OSError:
+                    continue
+    except OSError:
+        pass
+    return newest
+
+
+def kept_checkpoints() -> set[str]:
+    """File names of the checkpoint DBs kept for resume (regular files only)."""
+    try:
+        entries = list(os.scandir(checkpoints_dir()))
+    except OSError:
+        return set()
+    return {e.name for e in entries if e.name.endswith(".db") and e.is_file(follow_symlinks=False)}
+
+
+@dataclass
+class CleanPlan:
+    remove: list[Path] = field(default_factory=list)
+    keep: list[tuple[Path, str]] = field(default_factory=list)  # old folders kept, and why
+    checkpoints: int = 0  # kept checkpoint DBs: clean never touches them
+
+
+def plan_clean(older_than_s: float, now: float | None = None) -> CleanPlan:
+    """Which run folders are older than the cutoff, and which of those must stay.
+
+    An old folder stays when it is the newest run whose summary names a checkpoint DB
+    that is still kept: a pending item needs that DB to resume, and that run's logs say
+    why it stopped. Summaries are matched by file name only, against the real files in
+    `checkpoints/`; a path in a summary is never used to find or delete anything."""
+    cutoff = (time.time() if now is None else now) - older_than_s
+    kept = kept_checkpoints()
+    explains: dict[str, Path] = {}  # checkpoint file name -> newest run naming it
+    folders = run_folders()
+    for run_dir in folders:
+        try:
+            data = read_summary(run_dir)
+        except RunHistoryError:
+            continue
+        items = data.get("items")
+        for entry in items if isinstance(items, list) else []:
+            checkpoint = entry.get("checkpoint") if isinstance(entry, dict) else None
+            if isinstance(checkpoint, str) and checkpoint:
+                name = PurePath(checkpoint).name
+                if name in kept:
+                    explains[name] = run_dir  # folders are oldest first: the newest wins
+    protected = {run_dir: name for name, run_dir in explains.items()}
+    plan = CleanPlan(checkpoints=len(kept))
+    for run_dir in folders:
+        try:
+            if newest_mtime(run_dir) >= cutoff:
+                continue
+        except OSError:
+            continue
+        if run_dir in protected:
+            plan.keep.append((run_dir, f"its logs explain the kept checkpoint {protected[run_dir]}"))
+        else:
+            plan.remove.append(run_dir)
+    return plan
+
+
+def remove_run_folder(run_dir: Path) -> None:
+    """Delete one run folder. Symlinks inside are removed, never followed; the folder
+    itself must still be a real directory directly under the runs root."""
+    if run_dir.parent != runs_root() or not RUN_NAME.match(run_dir.name) or not _is_real_dir(run_dir):
+        raise RunHistoryError(run_dir, "not a run folder; left alone")
+    if not shutil.rmtree.avoids_symlink_attacks:  # pragma: no cover - Linux and macOS have it
+        raise RunHistoryError(run_dir, "this platform cannot delete safely around symlinks; left alone")
+    try:
+        shutil.rmtree(run_dir)
+    except OSError as exc:
+        raise RunHistoryError(run_dir, f"could not remove it: {exc}") from None

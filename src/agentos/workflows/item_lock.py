@@ -1,0 +1,124 @@
+"""One owner per item across every run on the machine: the coordinator holds the item's lock.
+
+The lock is `<workspace>/.agentos/locks/<workflow>_<key>.lock` (see `agentos.file_lock`).
+The coordinator takes it when the item's first attempt starts and keeps it until the item's
+final outcome, across credential retries, when one worker process ends and the next
+resumes the item with another key. A worker lock would be free in that gap, and another
+run could take the item halfway. Under the lock, the worker checks again that the item is
+still to do (`already_done`): another run may have finished it since this run listed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agentos.file_lock import FileLock, lock_path, probe
+from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
+from agentos.paths import Workspace
+from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
+from agentos.workflows.pending import lld_status
+
+
+def item_lock_path(job: ItemJob) -> Path:
+    return lock_path(Path(job.workspace), f"{job.kind.db_prefix}_{job.key}")
+
+
+def worker_lock_path(job: ItemJob) -> Path:
+    """Held by the worker process for its life: an orphan of a killed coordinator still has it."""
+    return lock_path(Path(job.workspace), f"{job.kind.db_prefix}_{job.key}.worker")
+
+
+def holder_of(job: ItemJob) -> int | None:
+    """Read-only (dry runs): the pid of the run working on the item (0: unknown), or None."""
+    return probe(item_lock_path(job))
+
+
+def skipped_message(pid: int | None) -> str:
+    return f"being processed by another run (pid {pid or 'unknown'})"
+
+
+def _finished_since(workspace: Workspace, job: ItemJob) -> bool:
+    """Did a run write this item's final lineage file after this run listed the item?"""
+    if not job.listed_at:
+        return False
+    folder = workspace.lineage_dir(job.item_id)
+    with contextlib.suppress(OSError):
+        return any(p.stat().st_mtime > job.listed_at for p in folder.glob("*-final.md"))
+    return False
+
+
+def already_done(job: ItemJob) -> str | None:
+    """Why the item needs no work any more, or None. Read under the item's lock."""
+    workspace = Workspace(Path(job.workspace))
+    if _finished_since(workspace, job):
+        return "finished by another run since this run listed it"
+    if job.kind is WorkflowKind.LLD:
+        number = int(job.key)
+        if not job.force and lld_status(workspace, number) == "approved":
+            name = workspace.lld_file(number).relative_to(workspace.root)
+            return f"already approved ({name}); use --force to design it again"
+        return None
+    done = workspace.ideas_done / f"{job.key}.md"
+    if not workspace.brief_file(job.key).exists() and done.is_file():
+        return f"already filed (the brief is in {done.relative_to(workspace.root)})"
+    return None
+
+
+class ItemLocks:
+    """Wrap a coordinator `worker_func`: take the item's lock before its first attempt.
+
+    An item whose lock another process holds is not run: it ends as SKIPPED, with the
+    holder's pid. The lock is released when the item reaches an outcome; a credential
+    error (the coordinator retries with another key) keeps it.
+    """
+
+    def __init__(
+        self, worker_func: Callable[[ItemJob, Any], Any], say: Callable[[str], None] = print
+    ) -> None:
+        self.worker_func = worker_func
+        self.say = say
+        self._held: dict[str, FileLock] = {}
+        self._mutex = threading.Lock()
+
+    def __call__(self, job: ItemJob, credential: Any) -> Any:
+        with self._mutex:
+            lock = self._held.get(job.item_id)
+        if lock is None:
+            lock = FileLock(item_lock_path(job))
+            orphan = None
+            if lock.try_acquire():
+                orphan = probe(worker_lock_path(job))  # a killed run's worker still finishing
+                if orphan is not None:
+                    lock.release()
+            if not lock.held:
+                message = skipped_message(lock.holder if orphan is None else orphan)
+                self.say(f"[{job.item_id}] skipped: {message}")
+                return ItemOutcome(ItemStatus.SKIPPED, error=message)
+            with self._mutex:
+                self._held[job.item_id] = lock
+        try:
+            value = self.worker_func(job, credential)
+        except (RateLimited, QuotaExhausted, AuthError):
+            raise  # the coordinator resumes the item with another key: keep the lock
+        except BaseException:
+            self._release(job.item_id)
+            raise
+        self._release(job.item_id)
+        return value
+
+    def _release(self, item_id: str) -> None:
+        with self._mutex:
+            lock = self._held.pop(item_id, None)
+        if lock is not None:
+            lock.release()
+
+    def release_all(self) -> None:
+        """At the end of a run: items stopped after a credential error still hold theirs."""
+        with self._mutex:
+            held, self._held = list(self._held.values()), {}
+        for lock in held:
+            lock.release()

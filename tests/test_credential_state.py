@@ -1,0 +1,171 @@
+"""The credential state file is untrusted: bad entries are dropped, an unusable file never
+kills a thread or the run; the pool then works in memory."""
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentos.credentials import Credential
+from agentos.llm.errors import RateLimited
+from agentos.workflows.parallel.credential_coordinator import CredentialCoordinator
+from agentos.workflows.parallel.credential_state import CredentialState
+from tests.conftest import issue_flags, run_cli
+
+pytestmark = pytest.mark.timeout(150)
+WRONG_TYPES = {
+    "mock/mock-key-1": "abc",
+    "mock/mock-key-2": 5,
+    "mock/mock-key-3": {"cooldown_until": "soon"},
+    "mock/mock-key-4": {"cooldown_until": 1e300, "quota_until": True},
+    "openai/good": {"cooldown_until": 1.0, "quota_until": 2.0},
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def creds(*names: str) -> list[Credential]:
+    return [Credential(n, f"secret-{n}-123456", "p") for n in names]
+
+
+def test_wrong_types_are_dropped_with_one_warning_and_the_file_rewritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(WRONG_TYPES))
+    state = CredentialState(path)
+    assert state.load() == {"openai/good": {"cooldown_until": 1.0, "quota_until": 2.0}}
+    state.load()
+    out = capsys.readouterr().out
+    assert out.count("Warning") == 1 and str(path) in out
+    assert json.loads(path.read_text()) == {"openai/good": {"cooldown_until": 1.0, "quota_until": 2.0}}
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "not json", '"abc"', "5", "{", "\xff\xfe"])
+def test_a_file_that_is_not_an_object_is_replaced(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(content, encoding="latin-1")
+    pool = CredentialCoordinator(creds("a"), clock=Clock(), state=CredentialState(path))
+    assert pool.usable_count() == 1
+
+
+def test_absurd_but_finite_marks_do_not_park_a_key_for_ever(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"p/a": {"cooldown_until": 1e300, "quota_until": 0}}))
+    clock = Clock()
+    pool = CredentialCoordinator(creds("a"), clock=clock, state=CredentialState(path))
+    earliest = pool.earliest_available()
+    assert earliest is not None and earliest <= clock.now + 25 * 3600
+
+
+def test_a_directory_at_the_path_never_kills_a_supervisor_thread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "state.json"
+    path.mkdir()
+    clock = Clock()
+    pool = CredentialCoordinator(creds("a", "b"), clock=clock, state=CredentialState(path))
+    errors: list[BaseException] = []
+
+    def supervise() -> None:
+        try:
+            for _ in range(2):
+                key = pool.acquire(timeout=0)
+                assert key is not None
+                pool.report(key, RateLimited(5))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=supervise)
+    thread.start()
+    thread.join(10)
+    assert not errors
+    assert pool.usable_count() == 0  # the marks live in memory
+    clock.now += 6
+    assert pool.usable_count() == 2
+    out = capsys.readouterr().out
+    assert out.count(f"credential state file {path}") <= 2  # logged once per kind (read, write)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_a_read_only_folder_is_logged_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    state = CredentialState(folder / "state.json")
+    folder.chmod(0o500)
+    try:
+        for _ in range(3):
+            state.update({"p/a": {"cooldown_until": 2e9, "quota_until": 0.0}}, now=0.0)
+        assert state.load() == {}
+    finally:
+        folder.chmod(0o700)
+    assert capsys.readouterr().out.count("Warning") == 1
+
+
+def test_an_unusable_parent_folder_is_logged_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    state = CredentialState(blocker / "state.json")
+    for _ in range(3):
+        state.update({"p/a": {"cooldown_until": 2e9, "quota_until": 0.0}}, now=0.0)
+    assert state.load() == {}
+    out = capsys.readouterr().out
+    assert out.count("Warning") == 1 and str(blocker / "state.json") in out
+
+
+def test_non_finite_marks_are_never_written(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    state = CredentialState(path)
+    state.update({"p/a": {"cooldown_until": float("inf"), "quota_until": 2e9}}, now=0.0)
+    text = path.read_text()
+    assert "Infinity" not in text and json.loads(text)["p/a"]["cooldown_until"] == 0.0
+
+
+def mock_run(demo: Path, home: Path) -> tuple[int, str]:
+    result = run_cli(
+        "lld-workflow",
+        "--repo",
+        str(demo),
+        *issue_flags(3, 8),
+        "--parallel",
+        "2",
+        "--provider",
+        "mock",
+        home=home,
+        AGENTOS_SIMULATE_429="true",
+        AGENTOS_SIMULATE_429_RETRY="1",
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_wrong_types_in_a_real_run(demo: Path, home: Path) -> None:
+    """Issue 13: wrong types in the state file ended every run in a traceback."""
+    home.mkdir(parents=True)
+    state = home / "credential-state.json"
+    # What an earlier version wrote after `retry-after: inf`, plus wrong types.
+    poisoned = {**WRONG_TYPES, "mock/mock-key-5": {"cooldown_until": float("inf"), "quota_until": 0.0}}
+    state.write_text(json.dumps(poisoned))
+    assert "Infinity" in state.read_text()
+    code, out = mock_run(demo, home)
+    assert code == 0, out
+    assert "Traceback" not in out and "Summary: 2 approved" in out
+    assert out.count(f"the credential state file {state} held invalid entries") == 1
+    assert "abc" not in state.read_text() and "Infinity" not in state.read_text()
+
+
+def test_a_directory_as_state_file_in_a_real_run(demo: Path, home: Path) -> None:
+    """Issue 13: a directory at the path killed a supervisor on the first 429; the run idled."""
+    (home / "credential-state.json").mkdir(parents=True)
+    code, out = mock_run(demo, home)
+    assert code == 0, out
+    assert "Traceback" not in out and "Summary: 2 approved" in out
+    assert "cannot read the credential state file" in out or "cannot write the credential state file" in out
+    assert "rate-limited; cooling down" in out

@@ -1,0 +1,112 @@
+"""A full or failing disk mid-run fails only the affected item, with a clear, resumable message."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentos.errors import CheckpointError
+from agentos.workflows.checkpoint import CheckpointStore
+from agentos.workflows.disk import disk_problem
+from agentos.workflows.parallel.console import ConsoleRouter
+from agentos.workflows.parallel.coordinator import ParallelCoordinator
+from agentos.workflows.parallel.process_runner import ProcessRunner, make_context
+from tests.conftest import cli_env
+from tests.helpers.hostile import hostile_main
+from tests.test_process_runner import jobs
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def test_disk_problems_are_told_apart_from_corruption_and_bugs() -> None:
+    assert disk_problem(sqlite3.OperationalError("database or disk is full"))
+    assert disk_problem(OSError(errno.ENOSPC, "No space left on device")) == "No space left on device"
+    assert disk_problem(sqlite3.DatabaseError("file is not a database")) is None
+    assert disk_problem(OSError(errno.ECONNRESET, "reset")) is None
+    assert disk_problem(ValueError("x")) is None
+
+
+RUN_ONE = """
+import sys
+from agentos.workflows.context import StopFlag
+from agentos.workflows.item import ItemJob, WorkflowKind
+from agentos.workflows.runner import run_item
+job = ItemJob(WorkflowKind.LLD, "3", sys.argv[1], sys.argv[2], sys.argv[3], "mock", "mock")
+print("OUTCOME", run_item(job, stop=StopFlag(), credentials={}).error)
+"""
+
+
+def _full_after(limit: int) -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.parametrize("limit", [20_000, 120_000])
+def test_a_full_disk_fails_the_item_clearly_and_never_suggests_fresh(
+    demo: Path, home: Path, tmp_path: Path, limit: int
+) -> None:
+    db = tmp_path / "lld_workflow_3.db"
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_ONE, str(demo), str(db), str(tmp_path / "audit.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(home),
+        preexec_fn=lambda: _full_after(limit),
+        check=False,
+    )
+    out = result.stdout + result.stderr
+    assert "OUTCOME disk error writing" in out, out
+    assert "run the same command again to resume" in out
+    assert "--fresh" not in out and "Traceback" not in out and "corrupt" not in out
+
+
+def test_an_unwritable_item_log_fails_that_item_only(tmp_path: Path) -> None:
+    coordinator = ParallelCoordinator(2, shutdown_grace=1.0)
+    runner = ProcessRunner(
+        make_context([]),
+        ConsoleRouter(io.StringIO()),  # type: ignore[arg-type]
+        lambda job: Path("/dev/full") if job.key == "ignore-term" else tmp_path / f"{job.item_id}.log",
+        coordinator.stop_event,
+        coordinator.force_event,
+        {},
+        target=hostile_main,
+        children=coordinator.children,
+    )
+    _, results = coordinator.execute_parallel(
+        jobs(tmp_path, "ignore-term", "halfline"), runner, lambda j: j.item_id
+    )
+    by_id = {r.item_id: r for r in results}
+    assert by_id["ISSUE-halfline"].success
+    failed = by_id["ISSUE-ignore-term"]  # its worker ignores SIGTERM too: the KILL comes after 1 s
+    assert not failed.success
+    assert (failed.error or "").startswith("disk error: cannot write the item log /dev/full: No space left")
+
+
+def _open_fds_to(path: Path) -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                count += 1
+        except OSError:
+            pass
+    return count
+
+
+def test_a_corrupt_checkpoint_leaks_no_connection(tmp_path: Path) -> None:
+    corrupt = tmp_path / "bad.db"
+    corrupt.write_bytes(b"\x00garbage, not SQLite" * 512)
+    for _ in range(3):
+        with pytest.raises(CheckpointError):
+            CheckpointStore(corrupt).open()
+    assert _open_fds_to(corrupt) == 0

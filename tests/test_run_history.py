@@ -1,0 +1,183 @@
+"""`agentos runs/show/clean` against hostile run folders: corrupt, huge or odd summaries,
+FIFOs and symlinks. Nothing crashes, hangs, prints escapes, or deletes outside run folders."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agentos.errors import ConfigError
+from agentos.run_history import RunHistoryError, clean_items, parse_age, plan_clean, read_summary
+from tests.conftest import cli_env
+
+pytestmark = pytest.mark.timeout(60)
+OLD = time.time() - 90 * 86400
+
+
+def agentos(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentos.cli.runs", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=cli_env(home),
+        check=False,
+    )
+
+
+def make_run(home: Path, name: str, summary: object | bytes | None, age: float | None = None) -> Path:
+    run_dir = home / "logs" / "parallel" / name
+    run_dir.mkdir(parents=True)
+    (run_dir / "coordinator.log").write_text("x\n")
+    if summary is not None:
+        raw = summary if isinstance(summary, bytes) else json.dumps(summary).encode()
+        (run_dir / "summary.json").write_bytes(raw)
+    if age is not None:
+        for path in [*run_dir.iterdir(), run_dir]:
+            os.utime(path, (age, age), follow_symlinks=False)
+    return run_dir
+
+
+def age_tree(path: Path, when: float = OLD) -> None:
+    for child in path.iterdir():
+        os.utime(child, (when, when), follow_symlinks=False)
+    os.utime(path, (when, when), follow_symlinks=False)
+
+
+def test_hostile_summaries_are_listed_not_crashed_on(home: Path, tmp_path: Path) -> None:
+    make_run(home, "20260101-000001", b"{not json")
+    make_run(home, "20260101-000002", [1, 2, 3])
+    make_run(home, "20260101-000003", b"[" * 100_000 + b"]" * 100_000)
+    big = make_run(home, "20260101-000004", None)
+    with open(big / "summary.json", "wb") as f:
+        f.truncate(20 * 1024 * 1024)
+    fifo = make_run(home, "20260101-000005", None)
+    os.mkfifo(fifo / "summary.json")
+    link = make_run(home, "20260101-000006", None)
+    secret = tmp_path / "outside.json"
+    secret.write_text('{"workflow": "SECRET-OUTSIDE"}')
+    (link / "summary.json").symlink_to(secret)
+    make_run(
+        home,
+        "20260101-000007",
+        {
+            "workflow": "\x1b[31mred\x1b]0;title\x07",
+            "totals": {"approved": "many", "failed": 2},
+            "exit_code": "1",
+        },
+    )
+    make_run(home, "20260101-000008", None)  # killed before it wrote a summary
+    result = agentos(home, "runs")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Traceback" not in result.stderr and "\x1b" not in out and "\x07" not in out
+    assert "not valid JSON" in out and "holds a list" in out and "over" in out
+    assert "not a regular file" in out and "symlink; refused" in out and "SECRET-OUTSIDE" not in out
+    assert "no summary.json" in out and "2 failed" in out  # the one count that is a number
+    for name in ("20260101-000003", "20260101-000005", "20260101-000006"):
+        shown = agentos(home, "show", name)
+        assert shown.returncode == 1 and "Traceback" not in shown.stderr, shown.stderr
+
+
+def test_show_survives_markup_escapes_and_wrong_types(home: Path) -> None:
+    items = [
+        {
+            "item": "[/x]LLD-1",
+            "status": "failed",
+            "rounds": "3",
+            "duration_s": "slow",
+            "error": "[/bold] \x1b[2J",
+        },
+        {
+            "item": 5,
+            "status": None,
+            "rounds": -4,
+            "duration_s": float("1e308"),
+            "log": ["a"],
+            "tokens": {"x": 1},
+        },
+        "not a dict",
+    ]
+    make_run(home, "20260102-000000", {"workflow": "lld-workflow", "items": items, "duration_s": True})
+    result = agentos(home, "show")
+    assert result.returncode == 0, result.stderr
+    assert "[/x]LLD-1" in result.stdout and "[/bold]" in result.stdout and "\x1b" not in result.stdout
+    assert "1 failed ([/x]LLD-1)" in result.stdout
+
+
+def test_clean_items_shapes_every_value() -> None:
+    (record,) = clean_items({"items": [{"item": 1, "rounds": True, "duration_s": "x", "cost": float("nan")}]})
+    assert record["item"] == "1" and record["rounds"] == 0 and record["duration_s"] == 0.0
+    assert isinstance(record["cost"], str)
+
+
+def test_read_summary_refuses_a_symlink(home: Path, tmp_path: Path) -> None:
+    run_dir = make_run(home, "20260103-000000", None)
+    (run_dir / "summary.json").symlink_to(tmp_path / "nowhere.json")
+    with pytest.raises(RunHistoryError, match="symlink"):
+        read_summary(run_dir)
+
+
+@pytest.mark.parametrize("bad", ["30", "d", "-3d", "0d", "30y", "1e9d", ""])
+def test_parse_age_rejects_nonsense(bad: str) -> None:
+    with pytest.raises(ConfigError, match="--older-than"):
+        parse_age(bad)
+
+
+def test_clean_never_leaves_the_run_folders(home: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    os.utime(outside, (OLD, OLD))
+    runs = home / "logs" / "parallel"
+    old_run = make_run(
+        home,
+        "20200101-000000",
+        {"items": [{"item": "LLD-1", "status": "failed", "checkpoint": str(outside / "keep.txt")}]},
+    )
+    (old_run / "escape").symlink_to(outside)  # a symlink inside a run folder
+    (old_run / "file-link").symlink_to(outside / "keep.txt")
+    age_tree(old_run)
+    (runs / "20200101-000001").symlink_to(outside)  # a symlink named like a run folder
+    (runs / "not-a-run").mkdir()
+    os.utime(runs / "not-a-run", (OLD, OLD))
+    result = agentos(home, "clean", "--older-than", "30d")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not old_run.exists()
+    assert (outside / "keep.txt").read_text() == "mine"
+    assert (runs / "20200101-000001").is_symlink() and (runs / "not-a-run").is_dir()
+
+
+def test_clean_keeps_what_a_kept_checkpoint_needs(home: Path) -> None:
+    checkpoints = home / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "lld_workflow_9.db").write_bytes(b"db")
+    entry = {"item": "LLD-9", "status": "failed", "checkpoint": "/anything/lld_workflow_9.db"}
+    older = make_run(home, "20200101-000000", {"items": [entry]}, age=OLD)
+    newer = make_run(home, "20200102-000000", {"items": [entry]}, age=OLD + 86400)
+    unrelated = make_run(home, "20200103-000000", {"items": []}, age=OLD)
+    recent = make_run(home, "20990101-000000", {"items": []})
+    plan = plan_clean(parse_age("30d"))
+    assert plan.remove == [older, unrelated] and [p for p, _ in plan.keep] == [newer]
+    dry = agentos(home, "clean", "--older-than", "30d", "--dry-run")
+    assert dry.returncode == 0 and f"Would remove {older}" in dry.stdout and older.exists()
+    assert f"Kept {newer}: its logs explain the kept checkpoint lld_workflow_9.db" in dry.stdout
+    done = agentos(home, "clean", "--older-than", "30d")
+    assert done.returncode == 0, done.stderr
+    assert not older.exists() and not unrelated.exists() and newer.exists() and recent.exists()
+    assert (checkpoints / "lld_workflow_9.db").read_bytes() == b"db"
+
+
+def test_show_and_clean_usage_errors(home: Path) -> None:
+    none = agentos(home, "show")
+    assert none.returncode == 2 and "no finished runs" in none.stderr
+    missing = agentos(home, "show", "20990101-000000")
+    assert missing.returncode == 2 and "no run folder" in missing.stderr
+    bad_age = agentos(home, "clean", "--older-than", "soon")
+    assert bad_age.returncode == 2 and "--older-than takes a positive age" in bad_age.stderr
+    empty = agentos(home, "runs")
+    assert empty.returncode == 0 and "No runs yet" in empty.stdout
