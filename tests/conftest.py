@@ -71,3 +71,10 @@ def run_cli(
 def run_dirs(home: Path) -> list[Path]:
     base = home / "logs" / "parallel"
     return sorted(base.iterdir()) if base.exists() else []
+
+
+def kept_db(home: Path, workspace: Path, key: int | str, workflow: str = "lld_workflow") -> Path:
+    """Where a run keeps an item's checkpoint: one folder per workspace under `checkpoints/`."""
+    from agentos.paths import workspace_key
+
+    return home / "checkpoints" / workspace_key(workspace) / f"{workflow}_{key}.db"

@@ -16,6 +16,7 @@ import pytest
 
 from agentos.errors import CheckpointError
 from agentos.workflows.checkpoint import CheckpointStore
+from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.disk import disk_problem
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
@@ -105,7 +106,9 @@ def _open_fds_to(path: Path) -> int:
 
 def test_a_corrupt_checkpoint_leaks_no_connection(tmp_path: Path) -> None:
     corrupt = tmp_path / "bad.db"
-    corrupt.write_bytes(b"\x00garbage, not SQLite" * 512)
+    create_marked(corrupt, Owner("ws", "lld_workflow", "1", "0" * 64))
+    header = corrupt.read_bytes()[:100]  # agentos's mark stays; every page after it is garbage
+    corrupt.write_bytes(header + b"\x00garbage, not SQLite" * 512)
     for _ in range(3):
         with pytest.raises(CheckpointError):
             CheckpointStore(corrupt).open()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import issue_flags, run_cli, run_dirs
+from tests.conftest import issue_flags, kept_db, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -26,7 +26,7 @@ def test_an_item_past_its_time_limit_fails_keeps_its_checkpoint_and_resumes(demo
     for item_id, key in (("LLD-3", "3"), ("LLD-8", "8")):
         assert items[item_id]["status"] == "failed"
         error = str(items[item_id]["error"])
-        db = home / "checkpoints" / f"lld_workflow_{key}.db"
+        db = kept_db(home, demo, key)
         assert error.startswith("timed out after 2s (--item-timeout); checkpoint kept at"), error
         assert db.exists() and str(db) in error
     assert "[LLD-3] TIMED OUT after 2s" in slow.stdout
@@ -34,7 +34,7 @@ def test_an_item_past_its_time_limit_fails_keeps_its_checkpoint_and_resumes(demo
     resumed = run_cli("lld-workflow", *args, home=home)  # the default limit (30m) is plenty
     assert resumed.returncode == 0, resumed.stdout
     assert "Resuming from checkpoints first: LLD-3, LLD-8" in resumed.stdout
-    assert not list((home / "checkpoints").glob("*.db"))
+    assert not list((home / "checkpoints").rglob("*.db"))
 
 
 def test_item_timeout_from_the_settings_file_and_bad_values(demo: Path, home: Path) -> None:
@@ -46,7 +46,7 @@ def test_item_timeout_from_the_settings_file_and_bad_values(demo: Path, home: Pa
     in_process = run_cli("lld-workflow", *single, home=home, AGENTOS_MOCK_LATENCY="5")
     assert in_process.returncode == 1, in_process.stdout
     assert "FAILED: timed out after 1s (--item-timeout); checkpoint kept at" in in_process.stdout
-    assert (home / "checkpoints" / "lld_workflow_8.db").exists()
+    assert kept_db(home, demo, 8).exists()
     unlimited = run_cli("lld-workflow", *args, "--item-timeout", "0", home=home, AGENTOS_MOCK_LATENCY="0.01")
     assert unlimited.returncode == 0, unlimited.stdout  # the flag overrides the file; 0 = no limit
 

@@ -39,6 +39,8 @@ def test_version_on_every_command(home: Path) -> None:
 
 
 def test_one_pending_issue_is_singular(demo: Path, home: Path) -> None:
+    dry = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--dry-run", home=home)
+    assert "Dry run mode: 1 pending issue, parallelism 1" in dry.stdout, dry.stdout  # before it is approved
     result = run_cli(
         "lld-workflow",
         "--repo",
@@ -52,8 +54,6 @@ def test_one_pending_issue_is_singular(demo: Path, home: Path) -> None:
     )
     assert result.returncode == 0, result.stdout
     assert "[COORDINATOR] 1 pending issue, parallelism 2" in result.stdout
-    dry = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--dry-run", home=home)
-    assert "Dry run mode: 1 pending issue, parallelism 1" in dry.stdout
 
 
 @pytest.mark.parametrize("flags", [["--parallel", "-2"], ["--parallel=-2"]])

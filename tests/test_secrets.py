@@ -16,6 +16,7 @@ from agentos.events import Event, EventType
 from agentos.llm.errors import AuthError, ProviderError
 from agentos.secrets import StreamRedactor, clear_secrets, redact, redact_data, register_secret
 from agentos.workflows.checkpoint import CheckpointStore
+from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.lineage import write_lineage
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
@@ -102,6 +103,7 @@ def test_audit_summary_and_lineage_sinks(tmp_path: Path) -> None:
 
 
 def test_checkpoints_never_store_a_key(tmp_path: Path) -> None:
+    create_marked(tmp_path / "cp.db", Owner("ws", "lld_workflow", "1", "0" * 64))
     store = CheckpointStore(tmp_path / "cp.db")
     saver = store.open()
     serde = saver.serde

@@ -58,7 +58,7 @@ def test_closed_stdout_runs_to_the_end(demo: Path, home: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert {i["status"] for i in _summary(home)["items"]} == {"approved"}  # type: ignore[attr-defined]
-    assert not list((home / "checkpoints").glob("*.db"))  # nothing wrote into a stray fd 1
+    assert not list((home / "checkpoints").rglob("*.db"))  # nothing wrote into a stray fd 1
 
 
 def test_terminal_drops_output_after_a_failed_write(tmp_path: Path) -> None:

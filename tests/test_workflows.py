@@ -15,6 +15,7 @@ from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
 from agentos.workflows.pending import pending_briefs, pending_issues
 from agentos.workflows.runner import run_item
+from tests.conftest import kept_db
 
 MOCK = {"mock": Credential("mock-key-1", "mock-fake-secret-1", "mock")}
 
@@ -173,4 +174,4 @@ def test_agentos_workflow_db_overrides_the_default_path(
     (demo / "issues/78.md").write_text("# Title only\n")
     outcome, _ = run(job(demo, home, WorkflowKind.LLD, "78"))
     assert outcome.status is ItemStatus.FAILED
-    assert custom.exists() and not (home / "checkpoints" / "lld_workflow_78.db").exists()
+    assert custom.exists() and not kept_db(home, demo, 78).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Mapping
@@ -119,7 +120,10 @@ def render_table(items: list[dict[str, Any]], stream: TextIO, tty: bool) -> None
             detail,
         )
     # markup=False: item errors carry provider and file text; "[/x]" in one must not crash the summary.
-    console = Console(
-        file=stream, force_terminal=tty, width=None if tty else 160, highlight=False, markup=False
-    )
-    console.print(table)
+    if tty:
+        Console(file=stream, force_terminal=True, highlight=False, markup=False).print(table)
+        return
+    # Plain output goes to files and CI logs: no right-padding to the 160-column width.
+    buffer = io.StringIO()
+    Console(file=buffer, width=160, highlight=False, markup=False).print(table)
+    stream.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))
