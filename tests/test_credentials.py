@@ -1,3 +1,5 @@
+"""Credentials files and env keys: enabled entries only, malformed files named, the limit."""
+
 import json
 from pathlib import Path
 

@@ -1,3 +1,5 @@
+"""OutputPrefixer: every prefixed line is one write, runaway lines are split, threads never mix."""
+
 import io
 import threading
 

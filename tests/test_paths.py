@@ -1,3 +1,5 @@
+"""Path rules: identifiers are sanitized before any path is built; the home and workspace layout."""
+
 from pathlib import Path
 
 import pytest

@@ -1,3 +1,5 @@
+"""agentos.toml settings: strict validation, clear errors, and flags that win over the file."""
+
 from pathlib import Path
 
 import pytest

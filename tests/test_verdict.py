@@ -1,3 +1,5 @@
+"""The reviewer-answer parser: strict, honest (unparseable is REVISE), linear time, fuzzed."""
+
 import time
 from datetime import timedelta
 
