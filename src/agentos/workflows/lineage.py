@@ -6,16 +6,14 @@ import os
 import time
 from pathlib import Path
 
+from agentos.atomic_file import write_text_atomic
 from agentos.secrets import redact
 
 
 def write_lineage(directory: Path, seq: int, kind: str, text: str) -> Path:
     """Write `NNN-<kind>.md` atomically. Re-running a node rewrites the same file."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{seq:03d}-{kind}.md"
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(redact(text), encoding="utf-8")  # a provider's answer may echo a key
-    os.replace(tmp, path)
+    write_text_atomic(path, redact(text))  # a provider's answer may echo a key
     return path
 
 

@@ -5,14 +5,14 @@ N0_load_issue -> N1_design -> N2_review -> (N1_design | N3_finalize)
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from agentos import safe_json
+from agentos.atomic_file import write_text_atomic
 from agentos.errors import InvalidSpec
 from agentos.workflows.context import RunContext, WorkflowState
 from agentos.workflows.lineage import archive_previous, write_lineage
@@ -46,13 +46,6 @@ def load_issue(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, 
     }
 
 
-def _atomic_write(path: Any, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 @node("N3_finalize")
 def finalize(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Write the LLD with its honest status, and the status record pending-detection reads."""
@@ -81,7 +74,7 @@ def finalize(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, An
         header += ["", "**Open blocking points:**", *[f"- {p}" for p in state["feedback"]]]
     document = "\n".join([*header, "", *lines]).rstrip() + "\n"
     path = ctx.workspace.lld_file(number)
-    _atomic_write(path, document)
+    write_text_atomic(path, document)
     record = {
         "issue": number,
         "status": "approved" if approved else "needs_revision",
@@ -91,7 +84,7 @@ def finalize(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, An
         "reviewer": f"{ctx.reviewer.name}:{ctx.reviewer.model}",
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _atomic_write(ctx.workspace.lld_status_file(number), json.dumps(record, indent=2) + "\n")
+    write_text_atomic(ctx.workspace.lld_status_file(number), safe_json.dumps(record, indent=2) + "\n")
     seq = state.get("seq", 0) + 1
     write_lineage(ctx.lineage_dir, seq, "final", document)
     return {"status": "approved" if approved else "needs_revision", "output": str(path), "seq": seq}

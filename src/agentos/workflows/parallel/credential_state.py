@@ -12,12 +12,12 @@ import contextlib
 import fcntl
 import json
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from agentos import safe_json
+from agentos.atomic_file import write_text_atomic
 from agentos.workflows.parallel.output_prefixer import say
 
 FIELDS = ("cooldown_until", "quota_until")
@@ -96,13 +96,9 @@ class CredentialState:
         return data, bool(dropped)
 
     def _write(self, data: Marks) -> None:
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
         try:
-            tmp.write_text(safe_json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_text_atomic(self.path, safe_json.dumps(data, indent=2, sort_keys=True))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             self._warn_once(
                 "write",
                 f"cannot write the credential state file {self.path} ({exc}); "

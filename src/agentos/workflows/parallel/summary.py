@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentos import safe_json
+from agentos.atomic_file import write_text_atomic
 from agentos.secrets import redact
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.coordinator import WorkflowResult
@@ -72,9 +73,7 @@ def summary_line(items: list[dict[str, Any]]) -> str:
 
 
 def write_summary(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(safe_json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, safe_json.dumps(data, indent=2, default=str) + "\n")
 
 
 def iso(timestamp: float) -> str:

@@ -1,0 +1,44 @@
+"""Atomic file writes: readers see the old file or the whole new one, even after a crash.
+
+One helper for every file agentos rewrites (LLDs, lineage, summary.json, the credential
+state): a unique temp file in the same folder, fsync, `os.replace`, then fsync the folder,
+so a power cut cannot leave a renamed but empty file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_text_atomic(path: Path, text: str, *, make_parents: bool = True) -> None:
+    """Replace `path` with `text` (UTF-8) atomically. The temp file never outlives a failure."""
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable. Best effort: some file systems refuse a folder fd."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
