@@ -1,6 +1,7 @@
 """The exception tree. Every error carries the data a caller needs to act on it.
 
-`exit_code` maps an error to the process exit code documented in DESIGN.md.
+`exit_code` maps an error to the process exit code; the codes are listed in the README
+("Exit codes") and in each command's `--help`.
 """
 
 from __future__ import annotations
