@@ -8,6 +8,8 @@ import os
 import signal
 import threading
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
@@ -19,11 +21,22 @@ from tests.helpers.live_run import LiveRun, kill_all
 pytestmark = pytest.mark.timeout(90)
 
 
-def _ignore_term() -> None:
+def _ignore_term(ready: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    ready.send("ignoring TERM")  # only now may the test send it: a busy machine starts slowly
     while True:
         time.sleep(1)
+
+
+def _start_ignoring_term() -> BaseProcess:
+    ctx = make_context([])
+    ready_r, ready_w = ctx.Pipe(duplex=False)
+    process: BaseProcess = ctx.Process(target=_ignore_term, args=(ready_w,))
+    process.start()
+    assert ready_r.poll(30), "the worker never got ready"
+    ready_r.recv()
+    return process
 
 
 def _stop_self() -> None:
@@ -53,10 +66,8 @@ def _state(pid: int) -> str:
 def test_a_worker_that_ignores_term_is_killed_after_the_grace() -> None:
     clock = Clock()
     registry = ChildRegistry(TermSequence(grace=5.0), clock=clock)
-    process = make_context([]).Process(target=_ignore_term)
-    process.start()
+    process = _start_ignoring_term()
     registry.add("x", process)
-    time.sleep(0.3)
     registry.stop("x")
     assert registry.escalate() == []  # within the grace: TERM only
     process.join(0.5)
@@ -83,10 +94,8 @@ def test_a_stopped_worker_is_woken_so_it_sees_the_term() -> None:
 
 def test_reap_leaves_nothing_for_the_exit_time_join() -> None:
     registry = ChildRegistry(TermSequence(grace=0.5))
-    process = make_context([]).Process(target=_ignore_term)
-    process.start()
+    process = _start_ignoring_term()
     registry.add("x", process)
-    time.sleep(0.2)
     assert registry.live() == ["x"]
     assert registry.reap(5.0) == []
     assert process.exitcode == -signal.SIGKILL

@@ -37,9 +37,10 @@ def test_mock_whose_acquire_returns_none_fails_the_item_not_the_run() -> None:
 
 def test_plain_mock_is_a_working_source_and_its_extras_are_ignored() -> None:
     source = Mock()  # acquire() returns a Mock credential; usable_count() would return a Mock
+    credential = source.acquire.return_value  # made now: Mock creates it lazily, not thread-safely
     seen: list[Any] = []
     stats, _ = ParallelCoordinator(2, source).execute_parallel([1, 2], lambda i, c: seen.append(c), ident)
-    assert stats.success_count == 2 and seen == [source.acquire.return_value] * 2
+    assert stats.success_count == 2 and seen == [credential] * 2
     assert source.release.call_count == 2
     for extra in ("usable_count", "earliest_available", "report", "close"):
         assert capability(source, extra) is None

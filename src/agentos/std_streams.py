@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -48,6 +48,15 @@ def divert_to_devnull(stream: TextIO | None) -> None:
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, fd)
             os.close(null)
+
+
+class TextSink(Protocol):
+    """What agentos writes console and log text to: narrower than TextIO on purpose, so
+    the router, the terminal wrapper and a timestamped log all fit without a cast."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 class Terminal:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from agentos.file_lock import FileLock, lock_path, probe
-from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
 from agentos.paths import Workspace
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
 from agentos.workflows.pending import lld_status
@@ -102,12 +101,11 @@ class ItemLocks:
                 self._held[job.item_id] = lock
         try:
             value = self.worker_func(job, credential)
-        except (RateLimited, QuotaExhausted, AuthError):
-            raise  # the coordinator resumes the item with another key: keep the lock
         except BaseException:
             self._release(job.item_id)
             raise
-        self._release(job.item_id)
+        if not (isinstance(value, ItemOutcome) and value.status is ItemStatus.CREDENTIAL):
+            self._release(job.item_id)  # a credential error keeps it: the item resumes with another key
         return value
 
     def _release(self, item_id: str) -> None:

@@ -16,7 +16,6 @@ from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 from agentos.workflows.item_lock import ItemLocks
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from agentos.workflows.parallel.process_runner import raise_for_outcome
 from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.parallel.verbosity import Verbosity, quiet_single_line
 from agentos.workflows.runner import run_item
@@ -100,7 +99,7 @@ def _run_single(
         finally:
             if timer is not None:
                 timer.cancel()
-        return raise_for_outcome(outcome)
+        return outcome
 
     locks = ItemLocks(work)  # one owner per item, across every run on the machine
     try:

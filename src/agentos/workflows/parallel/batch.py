@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
 from agentos.paths import agentos_home, new_run_dir
@@ -35,7 +35,7 @@ def audit_name(key: str) -> str:
     return f"workflow-audit-{key}.jsonl"
 
 
-def exit_code_for(coordinator: ParallelCoordinator, items: list[dict[str, Any]]) -> int:
+def exit_code_for(coordinator: ParallelCoordinator[Any], items: list[dict[str, Any]]) -> int:
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED
     if coordinator.stop_event.is_set():
@@ -72,12 +72,12 @@ def run_batch(
     terminal = Terminal(stdout)
     live = terminal.isatty() and os.environ.get("TERM") != "dumb"
     with open(run_dir / "coordinator.log", "a", encoding="utf-8") as raw_log:
-        coordinator_log: TextIO = TimestampedLog(raw_log)  # type: ignore[assignment]
-        router = ConsoleRouter(terminal, coordinator_log, console_filter(verbosity))  # type: ignore[arg-type]
+        coordinator_log = TimestampedLog(raw_log)
+        router = ConsoleRouter(terminal, coordinator_log, console_filter(verbosity))
         jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
         progress = ProgressDisplay(len(jobs), router, live and verbosity is not Verbosity.QUIET)
         listeners = ListenerGroup(progress)
-        sys.stdout = router  # type: ignore[assignment]
+        sys.stdout = router  # type: ignore[assignment]  # typeshed: sys.stdout is exactly TextIO
         try:
             coordinator = ParallelCoordinator(parallel, pools, listener=listeners, no_wait=no_wait)
             if fail_fast:
@@ -115,7 +115,7 @@ def run_batch(
             )
             runner = ProcessRunner(
                 ctx,
-                router,  # type: ignore[arg-type]
+                router,
                 lambda job: run_dir / log_name(job),
                 coordinator.stop_event,
                 coordinator.force_event,
@@ -141,7 +141,7 @@ def run_batch(
             summary.write_summary(run_dir / "summary.json", data)
             router.line(f"[COORDINATOR] {summary.summary_line(items)}")
             router.flush()
-            summary.render_table(items, terminal, live)  # type: ignore[arg-type]
+            summary.render_table(items, terminal, live)
             coordinator_log.flush()
             summary.render_table(items, coordinator_log, False)
             if code == EXIT_INTERRUPTED:

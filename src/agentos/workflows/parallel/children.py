@@ -182,6 +182,10 @@ def _alive(process: Any) -> bool:
     try:
         if not process.pid:
             return False
+        # Joined already: the exit status was read off the sentinel, which a fork server may
+        # close a moment later; until then the sentinel looks alive. Ask the status first.
+        if getattr(getattr(process, "_popen", None), "returncode", None) is not None:
+            return False
         return not wait([process.sentinel], 0)
     except (ValueError, OSError, AttributeError):
         return False

@@ -8,16 +8,18 @@ plain progress line each time an item ends (CI, pipes).
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, cast
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
 from agentos.secrets import redact
+from agentos.std_streams import TextSink
 
 if TYPE_CHECKING:
     from agentos.workflows.parallel.coordinator import ProgressStats, WorkflowResult
@@ -36,11 +38,17 @@ def progress_bar(done: int, total: int, width: int = BAR_WIDTH, interrupted: int
     return f"[{inner.ljust(width)}] {done}/{total} workflows complete{extra}"
 
 
-class ConsoleRouter:
-    """A `sys.stdout` stand-in: line-atomic across threads, mirrored to a log."""
+class ConsoleRouter(io.TextIOBase):
+    """A `sys.stdout` stand-in: line-atomic across threads, mirrored to a log.
+
+    A real `io.TextIOBase`, so it can stand wherever a `TextIO` is expected. Its owner
+    closes it explicitly; garbage collection never closes what it wraps.
+    """
+
+    encoding = "utf-8"
 
     def __init__(
-        self, terminal: TextIO, log: TextIO | None = None, show: Callable[[str], bool] | None = None
+        self, terminal: TextSink, log: TextSink | None = None, show: Callable[[str], bool] | None = None
     ) -> None:
         self.terminal = terminal
         self.log = log
@@ -90,9 +98,11 @@ class ConsoleRouter:
     def isatty(self) -> bool:
         return False
 
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
+    def writable(self) -> bool:
+        return True
+
+    def __del__(self) -> None:
+        """No implicit close at garbage collection (io.IOBase would close the wrapped stream)."""
 
 
 class ProgressDisplay:
@@ -107,7 +117,8 @@ class ProgressDisplay:
         self._lock = threading.Lock()
         self._live: Live | None = None
         if live:
-            console = Console(file=router.terminal, force_terminal=True, highlight=False)
+            # rich types `file` as IO[str]; it only writes and flushes, which a TextSink does.
+            console = Console(file=cast(IO[str], router.terminal), force_terminal=True, highlight=False)
             self._live = Live(
                 self._render(),
                 console=console,

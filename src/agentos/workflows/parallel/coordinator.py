@@ -17,14 +17,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from agentos import stop_signals
-from agentos.errors import CredentialSourceError, Interrupted
-from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
-from agentos.workflows.item import ItemStatus
+from agentos.errors import CredentialSourceError
+from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.children import SHUTDOWN_GRACE_S, ChildRegistry, TermSequence
-from agentos.workflows.parallel.credential_gate import CredentialGate, CredentialSource
+from agentos.workflows.parallel.credential_gate import CredentialGate, CredentialSource, LeaseT
+from agentos.workflows.parallel.outcomes import call_worker, credential_error
 from agentos.workflows.parallel.output_prefixer import say
 
 DEFAULT_PARALLELISM = 3
@@ -44,6 +44,17 @@ class WorkflowResult:
     value: Any = None  # what worker_func returned
 
 
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True)
+class _Lease(Generic[LeaseT]):
+    credential: LeaseT | None  # what the credential source's acquire() returned; None without one
+
+
+_UNSUCCESSFUL = (ItemStatus.FAILED, ItemStatus.INTERRUPTED, ItemStatus.CREDENTIAL, ItemStatus.NOT_STARTED)
+
+
 @dataclass
 class ProgressStats:
     total: int = 0
@@ -60,14 +71,14 @@ class Listener(Protocol):
     def item_finished(self, result: WorkflowResult, stats: ProgressStats) -> None: ...
 
 
-class ParallelCoordinator:
+class ParallelCoordinator(Generic[LeaseT]):
     DEFAULT_PARALLELISM = DEFAULT_PARALLELISM  # when max_workers is None
     MAX_PARALLELISM = MAX_PARALLELISM  # higher values are capped, with a warning
 
     def __init__(
         self,
         max_workers: int | None = None,
-        credential_coordinator: CredentialSource | None = None,
+        credential_coordinator: CredentialSource[LeaseT] | None = None,
         *,
         listener: Listener | None = None,
         no_wait: bool = False,
@@ -158,9 +169,9 @@ class ParallelCoordinator:
     # -- main loop -----------------------------------------------------------------
     def execute_parallel(
         self,
-        items: Iterable[Any],
-        worker_func: Callable[[Any, Any], Any],
-        item_id_func: Callable[[Any], str],
+        items: Iterable[ItemT],
+        worker_func: Callable[[ItemT, LeaseT | None], object],
+        item_id_func: Callable[[ItemT], str],
         dry_run: bool = False,
     ) -> tuple[ProgressStats, list[WorkflowResult]]:
         items = list(items)
@@ -219,7 +230,7 @@ class ParallelCoordinator:
             return self._stats, list(self._results)
 
     def _never_started(
-        self, pending: Iterable[Any], item_id_func: Callable[[Any], str]
+        self, pending: Iterable[ItemT], item_id_func: Callable[[ItemT], str]
     ) -> list[WorkflowResult]:
         reason = f"not started: {self.admission_stop_reason}"
         return [
@@ -275,7 +286,9 @@ class ParallelCoordinator:
             self._announced.add("force")
             say("[COORDINATOR] Second interrupt: stopping workers now")
 
-    def _run_item(self, item: Any, item_id: str, worker_func: Callable[[Any, Any], Any]) -> None:
+    def _run_item(
+        self, item: ItemT, item_id: str, worker_func: Callable[[ItemT, LeaseT | None], object]
+    ) -> None:
         started = time.monotonic()
         try:
             result = self._attempts(item, item_id, worker_func)
@@ -295,75 +308,73 @@ class ParallelCoordinator:
         result.duration = time.monotonic() - started
         self._finish(result)
 
-    def _attempts(self, item: Any, item_id: str, worker_func: Callable[[Any, Any], Any]) -> WorkflowResult:
-        result = WorkflowResult(
+    def _attempts(
+        self, item: ItemT, item_id: str, worker_func: Callable[[ItemT, LeaseT | None], object]
+    ) -> WorkflowResult:
+        """Lease keys, run the item, and resume it with another key after a credential error."""
+        for attempt in range(MAX_CREDENTIAL_RETRIES):
+            lease = self._lease(item_id, first=attempt == 0)
+            if isinstance(lease, WorkflowResult):
+                return lease
+            outcome, value = call_worker(worker_func, item, lease.credential)
+            if outcome.status is ItemStatus.CREDENTIAL:
+                retry = self._after_credential_error(item_id, lease, outcome)
+                if retry is None:
+                    continue  # resume from the checkpoint with another (or the cooled) key
+                return retry
+            return self._record(item_id, outcome, value, lease)
+        return WorkflowResult(
             item_id, False, "gave up after repeated credential errors", status=ItemStatus.FAILED
         )
-        for attempt in range(MAX_CREDENTIAL_RETRIES):
-            credential = None
-            if self._gate is not None:
-                try:
-                    credential = self._gate.acquire(item_id)
-                except CredentialSourceError as exc:
-                    return WorkflowResult(
-                        item_id,
-                        False,
-                        f"Failed to acquire credential for {item_id}: {exc}",
-                        status=ItemStatus.FAILED,
-                    )
-                if credential is None:
-                    return self._no_credential(item_id)
-            if attempt == 0 and not self.admitting:  # stop_admitting() while this item waited for a key
-                self._release_quietly(credential)
-                return WorkflowResult(
-                    item_id,
-                    False,
-                    f"not started: {self.admission_stop_reason}",
-                    status=ItemStatus.NOT_STARTED,
-                )
+
+    def _lease(self, item_id: str, *, first: bool) -> _Lease[LeaseT] | WorkflowResult:
+        """The item's keys, or the result that ends the item without running it."""
+        if self._gate is None:
+            return _Lease[LeaseT](None)
+        try:
+            credential = self._gate.acquire(item_id)
+        except CredentialSourceError as exc:
+            message = f"Failed to acquire credential for {item_id}: {exc}"
+            return WorkflowResult(item_id, False, message, status=ItemStatus.FAILED)
+        if credential is None:
+            return self._no_credential(item_id)
+        if first and not self.admitting:  # stop_admitting() while this item waited for a key
+            self._release_quietly(credential)
+            reason = f"not started: {self.admission_stop_reason}"
+            return WorkflowResult(item_id, False, reason, status=ItemStatus.NOT_STARTED)
+        return _Lease[LeaseT](credential)
+
+    def _after_credential_error(
+        self, item_id: str, lease: _Lease[LeaseT], outcome: ItemOutcome
+    ) -> WorkflowResult | None:
+        """Give the key back, marked (429, quota, rejected). None: try again with another key."""
+        error = outcome.error or "credential problem"
+        if lease.credential is None or self._gate is None:
+            return WorkflowResult(item_id, False, error, status=ItemStatus.FAILED)
+        try:
+            self._gate.report(lease.credential, credential_error(outcome))
+        except CredentialSourceError as err:
+            return WorkflowResult(item_id, False, f"{error}; then {err}", status=ItemStatus.FAILED)
+        if self.stop_event.is_set():
+            return WorkflowResult(item_id, False, error, status=ItemStatus.INTERRUPTED)
+        return None
+
+    def _record(
+        self, item_id: str, outcome: ItemOutcome, value: object, lease: _Lease[LeaseT]
+    ) -> WorkflowResult:
+        """The one place an outcome becomes the public WorkflowResult; the lease goes back."""
+        success = outcome.status not in _UNSUCCESSFUL
+        error = None if success else outcome.error or outcome.status.value
+        result = WorkflowResult(item_id, success, error, status=outcome.status, value=value)
+        if lease.credential is not None and self._gate is not None:
             try:
-                value = worker_func(item, credential)
-            except (RateLimited, QuotaExhausted, AuthError) as exc:
-                if credential is None or self._gate is None:
-                    result = WorkflowResult(item_id, False, str(exc), status=ItemStatus.FAILED)
-                    break
-                try:
-                    self._gate.report(credential, exc)  # gives the key back, marked
-                except CredentialSourceError as err:
-                    return WorkflowResult(item_id, False, f"{exc}; then {err}", status=ItemStatus.FAILED)
-                if self.stop_event.is_set():
-                    result = WorkflowResult(item_id, False, str(exc), status=ItemStatus.INTERRUPTED)
-                    break
-                continue  # resume from the checkpoint with another (or the cooled) key
-            except Interrupted as exc:
-                outcome = getattr(exc, "outcome", None)  # the rounds it completed, from the worker
-                result = WorkflowResult(
-                    item_id, False, str(exc), status=ItemStatus.INTERRUPTED, value=outcome
-                )
-            except Exception as exc:
-                outcome = getattr(exc, "outcome", None)
-                result = WorkflowResult(
-                    item_id,
-                    False,
-                    str(exc) or type(exc).__name__,
-                    status=ItemStatus.FAILED,
-                    value=outcome,
-                )
-            else:
-                status = getattr(value, "status", None)
-                if not isinstance(status, ItemStatus):  # any value: the library contract
-                    status = ItemStatus.APPROVED
-                result = WorkflowResult(item_id, True, None, status=status, value=value)
-            if credential is not None and self._gate is not None:
-                try:
-                    self._gate.release(credential)
-                except CredentialSourceError as exc:
-                    error = f"Failed to release credential for {item_id}: {exc}"
-                    return WorkflowResult(item_id, False, error, status=ItemStatus.FAILED, value=result.value)
-            break
+                self._gate.release(lease.credential)
+            except CredentialSourceError as exc:
+                message = f"Failed to release credential for {item_id}: {exc}"
+                return WorkflowResult(item_id, False, message, status=ItemStatus.FAILED, value=result.value)
         return result
 
-    def _release_quietly(self, credential: Any) -> None:
+    def _release_quietly(self, credential: LeaseT | None) -> None:
         if credential is not None and self._gate is not None:
             with contextlib.suppress(CredentialSourceError):
                 self._gate.release(credential)

@@ -212,7 +212,7 @@ class CredentialCoordinator(Generic[T]):
             entry = self._keys.get(cred.name)
             if entry is None or entry.cred.secret != cred.secret:
                 self._keys[cred.name] = _Key(cred, in_use=entry.in_use if entry else 0)
-                self._original[cred.name] = cred  # type: ignore[assignment]
+                self._original[cred.name] = cred  # type: ignore[assignment]  # a reloading source is built with Credentials only
                 added.append(cred.name)
         if added:
             say(f"[COORDINATOR] Credentials file changed: added or re-enabled {', '.join(added)}")

@@ -15,18 +15,23 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from agentos.errors import CredentialSourceError
 from agentos.llm.errors import LLMError, RateLimited
 from agentos.llm.mock import simulate_429_enabled, simulated_retry_after
 from agentos.workflows.parallel.output_prefixer import say
 
+LeaseT = TypeVar("LeaseT")
 
-class CredentialSource(Protocol):
-    def acquire(self, timeout: float | None = ...) -> Any: ...
 
-    def release(self, key: Any, rate_limited: bool = ..., backoff_seconds: float | None = ...) -> None: ...
+class CredentialSource(Protocol[LeaseT]):
+    """The whole contract: `acquire` gives a lease (a key, or a provider -> key mapping) or
+    None; `release` gives it back. Everything else is an optional capability."""
+
+    def acquire(self, timeout: float | None = ...) -> LeaseT | None: ...
+
+    def release(self, key: LeaseT, rate_limited: bool = ..., backoff_seconds: float | None = ...) -> None: ...
 
 
 def capability(source: object, name: str) -> Callable[..., Any] | None:
@@ -37,10 +42,10 @@ def capability(source: object, name: str) -> Callable[..., Any] | None:
     return method
 
 
-class CredentialGate:
+class CredentialGate(Generic[LeaseT]):
     def __init__(
         self,
-        source: CredentialSource,
+        source: CredentialSource[LeaseT],
         max_workers: int,
         stop: threading.Event,
         *,
@@ -58,7 +63,7 @@ class CredentialGate:
         self._lock = threading.Lock()
         self._warned: set[str] = set()
 
-    def acquire(self, item_id: str) -> Any:
+    def acquire(self, item_id: str) -> LeaseT | None:
         """A credential, or None (the source gave none, or a shutdown closed it).
 
         Raises CredentialSourceError when the source raises."""
@@ -69,7 +74,7 @@ class CredentialGate:
         except Exception as exc:
             raise CredentialSourceError("acquire", exc) from exc
 
-    def _acquire(self, item_id: str) -> Any:
+    def _acquire(self, item_id: str) -> LeaseT | None:
         credential = self.source.acquire(timeout=0)
         if credential is None and not self.stop.is_set():
             say(f"[COORDINATOR] Credential pool exhausted: {item_id} waits for a free credential")
@@ -80,14 +85,14 @@ class CredentialGate:
             return self._acquire(item_id)
         return credential
 
-    def release(self, credential: Any) -> None:
+    def release(self, credential: LeaseT) -> None:
         """Give the key back. Raises CredentialSourceError when the source raises."""
         try:
             self.source.release(credential)
         except Exception as exc:
             raise CredentialSourceError("release", exc) from exc
 
-    def report(self, credential: Any, error: LLMError) -> None:
+    def report(self, credential: LeaseT, error: LLMError) -> None:
         """Give the key back marked with what the error means (our pool), or rate-limited.
 
         Raises CredentialSourceError when the source raises."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TextIO
+
+from agentos.std_streams import TextSink
 
 
 def say(message: str) -> None:
@@ -21,7 +22,7 @@ class OutputPrefixer:
     megabyte without a newline cannot hold the console hostage; None keeps lines whole.
     """
 
-    def __init__(self, prefix: str, stream: TextIO | None = None, max_line: int | None = None) -> None:
+    def __init__(self, prefix: str, stream: TextSink | None = None, max_line: int | None = None) -> None:
         self.prefix = prefix
         self._stream = stream
         self._max_line = max_line
@@ -29,7 +30,7 @@ class OutputPrefixer:
         self._lock = threading.Lock()
 
     @property
-    def stream(self) -> TextIO:
+    def stream(self) -> TextSink:
         return self._stream if self._stream is not None else sys.stdout
 
     def _emit(self, line: str) -> None:

@@ -19,14 +19,13 @@ import time
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from agentos import stop_signals
 from agentos.credentials import Credential
 from agentos.durations import format_duration
-from agentos.errors import AgentosError, Interrupted
-from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 from agentos.secrets import StreamRedactor
+from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 from agentos.workflows.parallel.children import ChildRegistry
 from agentos.workflows.parallel.output_prefixer import OutputPrefixer
@@ -42,22 +41,6 @@ BASE_PRELOAD = [
     "agentos.cli.lld",
     "agentos.cli.issue",
 ]
-
-
-class WorkerFailed(AgentosError):
-    """The item failed; `outcome` holds the details for the summary."""
-
-    def __init__(self, outcome: ItemOutcome) -> None:
-        self.outcome = outcome
-        super().__init__(outcome.error or "failed")
-
-
-class WorkerInterrupted(Interrupted):
-    """The item was interrupted; `outcome` holds what it completed (its review rounds)."""
-
-    def __init__(self, outcome: ItemOutcome) -> None:
-        self.outcome = outcome
-        super().__init__(outcome.error or "interrupted")
 
 
 def start_method() -> str:
@@ -103,37 +86,13 @@ def warm_up(ctx: Any, stop: threading.Event | None = None) -> float:
     return time.monotonic() - started
 
 
-def _credential_error(outcome: ItemOutcome) -> LLMError:
-    message = outcome.error or "credential problem"
-    error: LLMError
-    if outcome.credential_problem == "rate_limited":
-        error = RateLimited(outcome.retry_after, key_name=outcome.key_name, message=message)
-    elif outcome.credential_problem == "quota":
-        error = QuotaExhausted(outcome.reset_at, key_name=outcome.key_name, message=message)
-    else:
-        error = AuthError(message, key_name=outcome.key_name)
-    error.provider = outcome.provider
-    return error
-
-
-def raise_for_outcome(outcome: ItemOutcome) -> ItemOutcome:
-    """Speak ParallelCoordinator's language: return success, raise everything else."""
-    if outcome.status is ItemStatus.CREDENTIAL:
-        raise _credential_error(outcome)
-    if outcome.status is ItemStatus.INTERRUPTED:
-        raise WorkerInterrupted(outcome)
-    if outcome.status is ItemStatus.FAILED:
-        raise WorkerFailed(outcome)
-    return outcome
-
-
 class ProcessRunner:
     """The CLI's `worker_func`: one process per item, output to console and item log."""
 
     def __init__(
         self,
         ctx: Any,
-        console: TextIO,
+        console: TextSink,
         log_path_for: Callable[[ItemJob], Path],
         stop: threading.Event,
         force: threading.Event,
@@ -188,7 +147,7 @@ class ProcessRunner:
         if failure is not None and not outcome.status.succeeded:
             kept = f"; checkpoint kept at {job.db_path}" if os.path.exists(job.db_path) else ""
             outcome = ItemOutcome(ItemStatus.FAILED, error=f"{failure}{kept}", rounds=outcome.rounds)
-        return raise_for_outcome(outcome)
+        return outcome
 
     def _fail_item(self, job: ItemJob, reason: str) -> None:
         """Stop this item's worker like a drain (TERM, grace, KILL) and fail the item."""

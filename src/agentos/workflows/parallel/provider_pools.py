@@ -6,7 +6,7 @@ that raised them; the other keys of the lease are simply released.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from agentos.credentials import Credential, load_credentials
 from agentos.errors import ConfigError
@@ -93,7 +93,7 @@ class PoolSet:
             pool.close()
 
 
-def _reloader(provider: str):  # type: ignore[no-untyped-def]
+def _reloader(provider: str) -> Callable[[], list[Credential]]:
     def reload() -> list[Credential]:
         return load_credentials(provider)
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -17,6 +17,7 @@ from rich.table import Table
 from agentos import safe_json
 from agentos.atomic_file import write_text_atomic
 from agentos.secrets import redact
+from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.coordinator import WorkflowResult
 
@@ -103,7 +104,7 @@ def build(
     }
 
 
-def render_table(items: list[dict[str, Any]], stream: TextIO, tty: bool) -> None:
+def render_table(items: list[dict[str, Any]], stream: TextSink, tty: bool) -> None:
     table = Table(show_lines=False, box=box.SIMPLE if tty else None, pad_edge=False)
     for column in ("Item", "Status", "Rounds", "Duration", "Log / error"):
         table.add_column(column, overflow="fold")
@@ -119,10 +120,11 @@ def render_table(items: list[dict[str, Any]], stream: TextIO, tty: bool) -> None
             detail,
         )
     # markup=False: item errors carry provider and file text; "[/x]" in one must not crash the summary.
+    buffer = io.StringIO()
     if tty:
-        Console(file=stream, force_terminal=True, highlight=False, markup=False).print(table)
+        Console(file=buffer, force_terminal=True, highlight=False, markup=False).print(table)
+        stream.write(buffer.getvalue())
         return
     # Plain output goes to files and CI logs: no right-padding to the 160-column width.
-    buffer = io.StringIO()
     Console(file=buffer, width=160, highlight=False, markup=False).print(table)
     stream.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))

@@ -8,6 +8,7 @@ once, with the time it started. The console is not stamped.
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -19,8 +20,14 @@ def iso_now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
-class TimestampedLog:
-    """A write-only text stream that stamps the start of every line, then passes it on."""
+class TimestampedLog(io.TextIOBase):
+    """A write-only text stream that stamps the start of every line, then passes it on.
+
+    A real `io.TextIOBase`, so it can stand wherever a `TextIO` is expected. Its owner
+    closes it explicitly; garbage collection never closes what it wraps.
+    """
+
+    encoding = "utf-8"
 
     def __init__(self, stream: TextIO, clock: Callable[[], str] = iso_now) -> None:
         self.stream = stream
@@ -54,9 +61,11 @@ class TimestampedLog:
     def isatty(self) -> bool:
         return False
 
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
+    def writable(self) -> bool:
+        return True
+
+    def __del__(self) -> None:
+        """No implicit close at garbage collection (io.IOBase would close the wrapped stream)."""
 
     def close(self) -> None:
         self.stream.close()
