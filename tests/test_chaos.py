@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, run_cli
+from tests.helpers.cli import DEMO, run_cli
 from tests.helpers.live_run import LiveRun, kill_all, process_gone, wait_until_handling_signals
 
 pytestmark = pytest.mark.timeout(400)

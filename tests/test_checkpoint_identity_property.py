@@ -16,7 +16,7 @@ from agentos.paths import checkpoint_db_path
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
 from agentos.workflows.runner import run_item
-from tests.conftest import DEMO
+from tests.helpers.cli import DEMO
 
 pytestmark = pytest.mark.timeout(600)
 MOCK = {"mock": Credential("mock-key-1", "mock-fake-secret-1", "mock")}

@@ -8,7 +8,7 @@ import pytest
 
 from agentos.events import read_audit
 from agentos.paths import workspace_key
-from tests.conftest import issue_flags, run_cli, run_dirs
+from tests.helpers.cli import issue_flags, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(120)
 PREFIXED = re.compile(r"^\[(COORDINATOR|LLD-\d+|ISSUE-[\w-]+)\] ")

@@ -11,7 +11,7 @@ import pytest
 
 from agentos.events import read_audit
 from agentos.file_lock import FileLock, lock_path
-from tests.conftest import DEMO, run_cli, run_dirs
+from tests.helpers.cli import DEMO, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all
 
 pytestmark = pytest.mark.timeout(240)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from agentos.events import read_audit
-from tests.conftest import issue_flags, run_cli, run_dirs
+from tests.helpers.cli import issue_flags, run_cli, run_dirs
 from tests.helpers.fake_llm_servers import FakeLLMServer
 
 pytestmark = pytest.mark.timeout(150)

@@ -12,7 +12,7 @@ from agentos.credentials import Credential
 from agentos.llm.errors import RateLimited
 from agentos.workflows.parallel.credential_coordinator import CredentialCoordinator
 from agentos.workflows.parallel.credential_state import CredentialState
-from tests.conftest import issue_flags, run_cli
+from tests.helpers.cli import issue_flags, run_cli
 
 pytestmark = pytest.mark.timeout(150)
 WRONG_TYPES = {

@@ -10,7 +10,7 @@ import pytest
 
 from agentos.credentials import load_credentials, parse_credentials_file
 from agentos.errors import ConfigError
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 pytestmark = pytest.mark.timeout(60)
 GOOD = {"credentials": [{"name": "k1", "type": "api_key", "key": "mock-secret-key-1"}]}

@@ -21,7 +21,7 @@ from agentos.workflows.disk import disk_problem
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from agentos.workflows.parallel.process_runner import ProcessRunner, make_context
-from tests.conftest import cli_env
+from tests.helpers.cli import cli_env
 from tests.helpers.hostile import hostile_main
 from tests.test_process_runner import jobs
 

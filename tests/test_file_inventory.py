@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers.cli import ROOT
 
 
 def test_inventory_is_current() -> None:

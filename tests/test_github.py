@@ -9,7 +9,7 @@ import pytest
 
 from agentos.errors import ConfigError
 from agentos.tracker.github import GitHubTracker
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 from tests.helpers.fake_github import TOKEN, FakeGitHub
 from tests.helpers.live_run import LiveRun, kill_all
 

@@ -12,7 +12,7 @@ import pytest
 
 from agentos.errors import ConfigError
 from agentos.home_check import check_home_writable
-from tests.conftest import cli_env
+from tests.helpers.cli import cli_env
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -20,7 +20,7 @@ from agentos.paths import Workspace, sanitize_identifier
 from agentos.tracker.github import GitHubTracker
 from agentos.tracker.local import LocalTracker
 from agentos.workflows.pending import pending_briefs, skip_warnings
-from tests.conftest import issue_flags, run_cli, run_dirs
+from tests.helpers.cli import issue_flags, run_cli, run_dirs
 from tests.helpers.fake_github import TOKEN, FakeGitHub
 
 pytestmark = pytest.mark.timeout(120)

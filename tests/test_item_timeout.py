@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import issue_flags, kept_db, run_cli, run_dirs
+from tests.helpers.cli import issue_flags, kept_db, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(150)
 

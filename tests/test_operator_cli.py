@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentos import __version__
-from tests.conftest import cli_env, issue_flags, run_cli, run_dirs
+from tests.helpers.cli import cli_env, issue_flags, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all
 
 pytestmark = pytest.mark.timeout(150)

@@ -12,7 +12,7 @@ from agentos.secrets import clear_secrets, register_secret
 from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 from tests.helpers.fake_llm_servers import FakeLLMServer
 from tests.test_process_runner import hostile_runner
 

@@ -13,7 +13,7 @@ from agentos.llm.errors import QuotaExhausted, RateLimited
 from agentos.llm.gemini_api import retry_delay
 from agentos.llm.mock import simulated_retry_after
 from agentos.retry_hints import MAX_RESET_AHEAD_S, MAX_RETRY_AFTER_S, clamp_reset_at, clamp_retry_after
-from tests.conftest import issue_flags, run_cli
+from tests.helpers.cli import issue_flags, run_cli
 from tests.helpers.fake_llm_servers import FakeLLMServer
 from tests.test_providers import make
 

@@ -12,7 +12,7 @@ import pytest
 
 from agentos.errors import ConfigError
 from agentos.run_history import RunHistoryError, clean_items, parse_age, plan_clean, read_summary
-from tests.conftest import cli_env
+from tests.helpers.cli import cli_env
 
 pytestmark = pytest.mark.timeout(60)
 OLD = time.time() - 90 * 86400

@@ -14,7 +14,7 @@ import pytest
 from agentos.events import read_audit
 from agentos.paths import checkpoint_db_path
 from agentos.workflows.checkpoint_identity import Owner, create_marked
-from tests.conftest import issue_flags, run_cli, run_dirs
+from tests.helpers.cli import issue_flags, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all, process_gone
 
 pytestmark = pytest.mark.timeout(150)

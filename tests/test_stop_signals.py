@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentos import stop_signals
-from tests.conftest import cli_env, issue_flags, run_dirs
+from tests.helpers.cli import cli_env, issue_flags, run_dirs
 from tests.helpers.fake_github import TOKEN, FakeGitHub
 from tests.helpers.live_run import LiveRun, kill_all, wait_until_handling_signals
 

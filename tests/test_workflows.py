@@ -15,7 +15,7 @@ from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
 from agentos.workflows.pending import pending_briefs, pending_issues
 from agentos.workflows.runner import run_item
-from tests.conftest import kept_db
+from tests.helpers.cli import kept_db
 
 MOCK = {"mock": Credential("mock-key-1", "mock-fake-secret-1", "mock")}
 

@@ -17,7 +17,7 @@ from agentos.tracker.local import LocalTracker
 from agentos.workflows.pending import lld_status
 from agentos.workflows.templates import Templates
 from agentos.workspace_files import check_file, read_bytes, read_text
-from tests.conftest import run_cli, run_dirs
+from tests.helpers.cli import run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(120)
 SECRET = "TOP-SECRET-OUTSIDE-THE-WORKSPACE-4711"

@@ -1,4 +1,10 @@
-"""Drive a real CLI run in its own session, read its output live, and send it signals."""
+"""Drive a real CLI run in its own session, read its output live, and send it signals.
+
+Left-over processes and signal handlers are read from `/proc`, on purpose: agentos runs on
+Linux (fork server, process groups, `fcntl` locks), and `/proc` shows exactly what the tests
+need (session, state, SigCgt), where psutil would add a compiled dependency for portability
+the product does not offer.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.conftest import cli_env
+from tests.helpers.cli import cli_env
 
 WORKER_PID = re.compile(r"^\[(?P<id>[\w-]+)\] >>> Worker process (?P<pid>\d+) started")
 
