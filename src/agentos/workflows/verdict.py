@@ -88,8 +88,12 @@ def _list_item(line: str) -> str | None:
     return None
 
 
-def _is_none(point: str) -> bool:
+def is_none_point(point: str) -> bool:
+    """`none`, `N/A`, `-`: a reviewer's way of listing nothing."""
     return point.strip(_BOLD).lower() in _NONE
+
+
+_is_none = is_none_point
 
 
 def parse_verdict(text: str) -> ReviewResult:
