@@ -17,6 +17,7 @@ from agentos import safe_json
 from agentos.secrets import redact
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.coordinator import WorkflowResult
+from agentos.workflows.parallel.spend import format_cost, format_tokens
 
 LABELS = {
     ItemStatus.APPROVED.value: "approved",
@@ -103,21 +104,43 @@ def build(
     }
 
 
-def render_table(items: list[dict[str, Any]], stream: TextIO, tty: bool) -> None:
+def _tokens(item: dict[str, Any]) -> str:
+    if not item.get("input_tokens") and not item.get("output_tokens"):
+        return "-"  # no call finished: not started, skipped, or failed before any
+    return format_tokens(item["input_tokens"], item["output_tokens"], bool(item.get("tokens_estimated")))
+
+
+def _cost(item: dict[str, Any]) -> str:
+    cost = item.get("cost")
+    if not item.get("input_tokens") and not item.get("output_tokens"):
+        return "-"
+    if cost is None:
+        return "no price"  # never a guess
+    return ("~" if item.get("tokens_estimated") else "") + format_cost(cost)
+
+
+def render_table(items: list[dict[str, Any]], stream: TextIO, tty: bool, show_cost: bool = False) -> None:
+    """Tokens per item when known (`~`: estimated by the mock); a cost column only with prices."""
     table = Table(show_lines=False, box=box.SIMPLE if tty else None, pad_edge=False)
-    for column in ("Item", "Status", "Rounds", "Duration", "Log / error"):
+    show_tokens = any("input_tokens" in item for item in items)
+    columns = ["Item", "Status", "Rounds", "Duration"]
+    columns += ["Tokens"] if show_tokens else []
+    columns += ["Cost"] if show_cost else []
+    for column in [*columns, "Log / error"]:
         table.add_column(column, overflow="fold")
     for item in items:
         detail = item["log"] or ""
         if item["status"] in ("failed", "interrupted", "not_started", "skipped") and item["error"]:
             detail = f"{item['error']} ({detail})" if detail else item["error"]
-        table.add_row(
+        row = [
             item["item"],
             LABELS.get(item["status"], item["status"]),
             str(item["rounds"]),
             f"{item['duration_s']:.1f}s",
-            detail,
-        )
+        ]
+        row += [_tokens(item)] if show_tokens else []
+        row += [_cost(item)] if show_cost else []
+        table.add_row(*row, detail)
     # markup=False: item errors carry provider and file text; "[/x]" in one must not crash the summary.
     console = Console(
         file=stream, force_terminal=tty, width=None if tty else 160, highlight=False, markup=False
