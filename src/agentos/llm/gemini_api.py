@@ -94,7 +94,10 @@ class GeminiProvider:
 
         structured: dict[str, Any] = {}
         if request.schema is not None:
-            structured = {"response_mime_type": "application/json", "response_schema": request.schema.schema}
+            # Gemini's schema is an OpenAPI subset: it constrains decoding to the properties
+            # given, and has no need of (nor, in older API versions, a name for) additionalProperties.
+            schema = {k: v for k, v in request.schema.schema.items() if k != "additionalProperties"}
+            structured = {"response_mime_type": "application/json", "response_schema": schema}
         config = self._types.GenerateContentConfig(
             system_instruction=request.system or None, max_output_tokens=request.max_tokens, **structured
         )

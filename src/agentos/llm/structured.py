@@ -75,6 +75,7 @@ _UNSUPPORTED_HINTS = (
     "output_config",
     "output_format",
     "structured output",
+    "unknown name",  # Google's "Invalid JSON payload received. Unknown name ...": a field it lacks
 )
 
 
