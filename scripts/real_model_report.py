@@ -52,7 +52,7 @@ def cell(value: Any) -> str:
 def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return out + [""]
+    return [*out, ""]
 
 
 def seconds(value: float) -> str:
