@@ -87,6 +87,6 @@ def test_no_key_reaches_any_sink(demo: Path, home: Path) -> None:
     consoles.append(sink.getvalue())
     assert "<key:good>" in (folder / "ISSUE-splitkey.log").read_text()
 
-    assert list(home.glob("checkpoints/*.db")), "the failed item's checkpoint is kept (and searched)"
+    assert list(home.glob("checkpoints/**/*.db")), "the failed item's checkpoint is kept (and searched)"
     for name, secret in KEYS.items():
         assert leaks(secret, [home, demo], consoles) == [], f"key {name} leaked"
