@@ -286,3 +286,17 @@ def test_no_structured_output_asks_for_the_text_protocol(demo: Path, home: Path,
     assert outcome.status is ItemStatus.APPROVED and server.schemas == [None, None]
     audit = read_audit(home / "logs" / "workflow-audit-8.jsonl")
     assert next(e for e in audit if e["event"] == "verdict")["format"] == "text"
+
+
+@pytest.mark.parametrize("structured", [True, False])
+def test_approved_with_blocking_points_is_shown_as_revise_with_why_not_as_unparseable(
+    demo: Path, home: Path, openai_server, structured: bool  # type: ignore[no-untyped-def]
+) -> None:
+    point = "**Error Handling**: name each failure mode"
+    with openai_server(verdict=("APPROVED", [point])):
+        outcome, lines = _run(_job(demo, home, "8", structured_output=structured, max_iterations=1))
+    assert outcome.status is ItemStatus.NEEDS_REVISION  # never approved with a blocking point open
+    shown = [line for line in lines if "Review round 1:" in line]
+    assert shown == [f"    Review round 1: REVISE (1 blocking) - {APPROVED_WITH_BLOCKING}"]
+    lld = (demo / "docs/lld/active/LLD-008.md").read_text()
+    assert f"- {point}" in lld  # the bold point intact, not `Error Handling**: ...`

@@ -8,7 +8,7 @@ Structured output: the server finds the schema parameter in the provider's own f
 (OpenAI `response_format`, Anthropic `output_config.format`, Gemini `generationConfig`
 `responseMimeType` + `responseSchema`), records it in `schemas` (None when absent), and
 answers a review in that schema; with `reject_structured`, it answers such a request with
-the provider's 400 "not supported" error instead. `usage` replaces the usage numbers sent.
+the provider's 400 "not supported" error instead. `usage` replaces the usage numbers sent; `verdict` sets what a review answers.
 With `echo_key=True` every error body echoes the key, as OpenAI's 401 does
 ("Incorrect API key provided: sk-..."). `retry_after` may be any text (`inf`, `1e18`).
 """
@@ -32,8 +32,10 @@ class FakeLLMServer(LoopbackServer):
         echo_key: bool = False,
         reject_structured: bool = False,
         usage: tuple[Any, Any] | None = None,
+        verdict: tuple[str, list[str]] = ("APPROVED", []),
     ) -> None:
         self.kind = kind
+        self.verdict = verdict  # what a review answers: the verdict and its blocking points
         self.reject_structured = reject_structured
         self.usage = usage
         self.schemas: list[Any] = []  # per request: the schema parameter found, or None
@@ -83,10 +85,12 @@ class FakeLLMServer(LoopbackServer):
         if schema is not None and self.reject_structured:
             return self._error(handler, 400, key=key, unsupported=True)
         review = "strict design reviewer" in prompt or "strict reviewer" in prompt
+        verdict, blocking = self.verdict
         if review and schema is not None:
-            text = json.dumps({"verdict": "APPROVED", "blocking": [], "non_blocking": ["fine"]})
+            text = json.dumps({"verdict": verdict, "blocking": blocking, "non_blocking": ["fine"]})
         elif review:
-            text = "VERDICT: APPROVED\nBLOCKING:\nNON-BLOCKING:\n- fine\n"
+            points = "".join(f"- {p}\n" for p in blocking)
+            text = f"VERDICT: {verdict}\nBLOCKING:\n{points}NON-BLOCKING:\n- fine\n"
         else:
             text = "# Draft\n\n## Context\n\nA design written by the loopback server.\n"
         if self.echo_key and "agentos-test-echo" in prompt:
