@@ -290,7 +290,10 @@ def test_no_structured_output_asks_for_the_text_protocol(demo: Path, home: Path,
 
 @pytest.mark.parametrize("structured", [True, False])
 def test_approved_with_blocking_points_is_shown_as_revise_with_why_not_as_unparseable(
-    demo: Path, home: Path, openai_server, structured: bool  # type: ignore[no-untyped-def]
+    demo: Path,
+    home: Path,
+    openai_server,
+    structured: bool,  # type: ignore[no-untyped-def]
 ) -> None:
     point = "**Error Handling**: name each failure mode"
     with openai_server(verdict=("APPROVED", [point])):
