@@ -151,7 +151,7 @@ def test_estimated_tokens_are_labelled_as_estimates() -> None:
     assert meter.total_line().endswith("cost ~$0.0020")
 
 
-def _rows(items: list[dict[str, Any]], show_cost: bool) -> str:
+def _rows(items: list[dict[str, Any]], show_cost: bool | None) -> str:
     out = io.StringIO()
     render_table(items, out, False, show_cost)
     return out.getvalue()
@@ -233,3 +233,21 @@ def test_tokens_without_prices_and_text_verdicts_through_the_cli(demo: Path, hom
         if '"verdict"' in line
     ]
     assert verdicts and {v["format"] for v in verdicts if v["event"] == "verdict"} == {"text"}
+
+
+def test_a_summary_read_back_shows_its_tokens_and_costs_and_survives_junk() -> None:
+    from agentos.run_history import clean_items
+
+    base = {"item": "LLD-1", "status": "approved", "rounds": 1, "duration_s": 1.0}
+    data = {
+        "items": [
+            {**base, "input_tokens": 1200, "output_tokens": 300, "tokens_estimated": False, "cost": 0.5},
+            {**base, "item": "LLD-2", "input_tokens": "[red]x", "output_tokens": None, "cost": None},
+            {**base, "item": "LLD-3", "input_tokens": 5, "output_tokens": 5, "tokens_estimated": "yes"},
+        ]
+    }
+    table = _rows(clean_items(data), None)
+    assert "Cost" in table and "1,200 in / 300 out" in table and "$0.5000" in table
+    assert "~" not in table  # only a real `true` marks estimates
+    row2 = next(line for line in table.splitlines() if "LLD-2" in line)
+    assert " ? " in row2 and "$" not in row2

@@ -104,23 +104,39 @@ def build(
     }
 
 
+def _number(value: Any) -> float | None:
+    """A count or cost from a summary (maybe read back from disk): a real number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return value
+
+
 def _tokens(item: dict[str, Any]) -> str:
-    if not item.get("input_tokens") and not item.get("output_tokens"):
+    tokens_in, tokens_out = _number(item.get("input_tokens")), _number(item.get("output_tokens"))
+    if tokens_in is None or tokens_out is None:
+        return "?" if "input_tokens" in item else "-"
+    if not tokens_in and not tokens_out:
         return "-"  # no call finished: not started, skipped, or failed before any
-    return format_tokens(item["input_tokens"], item["output_tokens"], bool(item.get("tokens_estimated")))
+    return format_tokens(int(tokens_in), int(tokens_out), item.get("tokens_estimated") is True)
 
 
 def _cost(item: dict[str, Any]) -> str:
-    cost = item.get("cost")
-    if not item.get("input_tokens") and not item.get("output_tokens"):
+    if _tokens(item) in ("-", "?"):
         return "-"
+    cost = _number(item.get("cost"))
     if cost is None:
         return "no price"  # never a guess
-    return ("~" if item.get("tokens_estimated") else "") + format_cost(cost)
+    return ("~" if item.get("tokens_estimated") is True else "") + format_cost(cost)
 
 
-def render_table(items: list[dict[str, Any]], stream: TextIO, tty: bool, show_cost: bool = False) -> None:
-    """Tokens per item when known (`~`: estimated by the mock); a cost column only with prices."""
+def render_table(
+    items: list[dict[str, Any]], stream: TextIO, tty: bool, show_cost: bool | None = None
+) -> None:
+    """Tokens per item when known (`~`: estimated by the mock); a cost column only with prices.
+
+    `show_cost=None` (a summary read back): a cost column if the items carry costs."""
+    if show_cost is None:
+        show_cost = any("cost" in item for item in items)
     table = Table(show_lines=False, box=box.SIMPLE if tty else None, pad_edge=False)
     show_tokens = any("input_tokens" in item for item in items)
     columns = ["Item", "Status", "Rounds", "Duration"]
