@@ -52,7 +52,8 @@ def test_one_pending_issue_is_singular(demo: Path, home: Path) -> None:
     )
     assert result.returncode == 0, result.stdout
     assert "[COORDINATOR] 1 pending issue, parallelism 2" in result.stdout
-    dry = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--dry-run", home=home)
+    # Issue 3 is approved now (a named approved issue is skipped): dry-run a pending one.
+    dry = run_cli("lld-workflow", "--repo", str(demo), "--issue", "5", "--dry-run", home=home)
     assert "Dry run mode: 1 pending issue, parallelism 1" in dry.stdout
 
 
