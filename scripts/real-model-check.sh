@@ -121,7 +121,7 @@ export AGENTOS_OPENAI_BASE_URL="http://127.0.0.1:$port/v1"
 issue_flags=(); for n in $ISSUES; do issue_flags+=(--issue "$n"); done
 brief_flags=(); for b in $BRIEFS; do brief_flags+=(--brief "$b"); done
 report_runs=()
-run_dirs() { ls -1d "$AGENTOS_HOME"/logs/parallel/*/ 2>/dev/null | sort; }
+run_dirs() { find "$AGENTOS_HOME/logs/parallel" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort || true; }
 run_one() {  # MODE WORKFLOW ARGS...: run it, and add its new run folder to the report
     local mode="$1" workflow="$2"
     shift 2
@@ -132,7 +132,7 @@ run_one() {  # MODE WORKFLOW ARGS...: run it, and add its new run folder to the 
     ".venv/bin/$workflow" "$@"
     log "$workflow exited $?"
     set -e
-    after="$(comm -13 <(echo "$before") <(run_dirs) | tail -n 1)"
+    after="$(comm -13 <(echo "$before") <(run_dirs) | tail -n 1 || true)"
     [ -n "$after" ] || { log "$workflow wrote no run folder"; exit 1; }
     report_runs+=(--run "$mode" "$workflow" "$after")
 }

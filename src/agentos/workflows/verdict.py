@@ -93,9 +93,6 @@ def is_none_point(point: str) -> bool:
     return point.strip(_BOLD).lower() in _NONE
 
 
-_is_none = is_none_point
-
-
 def parse_verdict(text: str) -> ReviewResult:
     """Parse `VERDICT: APPROVED|REVISE` followed by BLOCKING: and NON-BLOCKING: lists."""
     verdicts: list[str] = []
@@ -113,12 +110,12 @@ def parse_verdict(text: str) -> ReviewResult:
             current, rest = section
             point = _list_item(rest)
             point = rest if point is None else point
-            if not _is_none(point):
+            if not is_none_point(point):
                 sections[current].append(point)
             continue
         if current:
             point = _list_item(line)
-            if point is not None and not _is_none(point):
+            if point is not None and not is_none_point(point):
                 sections[current].append(point)
     if not verdicts:
         return _unparseable("no 'VERDICT:' line")
