@@ -34,6 +34,7 @@ from tests.helpers.fake_llm_servers import FakeLLMServer
 
 pytestmark = pytest.mark.timeout(90)
 KINDS = ["gemini", "anthropic", "openai"]
+MODEL = "qwen2.5-coder-1.5b"  # a real model name: dots are not file-name safe as they stand
 REVIEW = CompletionRequest(
     "You are a strict design reviewer. Review this.", purpose="review", schema=REVIEW_SCHEMA
 )
@@ -213,8 +214,8 @@ def _job(demo: Path, home: Path, key: str, **kw: Any) -> ItemJob:
         workspace=str(demo),
         db_path=str(checkpoint_db_path("lld_workflow", key, demo)),
         audit_path=str(home / "logs" / f"workflow-audit-{key}.jsonl"),
-        drafter="openai:gpt-test",
-        reviewer="openai:gpt-test",
+        drafter=f"openai:{MODEL}",
+        reviewer=f"openai:{MODEL}",
         **kw,
     )
 
@@ -250,7 +251,7 @@ def test_a_workflow_reviews_through_structured_output(demo: Path, home: Path, op
     assert all(c["input_tokens"] == 5 and c["output_tokens"] == 7 for c in calls)
     assert "tokens_estimated" not in calls[0]
     assert outcome.usage == {
-        "openai:gpt-test": {"input_tokens": 10, "output_tokens": 14, "calls": 2, "estimated": False}
+        f"openai:{MODEL}": {"input_tokens": 10, "output_tokens": 14, "calls": 2, "estimated": False}
     }
 
 
@@ -269,12 +270,11 @@ def test_rejected_structured_output_falls_back_once_and_is_remembered_for_the_ru
     assert server.schemas == [None, REVIEW_SCHEMA.schema, None, None, None]
     audit = read_audit(home / "logs" / "workflow-audit-8.jsonl")
     fallback = [e for e in audit if e["event"] == "structured_output_fallback"]
-    assert (
-        len(fallback) == 1 and fallback[0]["model"] == "gpt-test" and "not supported" in fallback[0]["error"]
-    )
+    assert len(fallback) == 1 and fallback[0]["model"] == MODEL and "not supported" in fallback[0]["error"]
     assert next(e for e in audit if e["event"] == "verdict")["format"] == "text-fallback"
-    assert any("Structured output rejected by openai:gpt-test" in line for line in lines)
-    assert (tmp_path / "run" / ".structured-fallback" / "openai-gpt-test").exists()
+    assert any(f"Structured output rejected by openai:{MODEL}" in line for line in lines)
+    (marker,) = (tmp_path / "run" / ".structured-fallback").iterdir()
+    assert marker.name == structured_review.marker_name("openai", MODEL)
     later = read_audit(home / "logs" / "workflow-audit-3.jsonl")
     assert next(e for e in later if e["event"] == "verdict")["format"] == "text-fallback"
     assert not [e for e in later if e["event"] == "structured_output_fallback"]
@@ -303,3 +303,13 @@ def test_approved_with_blocking_points_is_shown_as_revise_with_why_not_as_unpars
     assert shown == [f"    Review round 1: REVISE (1 blocking) - {APPROVED_WITH_BLOCKING}"]
     lld = (demo / "docs/lld/active/LLD-008.md").read_text()
     assert f"- {point}" in lld  # the bold point intact, not `Error Handling**: ...`
+
+
+@pytest.mark.parametrize(
+    "model", [MODEL, "models/gemini-2.5-pro", "../../etc", "a:b", "modèle", "x" * 500, "gpt-4.1", "gpt-4_1"]
+)
+def test_fallback_marker_names_are_safe_and_distinct(model: str) -> None:
+    name = structured_review.marker_name("openai", model)
+    assert "/" not in name and ".." not in name and len(name) < 130
+    others = {structured_review.marker_name("openai", m) for m in ("gpt-4.1", "gpt-4_1", "gpt-4-1")}
+    assert len(others) == 3

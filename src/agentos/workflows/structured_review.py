@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -79,11 +80,20 @@ _remembered: set[str] = set()
 _lock = threading.Lock()
 
 
+def marker_name(provider: str, model: str) -> str:
+    """A file name for any `provider:model`: model names hold dots, slashes, colons
+    (`qwen2.5-coder-1.5b`, `models/gemini-2.5-pro`); a short hash keeps them apart."""
+    label = f"{provider}:{model}"
+    readable = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in label[:100])
+    digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return sanitize_identifier(f"{readable}-{digest}")
+
+
 def _marker(provider: Provider) -> Path | None:
     run_dir = os.environ.get(RUN_DIR_ENV)
     if not run_dir:
         return None
-    return Path(run_dir) / FALLBACK_DIR / sanitize_identifier(f"{provider.name}-{provider.model}"[:120])
+    return Path(run_dir) / FALLBACK_DIR / marker_name(provider.name, provider.model)
 
 
 def fallen_back(provider: Provider) -> bool:
