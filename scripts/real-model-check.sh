@@ -140,8 +140,10 @@ for mode in structured text; do
     ws="$work/demo-$mode"
     cp -r examples/demo "$ws"
     # The demo's settings name the mock: replace them. A generous HTTP timeout, since a reply
-    # on 2 shared cores takes minutes (a fixed 300 s lost items in the first trial).
-    printf 'provider_timeout = "20m"\nmax_iterations = 3\n' >"$ws/agentos.toml"
+    # on 2 shared cores takes minutes (a fixed 300 s lost items in the first trial), and a cap
+    # on each answer: the request's max_tokens overrides llama-server's -n, and a small model
+    # can loop inside a JSON list (one review ran past 2,300 tokens at 2 tokens/s).
+    printf 'provider_timeout = "20m"\nmax_output_tokens = 1536\nmax_iterations = 3\n' >"$ws/agentos.toml"
     extra=(); [ "$mode" = text ] && extra=(--no-structured-output)
     common=(--repo "$ws" --parallel "$PARALLEL" --provider "openai:$MODEL_NAME" --item-timeout 2h "${extra[@]}")
     run_one "$mode" lld-workflow "${issue_flags[@]}" "${common[@]}"

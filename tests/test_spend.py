@@ -36,17 +36,19 @@ def _outcome(model: str, tokens_in: int, tokens_out: int, estimated: bool = Fals
 # -- settings ------------------------------------------------------------------------------
 def test_prices_and_provider_timeout_are_settings(tmp_path: Path) -> None:
     (tmp_path / "agentos.toml").write_text(
-        'provider_timeout = "10m"\n[prices."gemini-2.5-pro"]\ninput_per_mtok = 1.25\noutput_per_mtok = 10\n'
+        'provider_timeout = "10m"\nmax_output_tokens = 1536\n[prices."gemini-2.5-pro"]\ninput_per_mtok = 1.25\noutput_per_mtok = 10\n'
         '[prices."openai:gpt-4o"]\ninput_per_mtok = 2.5\noutput_per_mtok = 10.0\n'
     )
     settings = load_settings(tmp_path / "agentos.toml")
     assert settings.prices == {"gemini-2.5-pro": Price(1.25, 10.0), "openai:gpt-4o": Price(2.5, 10.0)}
-    assert settings.provider_timeout == "10m"
+    assert settings.provider_timeout == "10m" and settings.max_output_tokens == 1536
     config = build_config(
         WorkflowKind.LLD, {"repo": str(tmp_path), "provider": "gemini:gemini-2.5-pro"}, ["8"]
     )
-    assert config.provider_timeout == 600 and config.prices.for_model("gemini:gemini-2.5-pro") == Price(
-        1.25, 10
+    assert (
+        config.provider_timeout == 600
+        and config.max_output_tokens == 1536
+        and config.prices.for_model("gemini:gemini-2.5-pro") == Price(1.25, 10)
     )
 
 
@@ -66,6 +68,9 @@ def test_prices_and_provider_timeout_are_settings(tmp_path: Path) -> None:
         ("[prices]\nm = 3\n", "must be a table"),
         ('provider_timeout = "soon"\n', "'provider_timeout'"),
         ("provider_timeout = 0\n", "must be above 0"),
+        ("max_output_tokens = 0\n", "at least 1"),
+        ("max_output_tokens = 10000000\n", "at most 1000000"),
+        ("max_output_tokens = true\n", "whole number"),
     ],
 )
 def test_bad_prices_are_clear_errors(tmp_path: Path, content: str, message: str) -> None:

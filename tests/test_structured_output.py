@@ -313,3 +313,11 @@ def test_fallback_marker_names_are_safe_and_distinct(model: str) -> None:
     assert "/" not in name and ".." not in name and len(name) < 130
     others = {structured_review.marker_name("openai", m) for m in ("gpt-4.1", "gpt-4_1", "gpt-4-1")}
     assert len(others) == 3
+
+
+def test_max_output_tokens_caps_every_call(demo: Path, home: Path, openai_server) -> None:  # type: ignore[no-untyped-def]
+    """A small model can loop inside a JSON list until its token cap; the cap is a setting."""
+    with openai_server() as server:
+        outcome, _ = _run(_job(demo, home, "8", max_output_tokens=321))
+    assert outcome.status is ItemStatus.APPROVED
+    assert [body["max_tokens"] for body in server.requests] == [321, 321]

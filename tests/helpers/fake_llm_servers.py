@@ -39,6 +39,7 @@ class FakeLLMServer(LoopbackServer):
         self.reject_structured = reject_structured
         self.usage = usage
         self.schemas: list[Any] = []  # per request: the schema parameter found, or None
+        self.requests: list[dict[str, Any]] = []  # every request body, as sent
         self.retry_after = retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
         self.echo_key = echo_key
         self.calls: Counter[str] = Counter()  # by key
@@ -82,6 +83,7 @@ class FakeLLMServer(LoopbackServer):
         schema = self.schema_in(body)
         with self.lock:
             self.schemas.append(schema)
+            self.requests.append(body)
         if schema is not None and self.reject_structured:
             return self._error(handler, 400, key=key, unsupported=True)
         review = "strict design reviewer" in prompt or "strict reviewer" in prompt

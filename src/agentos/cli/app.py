@@ -230,6 +230,7 @@ def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:
             listed_at=listed_at,
             structured_output=config.structured_output,
             provider_timeout_s=config.provider_timeout,
+            max_output_tokens=config.max_output_tokens,
         )
 
     return make

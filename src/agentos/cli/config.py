@@ -47,6 +47,7 @@ class RunConfig:
     structured_output: bool = True  # reviewers asked for the verdict schema natively
     max_cost: float | None = None  # US dollars; needs a price for every model used
     provider_timeout: float | None = None  # seconds per HTTP call to a provider; None: default
+    max_output_tokens: int | None = None  # per LLM call; None: the default
     prices: PriceTable = field(default_factory=PriceTable)
 
     @property
@@ -181,5 +182,6 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         structured_output=not opts.get("no_structured_output"),
         max_cost=max_cost,
         provider_timeout=provider_timeout,
+        max_output_tokens=settings.max_output_tokens,
         prices=prices,
     )

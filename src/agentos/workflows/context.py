@@ -21,6 +21,7 @@ from agentos.tracker.base import Tracker
 from agentos.workflows.templates import Templates
 
 POLL_S = 0.05
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
 
 
 class StopFlag:
@@ -76,6 +77,7 @@ class RunContext:
     say: Callable[[str], None] = print
     structured_output: bool = True  # ask the reviewer for the verdict schema natively
     usage: UsageTotals = field(default_factory=UsageTotals)  # tokens of this process's calls
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # per call: what a runaway answer costs at most
 
     def call_llm(self, role: str, request: CompletionRequest) -> Completion:
         """Run one provider call; abandon it at once if a stop is requested.

@@ -61,6 +61,7 @@ class ItemJob:
     listed_at: float = 0.0  # when the run found the item pending (time.time()); 0: unknown
     structured_output: bool = True  # ask reviewers for the verdict schema (--no-structured-output)
     provider_timeout_s: float | None = None  # per HTTP call to a provider; None: the default
+    max_output_tokens: int | None = None  # per LLM call; None: the default (4096)
 
     @property
     def item_id(self) -> str:

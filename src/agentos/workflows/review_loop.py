@@ -69,6 +69,7 @@ def make_draft_node(name: str, kind: str) -> Node:
             prompt=prompt,
             purpose="draft",
             round=round_,
+            max_tokens=ctx.max_output_tokens,
             context={
                 "title": state.get("title", ""),
                 "body": state.get("body", ""),
@@ -108,6 +109,7 @@ def make_review_node(kind: str) -> Node:
             prompt="",  # set by structured_review for the answer format it asks for
             purpose="review",
             round=round_,
+            max_tokens=ctx.max_output_tokens,
             context={
                 "title": state.get("title", ""),
                 "item_text": state.get("item_text", ""),

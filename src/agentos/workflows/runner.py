@@ -105,6 +105,8 @@ def run_item(
             structured_output=job.structured_output,
             usage=usage,
         )
+        if job.max_output_tokens:
+            ctx.max_output_tokens = job.max_output_tokens
         graph = _compile(job.kind, store.open())
         config = {
             "configurable": {"thread_id": job.item_id},
