@@ -80,12 +80,19 @@ def test_loop_limit_means_needs_revision_never_approved(demo: Path, home: Path) 
     assert 8 in pending_issues(Workspace(demo), LocalTracker(Workspace(demo)))
 
 
-def test_unparseable_review_counts_as_revise(demo: Path, home: Path) -> None:
-    j = job(demo, home, WorkflowKind.LLD, "30")  # garbage-first
+@pytest.mark.parametrize(
+    ("structured", "reason"),
+    [(True, "answer not in the verdict schema: not a JSON object"), (False, "no 'VERDICT:' line")],
+)
+def test_unparseable_review_counts_as_revise(demo: Path, home: Path, structured: bool, reason: str) -> None:
+    j = job(demo, home, WorkflowKind.LLD, "30", structured_output=structured)  # garbage-first
     outcome, lines = run(j)
     assert outcome.status is ItemStatus.APPROVED and outcome.rounds == 2
     verdicts = [e for e in read_audit(Path(j.audit_path)) if e["event"] == "verdict"]
-    assert verdicts[0]["verdict"] == "REVISE" and "no 'VERDICT:' line" in verdicts[0]["parse_error"]
+    assert verdicts[0]["verdict"] == "REVISE" and reason in verdicts[0]["parse_error"]
+    assert verdicts[0]["format"] == ("structured" if structured else "text")
+    assert verdicts[0]["schema_valid"] is (False if structured else None)
+    assert verdicts[1]["verdict"] == "APPROVED" and verdicts[1]["parse_error"] is None
     assert any("unparseable answer" in line for line in lines)
 
 

@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_POOL_EXHAUSTED = 75
+EXIT_LIMIT_REACHED = EXIT_POOL_EXHAUSTED  # --max-cost stopped the run: resumable, like a spent pool
 EXIT_INTERRUPTED = 130
 
 

@@ -25,6 +25,7 @@ class EventType(StrEnum):
     NODE_END = "node_end"
     LLM_CALL = "llm_call"
     VERDICT = "verdict"
+    STRUCTURED_OUTPUT_FALLBACK = "structured_output_fallback"
     ISSUE_FILED = "issue_filed"
     WORKFLOW_COMPLETE = "workflow_complete"
     WORKFLOW_FAILED = "workflow_failed"

@@ -190,7 +190,11 @@ def clean_items(data: dict[str, Any]) -> list[dict[str, Any]]:
         for key, value in entry.items():
             if not isinstance(key, str) or key in ITEM_FIELDS:
                 continue
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+            ok = (
+                value is None
+                or isinstance(value, bool)
+                or (isinstance(value, int | float) and value == value)
+            )
             record[clean_text(key, 40)] = value if ok else clean_text(value)
         rounds = _int(entry.get("rounds"))
         record.update(

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentos.durations import parse_duration
 from agentos.errors import ConfigError
+from agentos.pricing import Price, parse_prices
 from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
 
 MAX_ITEM_BYTES_CEILING = 1 << 30  # 1 GiB: a larger limit is a typo, not a wish
+MAX_OUTPUT_TOKENS_CEILING = 1_000_000
 
 KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "provider": str,
@@ -26,6 +28,8 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "label": str,
     "max_item_bytes": int,
     "item_timeout": (str, int, float),  # "20m", "1h", or seconds
+    "provider_timeout": (str, int, float),  # per HTTP call to a provider: "10m", or seconds
+    "max_output_tokens": int,  # per LLM call: caps a runaway answer's time and cost
 }
 
 
@@ -45,6 +49,9 @@ class Settings:
     label: str | None = None
     max_item_bytes: int | None = None
     item_timeout: str | int | float | None = None
+    provider_timeout: str | int | float | None = None
+    max_output_tokens: int | None = None
+    prices: dict[str, Price] = field(default_factory=dict)  # [prices."MODEL"] tables
 
 
 def load_settings(path: Path) -> Settings:
@@ -66,6 +73,7 @@ def load_settings(path: Path) -> Settings:
     section = data.pop("agentos", None)
     if isinstance(section, dict):
         data.update(section)
+    prices = parse_prices(data.pop("prices"), str(path)) if "prices" in data else {}
     for key, value in data.items():
         expected = KNOWN_KEYS.get(key)
         if expected is None:
@@ -76,17 +84,25 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(
                 f"{path}: setting {key!r} must be {_TYPE_WORDS.get(expected, expected)}, got {value!r}"
             )
-    if "item_timeout" in data:
-        try:
-            parse_duration(data["item_timeout"])
-        except ValueError as exc:
-            raise ConfigError(f"{path}: setting 'item_timeout': {exc}") from None
-    for key in ("max_iterations", "parallel", "per_key_concurrency", "max_item_bytes"):
+    for key in ("item_timeout", "provider_timeout"):
+        if key in data:
+            try:
+                seconds = parse_duration(data[key])
+            except ValueError as exc:
+                raise ConfigError(f"{path}: setting {key!r}: {exc}") from None
+            if key == "provider_timeout" and seconds <= 0:
+                raise ConfigError(f"{path}: setting 'provider_timeout' must be above 0, got {data[key]!r}")
+    for key in ("max_iterations", "parallel", "per_key_concurrency", "max_item_bytes", "max_output_tokens"):
         if key in data and data[key] < 1:
             raise ConfigError(f"{path}: setting {key!r} must be at least 1, got {data[key]}")
+    if data.get("max_output_tokens", 0) > MAX_OUTPUT_TOKENS_CEILING:
+        raise ConfigError(
+            f"{path}: setting 'max_output_tokens' must be at most {MAX_OUTPUT_TOKENS_CEILING}, "
+            f"got {data['max_output_tokens']}"
+        )
     if data.get("max_item_bytes", 0) > MAX_ITEM_BYTES_CEILING:
         raise ConfigError(
             f"{path}: setting 'max_item_bytes' must be at most {MAX_ITEM_BYTES_CEILING}, "
             f"got {data['max_item_bytes']} (default {DEFAULT_MAX_ITEM_BYTES})"
         )
-    return Settings(**data)
+    return Settings(**data, prices=prices)

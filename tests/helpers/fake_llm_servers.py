@@ -4,6 +4,11 @@ Behaviour is chosen by the API key the client sends: a key containing `ratelimit
 answers 429 with the provider's retry hint, `daily` a per-day quota 429 (Gemini),
 `invalid` a 401; any other key succeeds. A prompt holding `agentos-test-500` gets a 500;
 with `echo_key`, one holding `agentos-test-echo` gets its key back in the answer.
+Structured output: the server finds the schema parameter in the provider's own format
+(OpenAI `response_format`, Anthropic `output_config.format`, Gemini `generationConfig`
+`responseMimeType` + `responseSchema`), records it in `schemas` (None when absent), and
+answers a review in that schema; with `reject_structured`, it answers such a request with
+the provider's 400 "not supported" error instead. `usage` replaces the usage numbers sent; `verdict` sets what a review answers.
 With `echo_key=True` every error body echoes the key, as OpenAI's 401 does
 ("Incorrect API key provided: sk-..."). `retry_after` may be any text (`inf`, `1e18`).
 """
@@ -20,8 +25,21 @@ from tests.helpers.loopback import LoopbackServer
 
 
 class FakeLLMServer(LoopbackServer):
-    def __init__(self, kind: str, retry_after: float | str = 1.0, echo_key: bool = False) -> None:
+    def __init__(
+        self,
+        kind: str,
+        retry_after: float | str = 1.0,
+        echo_key: bool = False,
+        reject_structured: bool = False,
+        usage: tuple[Any, Any] | None = None,
+        verdict: tuple[str, list[str]] = ("APPROVED", []),
+    ) -> None:
         self.kind = kind
+        self.verdict = verdict  # what a review answers: the verdict and its blocking points
+        self.reject_structured = reject_structured
+        self.usage = usage
+        self.schemas: list[Any] = []  # per request: the schema parameter found, or None
+        self.requests: list[dict[str, Any]] = []  # every request body, as sent
         self.retry_after = retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
         self.echo_key = echo_key
         self.calls: Counter[str] = Counter()  # by key
@@ -62,17 +80,42 @@ class FakeLLMServer(LoopbackServer):
             return self._error(handler, 429, daily=True, key=key)
         if "agentos-test-500" in prompt:
             return self._error(handler, 500, key=key)
+        schema = self.schema_in(body)
+        with self.lock:
+            self.schemas.append(schema)
+            self.requests.append(body)
+        if schema is not None and self.reject_structured:
+            return self._error(handler, 400, key=key, unsupported=True)
         review = "strict design reviewer" in prompt or "strict reviewer" in prompt
-        text = (
-            "VERDICT: APPROVED\nBLOCKING:\nNON-BLOCKING:\n- fine\n"
-            if review
-            else "# Draft\n\n## Context\n\nA design written by the loopback server.\n"
-        )
+        verdict, blocking = self.verdict
+        if review and schema is not None:
+            text = json.dumps({"verdict": verdict, "blocking": blocking, "non_blocking": ["fine"]})
+        elif review:
+            points = "".join(f"- {p}\n" for p in blocking)
+            text = f"VERDICT: {verdict}\nBLOCKING:\n{points}NON-BLOCKING:\n- fine\n"
+        else:
+            text = "# Draft\n\n## Context\n\nA design written by the loopback server.\n"
         if self.echo_key and "agentos-test-echo" in prompt:
             text += f"\nThe key you sent: {key}\n"
         self._send(handler, 200, self._success(text, body))
 
+    def schema_in(self, body: dict[str, Any]) -> Any:
+        """The JSON schema this request asks for, in this provider's wire format, or None."""
+        if self.kind == "openai":
+            fmt = body.get("response_format") or {}
+            if fmt.get("type") == "json_schema" and fmt.get("json_schema", {}).get("name"):
+                return fmt["json_schema"].get("schema")
+            return None
+        if self.kind == "anthropic":
+            fmt = (body.get("output_config") or {}).get("format") or {}
+            return fmt.get("schema") if fmt.get("type") == "json_schema" else None
+        config = body.get("generationConfig") or {}
+        if config.get("responseMimeType") == "application/json":
+            return config.get("responseSchema") or config.get("responseJsonSchema")
+        return None
+
     def _success(self, text: str, body: dict[str, Any]) -> dict[str, Any]:
+        tokens_in, tokens_out = self.usage or (5, 7)
         if self.kind == "gemini":
             return {
                 "candidates": [
@@ -82,7 +125,7 @@ class FakeLLMServer(LoopbackServer):
                         "index": 0,
                     }
                 ],
-                "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 7, "totalTokenCount": 12},
+                "usageMetadata": {"promptTokenCount": tokens_in, "candidatesTokenCount": tokens_out},
                 "modelVersion": "gemini-test",
             }
         if self.kind == "anthropic":
@@ -94,7 +137,7 @@ class FakeLLMServer(LoopbackServer):
                 "content": [{"type": "text", "text": text}],
                 "stop_reason": "end_turn",
                 "stop_sequence": None,
-                "usage": {"input_tokens": 5, "output_tokens": 7},
+                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
             }
         return {
             "id": "chatcmpl-1",
@@ -104,11 +147,20 @@ class FakeLLMServer(LoopbackServer):
             "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
             ],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out},
         }
 
-    def _error(self, handler: BaseHTTPRequestHandler, code: int, daily: bool = False, key: str = "") -> None:
+    def _error(
+        self,
+        handler: BaseHTTPRequestHandler,
+        code: int,
+        daily: bool = False,
+        key: str = "",
+        unsupported: bool = False,
+    ) -> None:
         echo = f" (Incorrect API key provided: {key})" if self.echo_key else ""
+        if unsupported:
+            return self._unsupported(handler)
         if self.kind == "gemini":
             status = {401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}[code]
             details: list[dict[str, Any]] = []
@@ -152,3 +204,20 @@ class FakeLLMServer(LoopbackServer):
         return self._send(
             handler, code, {"error": {"message": "nope" + echo, "type": "requests", "code": ecode}}, headers
         )
+
+    def _unsupported(self, handler: BaseHTTPRequestHandler) -> None:
+        """Each provider's 400 for a model that cannot answer in a JSON schema."""
+        if self.kind == "gemini":
+            message = "JSON mode is not enabled for this model: response_schema is not supported"
+            payload: dict[str, Any] = {
+                "error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}
+            }
+        elif self.kind == "anthropic":
+            message = "output_config.format: structured outputs are not supported for this model"
+            payload = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+        else:
+            message = (
+                "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model."
+            )
+            payload = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+        return self._send(handler, 400, payload)

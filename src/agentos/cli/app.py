@@ -40,8 +40,8 @@ from agentos.workflows.plan import plan, preflight
 
 EPILOG = """\b
 Exit codes: 0 every item approved, needs revision or skipped; 1 an item failed;
-2 usage or configuration error; 75 credential pool exhausted with --no-wait;
-130 interrupted (Ctrl+C or SIGTERM, at any moment) - run the same command
+2 usage or configuration error; 75 credential pool exhausted with --no-wait,
+or --max-cost reached with items left; 130 interrupted (Ctrl+C or SIGTERM, at any moment) - run the same command
 again to resume.
 State lives in $AGENTOS_HOME (default ~/.agentos): checkpoints/, logs/, credentials."""
 
@@ -117,6 +117,19 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--fail-fast",
             is_flag=True,
             help="After the first failed item, start no new item; running items finish (exit 1).",
+        ),
+        click.option(
+            "--max-cost",
+            metavar="AMOUNT",
+            default=None,
+            help="Start no new item once the run has spent this many US dollars (prices from "
+            '[prices."MODEL"] in agentos.toml); running items finish (exit 75, resumable).',
+        ),
+        click.option(
+            "--no-structured-output",
+            is_flag=True,
+            help="Ask reviewers for the text verdict format instead of the provider's native "
+            "structured output (JSON schema).",
         ),
         click.option(
             "-q",
@@ -215,6 +228,9 @@ def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:
             max_item_bytes=config.workspace.max_item_bytes,
             force=config.force,
             listed_at=listed_at,
+            structured_output=config.structured_output,
+            provider_timeout_s=config.provider_timeout,
+            max_output_tokens=config.max_output_tokens,
         )
 
     return make
@@ -289,11 +305,13 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
     check_home_writable()
     # Imported here: LangGraph takes ~1 s to import, and dry runs and usage errors need none of it.
     from agentos.workflows.parallel.batch import run_batch
+    from agentos.workflows.parallel.spend import SpendMeter
     from agentos.workflows.single import run_single
 
     check_state(config, keys)
     pools = PoolSet.load(config.providers, config.per_key_concurrency)
     make_job = make_job_factory(config)
+    spend = SpendMeter(config.prices, config.models, config.max_cost)
     if config.parallel is None:
         key = keys[0]
         return run_single(
@@ -303,6 +321,7 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
             config.no_wait,
             config.item_timeout,
             verbosity=config.verbosity,
+            spend=spend,
         )
     return run_batch(
         workflow=f"{config.kind.value}-workflow",
@@ -318,6 +337,7 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
         verbosity=config.verbosity,
         fail_fast=config.fail_fast,
         run_info=run_info(config),
+        spend=spend,
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from agentos.durations import parse_duration
 from agentos.errors import ConfigError
 from agentos.llm.registry import SDK_MODULES, ProviderSpec
 from agentos.paths import Workspace, sanitize_identifier
+from agentos.pricing import PriceTable
 from agentos.settings import load_settings
 from agentos.tracker.base import TrackerConfig
 from agentos.workflows.item import WorkflowKind
@@ -42,6 +44,16 @@ class RunConfig:
     verbosity: Verbosity = Verbosity.NORMAL
     fail_fast: bool = False
     force: bool = False  # redo items that are already approved
+    structured_output: bool = True  # reviewers asked for the verdict schema natively
+    max_cost: float | None = None  # US dollars; needs a price for every model used
+    provider_timeout: float | None = None  # seconds per HTTP call to a provider; None: default
+    max_output_tokens: int | None = None  # per LLM call; None: the default
+    prices: PriceTable = field(default_factory=PriceTable)
+
+    @property
+    def models(self) -> list[str]:
+        """`provider:model` of the drafter and the reviewer, once each."""
+        return list(dict.fromkeys([str(self.drafter), str(self.reviewer)]))
 
     @property
     def providers(self) -> list[str]:
@@ -69,6 +81,28 @@ def parse_tracker(github: str | None, setting: str | None, api_url: str, label: 
     if not api_url.startswith(("http://", "https://")):
         raise ConfigError(f"invalid --github-api-url {api_url!r}: must start with http:// or https://")
     return TrackerConfig(kind="github", repo=repo, api_url=api_url.rstrip("/"), label=label)
+
+
+def parse_max_cost(text: str | None, prices: PriceTable, models: list[str]) -> float | None:
+    """`--max-cost 5` or `$0.50`: a positive amount, and a price for every model used."""
+    if text is None:
+        return None
+    try:
+        amount = float(str(text).strip().removeprefix("$")) if len(str(text)) <= 32 else -1.0
+    except ValueError:
+        amount = -1.0
+    if not math.isfinite(amount) or amount <= 0:
+        raise ConfigError(f"--max-cost takes a positive amount in US dollars (e.g. 5 or 0.50), got {text!r}")
+    missing = prices.missing(models)
+    if missing:
+        model = missing[0].partition(":")[2]
+        raise ConfigError(
+            f"--max-cost needs a price for every model the run uses; agentos.toml has none for "
+            f"{', '.join(missing)}. Add, with the provider's real prices:\n"
+            f'  [prices."{model}"]\n  input_per_mtok = ...   # US dollars per million tokens\n'
+            "  output_per_mtok = ..."
+        )
+    return amount
 
 
 def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> RunConfig:
@@ -115,6 +149,13 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         item_timeout = parse_duration(timeout_text)
     except ValueError as exc:
         raise ConfigError(f"--item-timeout: {exc}") from None
+    provider_timeout = None
+    if settings.provider_timeout is not None:
+        provider_timeout = parse_duration(settings.provider_timeout)  # checked by load_settings
+    prices = PriceTable(settings.prices)
+    max_cost = parse_max_cost(
+        opts.get("max_cost"), prices, list(dict.fromkeys([str(drafter), str(reviewer)]))
+    )
     try:
         verbosity = Verbosity.from_flags(bool(opts.get("quiet")), bool(opts.get("verbose")))
     except ValueError as exc:
@@ -138,4 +179,9 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         verbosity=verbosity,
         fail_fast=bool(opts.get("fail_fast")),
         force=bool(opts.get("force")),
+        structured_output=not opts.get("no_structured_output"),
+        max_cost=max_cost,
+        provider_timeout=provider_timeout,
+        max_output_tokens=settings.max_output_tokens,
+        prices=prices,
     )

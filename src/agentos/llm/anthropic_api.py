@@ -6,6 +6,8 @@ from typing import Any
 
 from agentos.llm.base import Completion, CompletionRequest, parse_retry_after
 from agentos.llm.errors import AuthError, ProviderError, RateLimited
+from agentos.llm.structured import StructuredOutputUnsupported, looks_unsupported
+from agentos.llm.usage import Usage, clamp_tokens
 
 
 class AnthropicProvider:
@@ -38,6 +40,8 @@ class AnthropicProvider:
         }
         if request.system:
             kwargs["system"] = request.system
+        if request.schema is not None:  # the SDK's structured outputs (not a forced tool call)
+            kwargs["output_config"] = {"format": {"type": "json_schema", "schema": request.schema.schema}}
         try:
             message = self._client.messages.create(**kwargs)
         except sdk.RateLimitError as exc:
@@ -49,6 +53,10 @@ class AnthropicProvider:
         except (sdk.AuthenticationError, sdk.PermissionDeniedError) as exc:
             raise AuthError(f"anthropic: {exc.message}", key_name=self.key_name) from None
         except sdk.APIStatusError as exc:
+            if request.schema is not None and looks_unsupported(exc.status_code, str(exc.message)):
+                raise StructuredOutputUnsupported(
+                    f"anthropic: HTTP {exc.status_code}: {exc.message}", key_name=self.key_name
+                ) from None
             raise ProviderError(
                 f"anthropic: HTTP {exc.status_code}: {exc.message}", key_name=self.key_name
             ) from None
@@ -57,4 +65,15 @@ class AnthropicProvider:
         text = "".join(getattr(block, "text", "") for block in message.content)
         if not text:
             raise ProviderError("anthropic: empty response", key_name=self.key_name)
-        return Completion(text=text, provider=self.name, model=self.model)
+        return Completion(text=text, provider=self.name, model=self.model, usage=_usage(message))
+
+
+def _usage(message: Any) -> Usage | None:
+    """Input counts cache writes and reads too: every input token the call was billed for."""
+    usage = getattr(message, "usage", None)
+    if usage is None:
+        return None
+    fields = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    return Usage.reported(
+        sum(clamp_tokens(getattr(usage, name, 0)) for name in fields), getattr(usage, "output_tokens", 0)
+    )

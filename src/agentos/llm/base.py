@@ -6,9 +6,13 @@ import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
+from agentos.llm.usage import Usage
 from agentos.retry_hints import clamp_retry_after, parse_seconds
+
+if TYPE_CHECKING:
+    from agentos.llm.structured import ResponseSchema
 
 Purpose = Literal["draft", "review"]
 MAX_DATE_TEXT = 64  # an HTTP date is ~29 characters
@@ -24,6 +28,9 @@ class CompletionRequest:
     # uses them to produce drafts and verdicts that depend on the item.
     context: Mapping[str, str] = field(default_factory=dict)
     max_tokens: int = 4096
+    # Ask for an answer in this JSON schema through the provider's native structured output.
+    # A provider or model that rejects it raises StructuredOutputUnsupported.
+    schema: ResponseSchema | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Completion:
     text: str
     provider: str
     model: str
+    usage: Usage | None = None  # None: the provider reported none
 
 
 class Provider(Protocol):

@@ -12,6 +12,8 @@ from typing import Any
 
 from agentos.llm.base import Completion, CompletionRequest
 from agentos.llm.errors import AuthError, ProviderError, QuotaExhausted, RateLimited
+from agentos.llm.structured import StructuredOutputUnsupported, looks_unsupported
+from agentos.llm.usage import Usage, clamp_tokens
 from agentos.retry_hints import clamp_retry_after, parse_seconds
 
 
@@ -90,21 +92,35 @@ class GeminiProvider:
     def complete(self, request: CompletionRequest) -> Completion:
         from google.genai import errors
 
+        structured: dict[str, Any] = {}
+        if request.schema is not None:
+            # Gemini's schema is an OpenAPI subset: it constrains decoding to the properties
+            # given, and has no need of (nor, in older API versions, a name for) additionalProperties.
+            schema = {k: v for k, v in request.schema.schema.items() if k != "additionalProperties"}
+            structured = {"response_mime_type": "application/json", "response_schema": schema}
         config = self._types.GenerateContentConfig(
-            system_instruction=request.system or None, max_output_tokens=request.max_tokens
+            system_instruction=request.system or None, max_output_tokens=request.max_tokens, **structured
         )
         try:
             response = self._client.models.generate_content(
                 model=self.model, contents=request.prompt, config=config
             )
         except errors.APIError as exc:
-            raise self._map(exc) from None
+            mapped = self._map(exc)
+            detail = f"{exc.status or ''} {exc.message or ''}"
+            if (
+                request.schema is not None
+                and type(mapped) is ProviderError
+                and looks_unsupported(int(exc.code or 0), detail)
+            ):
+                raise StructuredOutputUnsupported(str(mapped), key_name=self.key_name) from None
+            raise mapped from None
         except Exception as exc:
             raise ProviderError(f"gemini: {type(exc).__name__}: {exc}", key_name=self.key_name) from None
         text = response.text
         if not text:
             raise ProviderError("gemini: empty response", key_name=self.key_name)
-        return Completion(text=text, provider=self.name, model=self.model)
+        return Completion(text=text, provider=self.name, model=self.model, usage=_usage(response))
 
     def _map(self, exc: Any) -> Exception:
         code, body = int(exc.code or 0), exc.details
@@ -116,3 +132,13 @@ class GeminiProvider:
         if code in (401, 403) or "API_KEY_INVALID" in str(body):
             return AuthError(message, key_name=self.key_name)
         return ProviderError(message, key_name=self.key_name)
+
+
+def _usage(response: Any) -> Usage | None:
+    """`usage_metadata`: output counts the model's thinking tokens too (billed as output)."""
+    meta = getattr(response, "usage_metadata", None)
+    if meta is None:
+        return None
+    output = clamp_tokens(getattr(meta, "candidates_token_count", 0))
+    output += clamp_tokens(getattr(meta, "thoughts_token_count", 0))
+    return Usage.reported(getattr(meta, "prompt_token_count", 0), output)

@@ -5,10 +5,16 @@ and its reviewer can be scripted from the item text with a directive such as
 ``<!-- mock-review: revisions=2 -->`` (REVISE twice, then APPROVED),
 ``<!-- mock-review: never-approve -->`` or ``<!-- mock-review: garbage-first -->``
 (an unparseable first answer, to show strict verdict parsing).
+
+Asked for a JSON schema (structured output), its reviewer answers in the schema, as a
+grammar-constrained real model would; a model name containing `no-structured-output`
+(`mock:no-structured-output`) rejects such requests instead, to show the text fallback.
+It has no tokenizer: its token counts are estimates, labelled as such.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -16,6 +22,8 @@ from pathlib import Path
 
 from agentos.llm.base import Completion, CompletionRequest
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
+from agentos.llm.structured import StructuredOutputUnsupported
+from agentos.llm.usage import Usage
 from agentos.paths import agentos_home, sanitize_identifier
 from agentos.retry_hints import clamp_retry_after, parse_seconds
 
@@ -77,9 +85,18 @@ class MockProvider:
                 key_name=self.key_name,
                 message="mock: simulated HTTP 429 (AGENTOS_SIMULATE_429)",
             )
+        if request.schema is not None and "no-structured-output" in self.model:
+            raise StructuredOutputUnsupported(
+                f"mock: HTTP 400: response_format json_schema is not supported by model {self.model}",
+                key_name=self.key_name,
+            )
         time.sleep(mock_latency())
-        text = _review(request) if request.purpose == "review" else _draft(request)
-        return Completion(text=text, provider=self.name, model=self.model)
+        if request.purpose == "review":
+            text = _review(request, structured=request.schema is not None)
+        else:
+            text = _draft(request)
+        usage = Usage.estimate(request.system + request.prompt, text)
+        return Completion(text=text, provider=self.name, model=self.model, usage=usage)
 
 
 def _strip_comments(text: str) -> str:
@@ -132,27 +149,26 @@ def _draft(request: CompletionRequest) -> str:
     return "\n".join(out)
 
 
-def _review(request: CompletionRequest) -> str:
+def _review(request: CompletionRequest, structured: bool = False) -> str:
     ctx = request.context
     title = ctx.get("title", "the item").strip()
     match = _DIRECTIVE.search(ctx.get("item_text", ""))
     mode, count = (match.group(1).lower(), int(match.group(2) or 0)) if match else ("", 0)
     if mode == "garbage-first" and request.round == 1:
-        return "Looks fine to me, ship it!"  # deliberately not in the verdict format
+        return "Looks fine to me, ship it!"  # deliberately in no format, not even the schema
     approve = mode != "never-approve" and not (mode == "revisions" and request.round <= count)
     if approve:
-        return (
-            "VERDICT: APPROVED\n"
-            "BLOCKING:\n"
-            "NON-BLOCKING:\n"
-            f"- ({MOCK_LABEL}) Consider a short glossary for {title}.\n"
-        )
-    return (
-        "VERDICT: REVISE\n"
-        "BLOCKING:\n"
-        f"- ({MOCK_LABEL}) Round {request.round}: the error-handling section of "
-        f"'{title}' must name each failure mode and its recovery.\n"
-        f"- ({MOCK_LABEL}) Round {request.round}: the test plan must cover the edge cases.\n"
-        "NON-BLOCKING:\n"
-        "- Tighten the wording of the context section.\n"
-    )
+        blocking: list[str] = []
+        non_blocking = [f"({MOCK_LABEL}) Consider a short glossary for {title}."]
+    else:
+        blocking = [
+            f"({MOCK_LABEL}) Round {request.round}: the error-handling section of "
+            f"'{title}' must name each failure mode and its recovery.",
+            f"({MOCK_LABEL}) Round {request.round}: the test plan must cover the edge cases.",
+        ]
+        non_blocking = ["Tighten the wording of the context section."]
+    verdict = "APPROVED" if approve else "REVISE"
+    if structured:
+        return json.dumps({"verdict": verdict, "blocking": blocking, "non_blocking": non_blocking})
+    lines = [f"VERDICT: {verdict}", "BLOCKING:", *[f"- {p}" for p in blocking], "NON-BLOCKING:"]
+    return "\n".join([*lines, *[f"- {p}" for p in non_blocking]]) + "\n"

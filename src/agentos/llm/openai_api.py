@@ -11,6 +11,8 @@ from typing import Any
 
 from agentos.llm.base import Completion, CompletionRequest, parse_retry_after
 from agentos.llm.errors import AuthError, ProviderError, QuotaExhausted, RateLimited
+from agentos.llm.structured import StructuredOutputUnsupported, looks_unsupported
+from agentos.llm.usage import Usage
 
 QUOTA_COOLDOWN_S = 3600.0
 
@@ -48,9 +50,15 @@ class OpenAIProvider:
         if request.system:
             messages.append({"role": "system", "content": request.system})
         messages.append({"role": "user", "content": request.prompt})
+        kwargs: dict[str, Any] = {}
+        if request.schema is not None:  # llama.cpp and vLLM honour it by constrained decoding
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": request.schema.name, "schema": request.schema.schema, "strict": True},
+            }
         try:
             response = self._client.chat.completions.create(
-                model=self.model, messages=messages, max_tokens=request.max_tokens
+                model=self.model, messages=messages, max_tokens=request.max_tokens, **kwargs
             )
         except sdk.RateLimitError as exc:
             message = f"openai: HTTP 429: {exc.message}"
@@ -66,6 +74,10 @@ class OpenAIProvider:
         except (sdk.AuthenticationError, sdk.PermissionDeniedError) as exc:
             raise AuthError(f"openai: {exc.message}", key_name=self.key_name) from None
         except sdk.APIStatusError as exc:
+            if request.schema is not None and looks_unsupported(exc.status_code, str(exc.message)):
+                raise StructuredOutputUnsupported(
+                    f"openai: HTTP {exc.status_code}: {exc.message}", key_name=self.key_name
+                ) from None
             raise ProviderError(
                 f"openai: HTTP {exc.status_code}: {exc.message}", key_name=self.key_name
             ) from None
@@ -75,4 +87,11 @@ class OpenAIProvider:
         text = (choices[0].message.content or "") if choices else ""
         if not text:
             raise ProviderError("openai: empty response", key_name=self.key_name)
-        return Completion(text=text, provider=self.name, model=self.model)
+        return Completion(text=text, provider=self.name, model=self.model, usage=_usage(response))
+
+
+def _usage(response: Any) -> Usage | None:
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return None
+    return Usage.reported(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0))

@@ -63,7 +63,12 @@ def base_url_for(provider: str) -> str | None:
     return (os.environ.get(var) or None) if var else None
 
 
-def create_provider(spec: ProviderSpec, *, secret: str | None, key_name: str | None) -> Provider:
+DEFAULT_TIMEOUT_S = 300.0  # per HTTP call; `provider_timeout` in agentos.toml changes it
+
+
+def create_provider(
+    spec: ProviderSpec, *, secret: str | None, key_name: str | None, timeout_s: float | None = None
+) -> Provider:
     if secret:  # SDK error texts that echo the key are then redacted at their source
         register_secret(secret, key_name or f"{spec.provider}-key")
     if spec.provider == "mock":
@@ -76,14 +81,19 @@ def create_provider(spec: ProviderSpec, *, secret: str | None, key_name: str | N
             "or set the provider's API key environment variable"
         )
     base_url = base_url_for(spec.provider)
+    timeout = timeout_s or DEFAULT_TIMEOUT_S
     if spec.provider == "gemini":
         from agentos.llm.gemini_api import GeminiProvider
 
-        return GeminiProvider(spec.model, secret=secret, key_name=key_name, base_url=base_url)
+        return GeminiProvider(
+            spec.model, secret=secret, key_name=key_name, base_url=base_url, timeout_s=timeout
+        )
     if spec.provider == "anthropic":
         from agentos.llm.anthropic_api import AnthropicProvider
 
-        return AnthropicProvider(spec.model, secret=secret, key_name=key_name, base_url=base_url)
+        return AnthropicProvider(
+            spec.model, secret=secret, key_name=key_name, base_url=base_url, timeout_s=timeout
+        )
     from agentos.llm.openai_api import OpenAIProvider
 
     return OpenAIProvider(
@@ -91,4 +101,5 @@ def create_provider(spec: ProviderSpec, *, secret: str | None, key_name: str | N
         secret=secret,
         key_name=key_name,
         base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
+        timeout_s=timeout,
     )

@@ -14,12 +14,14 @@ from agentos.errors import Interrupted
 from agentos.events import EventBus, EventType
 from agentos.llm.base import Completion, CompletionRequest, Provider
 from agentos.llm.errors import LLMError
+from agentos.llm.usage import Usage, UsageTotals
 from agentos.paths import Workspace
 from agentos.secrets import redact
 from agentos.tracker.base import Tracker
 from agentos.workflows.templates import Templates
 
 POLL_S = 0.05
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
 
 
 class StopFlag:
@@ -73,6 +75,9 @@ class RunContext:
     max_iterations: int = 3
     labels: list[str] = field(default_factory=list)
     say: Callable[[str], None] = print
+    structured_output: bool = True  # ask the reviewer for the verdict schema natively
+    usage: UsageTotals = field(default_factory=UsageTotals)  # tokens of this process's calls
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # per call: what a runaway answer costs at most
 
     def call_llm(self, role: str, request: CompletionRequest) -> Completion:
         """Run one provider call; abandon it at once if a stop is requested.
@@ -107,8 +112,10 @@ class RunContext:
                 error.provider = provider.name
             self._audit_call(provider, role, request, started, outcome, str(error))
             raise error
-        self._audit_call(provider, role, request, started, "ok")
         result: Completion = box["result"]
+        if result.usage is not None:
+            self.usage.add(f"{provider.name}:{provider.model}", result.usage)
+        self._audit_call(provider, role, request, started, "ok", usage=result.usage)
         # An answer that echoes the key must not carry it into drafts, LLDs, issues or state.
         return dataclasses.replace(result, text=redact(result.text))
 
@@ -120,6 +127,7 @@ class RunContext:
         started: float,
         outcome: str,
         error: str | None = None,
+        usage: Usage | None = None,
     ) -> None:
         fields: dict[str, Any] = {
             "role": role,
@@ -131,6 +139,10 @@ class RunContext:
             "duration_s": round(time.monotonic() - started, 4),
             "outcome": outcome,
         }
+        if request.schema is not None:
+            fields["structured_output"] = True
+        if usage is not None:
+            fields.update(usage.audit_fields())
         if error:
             fields["error"] = error
         self.events.emit(EventType.LLM_CALL, **fields)

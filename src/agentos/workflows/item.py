@@ -59,6 +59,9 @@ class ItemJob:
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES  # workspace files above this are refused
     force: bool = False  # redo an item that is already approved
     listed_at: float = 0.0  # when the run found the item pending (time.time()); 0: unknown
+    structured_output: bool = True  # ask reviewers for the verdict schema (--no-structured-output)
+    provider_timeout_s: float | None = None  # per HTTP call to a provider; None: the default
+    max_output_tokens: int | None = None  # per LLM call; None: the default (4096)
 
     @property
     def item_id(self) -> str:
@@ -79,6 +82,8 @@ class ItemOutcome:
     key_name: str | None = None
     retry_after: float | None = None
     reset_at: float | None = None
+    # Tokens this process's LLM calls used, per `provider:model` (UsageTotals.to_dict()).
+    usage: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

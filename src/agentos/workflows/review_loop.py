@@ -11,9 +11,9 @@ from langgraph.runtime import Runtime
 
 from agentos.events import EventType
 from agentos.llm.base import CompletionRequest
+from agentos.workflows import structured_review
 from agentos.workflows.context import RunContext, WorkflowState
 from agentos.workflows.lineage import write_lineage
-from agentos.workflows.verdict import parse_verdict
 
 
 class Node(Protocol):
@@ -69,6 +69,7 @@ def make_draft_node(name: str, kind: str) -> Node:
             prompt=prompt,
             purpose="draft",
             round=round_,
+            max_tokens=ctx.max_output_tokens,
             context={
                 "title": state.get("title", ""),
                 "body": state.get("body", ""),
@@ -89,28 +90,34 @@ def make_review_node(kind: str) -> Node:
     def review(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ctx = runtime.context
         round_ = state.get("rounds", 0) + 1
-        prompt = ctx.templates.render(
-            f"{kind}_reviewer.md",
-            number=state["key"],
-            slug=state["key"],
-            title=state.get("title", ""),
-            body=state.get("body", ""),
-            draft=state.get("draft", ""),
-            round=round_,
-            max_rounds=ctx.max_iterations,
-        )
+        values = {
+            "number": state["key"],
+            "slug": state["key"],
+            "title": state.get("title", ""),
+            "body": state.get("body", ""),
+            "draft": state.get("draft", ""),
+            "round": round_,
+            "max_rounds": ctx.max_iterations,
+        }
+
+        def prompt_for(fmt: str) -> str:
+            return ctx.templates.render(
+                f"{kind}_reviewer.md", **values, answer_format=structured_review.answer_format(fmt, kind)
+            )
+
         request = CompletionRequest(
-            prompt=prompt,
+            prompt="",  # set by structured_review for the answer format it asks for
             purpose="review",
             round=round_,
+            max_tokens=ctx.max_output_tokens,
             context={
                 "title": state.get("title", ""),
                 "item_text": state.get("item_text", ""),
                 "draft": state.get("draft", ""),
             },
         )
-        answer = ctx.call_llm("reviewer", request).text
-        result = parse_verdict(answer)
+        reviewed = structured_review.review(ctx, request, prompt_for)
+        result, answer = reviewed.result, reviewed.answer
         seq = state.get("seq", 0) + 1
         why = result.parse_error or result.note
         note = f"\n\n<!-- parsed as {result.verdict.value}: {why} -->\n" if why else ""
@@ -122,6 +129,8 @@ def make_review_node(kind: str) -> Node:
             blocking=result.blocking,
             parse_error=result.parse_error,
             note=result.note,
+            format=reviewed.format.value,
+            schema_valid=reviewed.schema_valid,
         )
         shown = f"{result.verdict.value} ({len(result.blocking)} blocking)"
         if result.parse_error:

@@ -19,6 +19,7 @@ from agentos.events import AuditWriter, EventBus, EventType
 from agentos.llm.base import Provider
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 from agentos.llm.registry import ProviderSpec, create_provider
+from agentos.llm.usage import UsageTotals
 from agentos.paths import Workspace
 from agentos.tracker.factory import open_tracker
 from agentos.workflows.checkpoint import CheckpointStore, db_path_from_env
@@ -32,9 +33,16 @@ from agentos.workflows.lld import build_lld_graph
 from agentos.workflows.templates import Templates
 
 
-def _provider(spec: ProviderSpec, credentials: Mapping[str, Credential]) -> Provider:
+def _provider(
+    spec: ProviderSpec, credentials: Mapping[str, Credential], timeout_s: float | None = None
+) -> Provider:
     cred = credentials.get(spec.provider)
-    return create_provider(spec, secret=cred.secret if cred else None, key_name=cred.name if cred else None)
+    return create_provider(
+        spec,
+        secret=cred.secret if cred else None,
+        key_name=cred.name if cred else None,
+        timeout_s=timeout_s,
+    )
 
 
 def _compile(kind: WorkflowKind, saver: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -77,6 +85,7 @@ def run_item(
     outcome: ItemOutcome
     graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
     config: Any = None
+    usage = UsageTotals()  # every call this process makes, whatever the outcome
     try:
         tracker = open_tracker(job.tracker, workspace)
         store.prepare(owner_for(job.kind, job.key, workspace, tracker), job.fresh, say)
@@ -84,8 +93,8 @@ def run_item(
             item_id=job.item_id,
             workspace=workspace,
             lineage_dir=workspace.lineage_dir(job.item_id),
-            drafter=_provider(drafter_spec, credentials),
-            reviewer=_provider(reviewer_spec, credentials),
+            drafter=_provider(drafter_spec, credentials, job.provider_timeout_s),
+            reviewer=_provider(reviewer_spec, credentials, job.provider_timeout_s),
             templates=Templates(workspace.templates_override_dir, workspace.root, workspace.max_item_bytes),
             events=events,
             stop=stop,
@@ -93,7 +102,11 @@ def run_item(
             max_iterations=job.max_iterations,
             labels=list(job.labels),
             say=say,
+            structured_output=job.structured_output,
+            usage=usage,
         )
+        if job.max_output_tokens:
+            ctx.max_output_tokens = job.max_output_tokens
         graph = _compile(job.kind, store.open())
         config = {
             "configurable": {"thread_id": job.item_id},
@@ -150,6 +163,7 @@ def run_item(
             outcome = ItemOutcome(ItemStatus.FAILED, error=f"unexpected {type(exc).__name__}: {exc}")
     finally:
         store.close()
+    outcome.usage = usage.to_dict()
     if outcome.status.succeeded:
         store.delete()
     _report(outcome, job, events, say, time.monotonic() - started)

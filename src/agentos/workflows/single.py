@@ -17,6 +17,7 @@ from agentos.workflows.item_lock import ItemLocks
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from agentos.workflows.parallel.provider_pools import PoolSet
+from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.verbosity import Verbosity, quiet_single_line
 from agentos.workflows.runner import run_item
 
@@ -51,13 +52,14 @@ def run_single(
     no_wait: bool = False,
     item_timeout: float | None = None,
     verbosity: Verbosity = Verbosity.NORMAL,
+    spend: SpendMeter | None = None,
 ) -> int:
     """Run `job` here. Console output goes through the same redacting router as a batch's."""
     terminal, errors = sys.stdout, sys.stderr
     out, err = ConsoleRouter(terminal), ConsoleRouter(errors)
     sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
     try:
-        return _run_single(job, pools, banner, no_wait, item_timeout, verbosity)
+        return _run_single(job, pools, banner, no_wait, item_timeout, verbosity, spend)
     finally:
         sys.stdout, sys.stderr = terminal, errors
         out.flush()
@@ -71,6 +73,7 @@ def _run_single(
     no_wait: bool,
     item_timeout: float | None,
     verbosity: Verbosity,
+    spend: SpendMeter | None = None,
 ) -> int:
     coordinator = ParallelCoordinator(1, pools, no_wait=no_wait)
     print(f"[COORDINATOR] {job.item_id}: {banner}")
@@ -99,6 +102,8 @@ def _run_single(
         finally:
             if timer is not None:
                 timer.cancel()
+        if spend is not None:
+            spend.record(item, outcome)
         return outcome
 
     locks = ItemLocks(work)  # one owner per item, across every run on the machine
@@ -107,6 +112,8 @@ def _run_single(
     finally:
         locks.release_all()
     print(f"[COORDINATOR] Audit log: {job.audit_path}")
+    if spend is not None:
+        print(f"[COORDINATOR] {spend.total_line()}")
     result: Any = results[0] if results else None
     if timed_out.is_set() and not (result is not None and result.success):
         print(f"FAILED: timed out after {limit} (--item-timeout); checkpoint kept at {job.db_path}")

@@ -88,7 +88,8 @@ def _list_item(line: str) -> str | None:
     return None
 
 
-def _is_none(point: str) -> bool:
+def is_none_point(point: str) -> bool:
+    """`none`, `N/A`, `-`: a reviewer's way of listing nothing."""
     return point.strip(_BOLD).lower() in _NONE
 
 
@@ -109,12 +110,12 @@ def parse_verdict(text: str) -> ReviewResult:
             current, rest = section
             point = _list_item(rest)
             point = rest if point is None else point
-            if not _is_none(point):
+            if not is_none_point(point):
                 sections[current].append(point)
             continue
         if current:
             point = _list_item(line)
-            if point is not None and not _is_none(point):
+            if point is not None and not is_none_point(point):
                 sections[current].append(point)
     if not verdicts:
         return _unparseable("no 'VERDICT:' line")

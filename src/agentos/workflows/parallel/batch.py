@@ -9,7 +9,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
+from agentos.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_LIMIT_REACHED,
+    EXIT_OK,
+    EXIT_POOL_EXHAUSTED,
+)
 from agentos.paths import agentos_home, new_run_dir
 from agentos.std_streams import Terminal
 from agentos.wording import counted
@@ -21,6 +27,7 @@ from agentos.workflows.parallel.coordinator import ParallelCoordinator, Workflow
 from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, VerboseListener
 from agentos.workflows.parallel.process_runner import ProcessRunner, make_context, warm_up
 from agentos.workflows.parallel.provider_pools import PoolSet
+from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog
 from agentos.workflows.parallel.verbosity import Verbosity, console_filter
 
@@ -35,13 +42,17 @@ def audit_name(key: str) -> str:
     return f"workflow-audit-{key}.jsonl"
 
 
-def exit_code_for(coordinator: ParallelCoordinator[Any], items: list[dict[str, Any]]) -> int:
+def exit_code_for(
+    coordinator: ParallelCoordinator[Any], items: list[dict[str, Any]], limit_reached: bool = False
+) -> int:
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED
     if coordinator.stop_event.is_set():
         return EXIT_INTERRUPTED
     if any(i["status"] == ItemStatus.FAILED.value for i in items):
         return EXIT_FAILED  # --fail-fast and --max-cost leave items not started: the failure decides
+    if limit_reached and any(i["status"] == ItemStatus.NOT_STARTED.value for i in items):
+        return EXIT_LIMIT_REACHED  # --max-cost: items left for a run with more budget
     unfinished = (ItemStatus.INTERRUPTED.value, ItemStatus.NOT_STARTED.value)
     if any(i["status"] in unfinished for i in items):
         return EXIT_INTERRUPTED  # a worker stopped by its own signal: not done, resumable
@@ -63,6 +74,7 @@ def run_batch(
     verbosity: Verbosity = Verbosity.NORMAL,
     fail_fast: bool = False,
     run_info: Mapping[str, Any] | None = None,
+    spend: SpendMeter | None = None,
 ) -> int:
     """Run every key's item in its own process, at most `parallel` at once."""
     started = time.time()
@@ -82,6 +94,8 @@ def run_batch(
             coordinator = ParallelCoordinator(parallel, pools, listener=listeners, no_wait=no_wait)
             if fail_fast:
                 listeners.listeners.append(FailFast(coordinator.stop_admitting))
+            if spend is not None:  # --max-cost stops admissions the way --fail-fast does
+                spend.stop_admitting = coordinator.stop_admitting
             if verbosity is Verbosity.VERBOSE:
                 logs = {job.item_id: run_dir / log_name(job) for job in jobs}
                 listeners.listeners.append(VerboseListener(logs.get))
@@ -122,6 +136,7 @@ def run_batch(
                 env,
                 children=coordinator.children,
                 item_timeout=item_timeout,
+                on_outcome=spend.record if spend is not None else None,
             )
             locks = ItemLocks(runner)  # one owner per item, across every run on the machine
             progress.start()
@@ -130,9 +145,11 @@ def run_batch(
             finally:
                 locks.release_all()
                 progress.stop()
-            items = _records(jobs, results, run_dir)
-            code = exit_code_for(coordinator, items)
+            items = _records(jobs, results, run_dir, spend)
+            code = exit_code_for(coordinator, items, spend is not None and spend.limit_reached)
             data = summary.build(workflow, items, started, code, run_dir, run_info)
+            if spend is not None:
+                data["usage"] = spend.run_fields()
             data.setdefault("workspace", jobs[0].workspace if jobs else None)  # for `agentos runs`
             if coordinator.admission_stop_reason is not None:
                 data["stopped_early"] = coordinator.admission_stop_reason
@@ -140,12 +157,20 @@ def run_batch(
                 data["interrupted_by"] = coordinator.interrupted_by()
             summary.write_summary(run_dir / "summary.json", data)
             router.line(f"[COORDINATOR] {summary.summary_line(items)}")
+            if spend is not None:
+                router.line(f"[COORDINATOR] {spend.total_line()}")
             router.flush()
-            summary.render_table(items, terminal, live)
+            show_cost = spend is not None and spend.show_cost
+            summary.render_table(items, terminal, live, show_cost)
             coordinator_log.flush()
-            summary.render_table(items, coordinator_log, False)
+            summary.render_table(items, coordinator_log, False, show_cost)
             if code == EXIT_INTERRUPTED:
                 router.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
+            elif code == EXIT_LIMIT_REACHED and not coordinator.pool_exhausted_stop:
+                router.line(
+                    f"[COORDINATOR] Stopped: {coordinator.admission_stop_reason}. Items not started stay "
+                    "pending: run the same command again (with a higher --max-cost) to start them."
+                )
             elif code == EXIT_POOL_EXHAUSTED:
                 router.line("[COORDINATOR] Stopped: credential pool exhausted (--no-wait). Resumable.")
             elif coordinator.admission_stop_reason is not None:
@@ -164,7 +189,9 @@ def run_batch(
             router.flush()
 
 
-def _records(jobs: list[ItemJob], results: list[WorkflowResult], run_dir: Path) -> list[dict[str, Any]]:
+def _records(
+    jobs: list[ItemJob], results: list[WorkflowResult], run_dir: Path, spend: SpendMeter | None = None
+) -> list[dict[str, Any]]:
     by_id = {r.item_id: r for r in results}
     items = []
     for job in jobs:
@@ -172,5 +199,8 @@ def _records(jobs: list[ItemJob], results: list[WorkflowResult], run_dir: Path) 
             job.item_id, False, "not started before the shutdown", status=ItemStatus.NOT_STARTED
         )
         log = run_dir / log_name(job)
-        items.append(summary.item_record(result, log if log.exists() else None, job.db_path))
+        record = summary.item_record(result, log if log.exists() else None, job.db_path)
+        if spend is not None:
+            record.update(spend.item_fields(job.item_id))
+        items.append(record)
     return items

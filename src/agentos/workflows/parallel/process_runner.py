@@ -101,6 +101,7 @@ class ProcessRunner:
         *,
         children: ChildRegistry | None = None,
         item_timeout: float | None = None,
+        on_outcome: Callable[[ItemJob, ItemOutcome], None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.console = console
@@ -114,6 +115,7 @@ class ProcessRunner:
         self.children = children or ChildRegistry()
         self.item_timeout = item_timeout or None  # seconds per run of an item's process; 0: none
         self._failures: dict[str, str] = {}  # item -> why the runner stopped it (timeout, disk)
+        self.on_outcome = on_outcome  # told every attempt's outcome as reported (its token usage)
 
     def __call__(self, job: ItemJob, credential: dict[str, Credential] | Credential | None) -> ItemOutcome:
         creds = self._as_mapping(credential)
@@ -143,6 +145,9 @@ class ProcessRunner:
             out_r.close()
         outcome = self._outcome(job, process.exitcode, res_r)
         res_r.close()
+        if self.on_outcome is not None:
+            with contextlib.suppress(Exception):  # accounting never costs the item its outcome
+                self.on_outcome(job, outcome)
         failure = self._failures.pop(job.item_id, None)
         if failure is not None and not outcome.status.succeeded:
             kept = f"; checkpoint kept at {job.db_path}" if os.path.exists(job.db_path) else ""

@@ -20,6 +20,7 @@ from agentos.secrets import redact
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.coordinator import WorkflowResult
+from agentos.workflows.parallel.spend import format_cost, format_tokens
 
 LABELS = {
     ItemStatus.APPROVED.value: "approved",
@@ -104,21 +105,59 @@ def build(
     }
 
 
-def render_table(items: list[dict[str, Any]], stream: TextSink, tty: bool) -> None:
+def _number(value: Any) -> float | None:
+    """A count or cost from a summary (maybe read back from disk): a real number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return value
+
+
+def _tokens(item: dict[str, Any]) -> str:
+    tokens_in, tokens_out = _number(item.get("input_tokens")), _number(item.get("output_tokens"))
+    if tokens_in is None or tokens_out is None:
+        return "?" if "input_tokens" in item else "-"
+    if not tokens_in and not tokens_out:
+        return "-"  # no call finished: not started, skipped, or failed before any
+    return format_tokens(int(tokens_in), int(tokens_out), item.get("tokens_estimated") is True)
+
+
+def _cost(item: dict[str, Any]) -> str:
+    if _tokens(item) in ("-", "?"):
+        return "-"
+    cost = _number(item.get("cost"))
+    if cost is None:
+        return "no price"  # never a guess
+    return ("~" if item.get("tokens_estimated") is True else "") + format_cost(cost)
+
+
+def render_table(
+    items: list[dict[str, Any]], stream: TextSink, tty: bool, show_cost: bool | None = None
+) -> None:
+    """Tokens per item when known (`~`: estimated by the mock); a cost column only with prices.
+
+    `show_cost=None` (a summary read back): a cost column if the items carry costs."""
+    if show_cost is None:
+        show_cost = any("cost" in item for item in items)
     table = Table(show_lines=False, box=box.SIMPLE if tty else None, pad_edge=False)
-    for column in ("Item", "Status", "Rounds", "Duration", "Log / error"):
+    show_tokens = any("input_tokens" in item for item in items)
+    columns = ["Item", "Status", "Rounds", "Duration"]
+    columns += ["Tokens"] if show_tokens else []
+    columns += ["Cost"] if show_cost else []
+    for column in [*columns, "Log / error"]:
         table.add_column(column, overflow="fold")
     for item in items:
         detail = item["log"] or ""
         if item["status"] in ("failed", "interrupted", "not_started", "skipped") and item["error"]:
             detail = f"{item['error']} ({detail})" if detail else item["error"]
-        table.add_row(
+        row = [
             item["item"],
             LABELS.get(item["status"], item["status"]),
             str(item["rounds"]),
             f"{item['duration_s']:.1f}s",
-            detail,
-        )
+        ]
+        row += [_tokens(item)] if show_tokens else []
+        row += [_cost(item)] if show_cost else []
+        table.add_row(*row, detail)
     # markup=False: item errors carry provider and file text; "[/x]" in one must not crash the summary.
     buffer = io.StringIO()
     if tty:
