@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentos import environment
 from agentos.errors import ConfigError
 from agentos.paths import credentials_file, sanitize_identifier
 from agentos.secrets import register_secret
@@ -123,7 +124,7 @@ def parse_credentials_file(
 
 
 def credential_limit() -> int | None:
-    raw = os.environ.get("AGENTOS_CREDENTIAL_LIMIT", "").strip()
+    raw = environment.CREDENTIAL_LIMIT.get_stripped()
     if not raw:
         return None
     try:

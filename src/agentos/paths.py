@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from agentos import environment
 from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]+\Z")  # \Z: "$" would accept a trailing newline
@@ -39,7 +40,7 @@ def sanitize_identifier(value: object) -> str:
 
 def agentos_home() -> Path:
     """`$AGENTOS_HOME`, default `~/.agentos`. Read on every call so tests can redirect it."""
-    configured = os.environ.get("AGENTOS_HOME")
+    configured = environment.HOME.get()
     return Path(configured).expanduser() if configured else Path.home() / ".agentos"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from agentos import __version__, stop_signals
+from agentos import __version__, environment, stop_signals
 from agentos.cli.config import RunConfig
 from agentos.errors import (
     EXIT_FAILED,
@@ -250,7 +250,7 @@ def check_state(config: RunConfig, keys: list[str]) -> None:
 
     A refused path is a configuration error (exit 2) in every mode; nothing was started.
     """
-    if os.environ.get("AGENTOS_WORKFLOW_DB") and len(keys) > 1:
+    if environment.WORKFLOW_DB.get() and len(keys) > 1:
         raise ConfigError(
             f"AGENTOS_WORKFLOW_DB names the checkpoint of one item, but {len(keys)} items would run; "
             "name one item, or unset it"

@@ -20,6 +20,7 @@ import re
 import time
 from pathlib import Path
 
+from agentos import environment
 from agentos.llm.base import Completion, CompletionRequest
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
 from agentos.llm.structured import StructuredOutputUnsupported
@@ -33,7 +34,7 @@ _DIRECTIVE = re.compile(r"mock-review:\s*([a-z-]+)(?:=(\d+))?", re.IGNORECASE)
 
 
 def mock_latency() -> float:
-    raw = os.environ.get("AGENTOS_MOCK_LATENCY", "")
+    raw = environment.MOCK_LATENCY.get_stripped()
     try:
         return max(0.0, float(raw)) if raw else DEFAULT_LATENCY
     except ValueError:
@@ -41,17 +42,17 @@ def mock_latency() -> float:
 
 
 def simulate_429_enabled() -> bool:
-    return os.environ.get("AGENTOS_SIMULATE_429", "").strip().lower() in {"1", "true", "yes"}
+    return environment.SIMULATE_429.get_stripped().lower() in {"1", "true", "yes"}
 
 
 def simulated_retry_after() -> float | None:
     """The simulated server's retry hint: as untrusted as a real one, so clamped the same way."""
-    return clamp_retry_after(parse_seconds(os.environ.get("AGENTOS_SIMULATE_429_RETRY", "2")))
+    return clamp_retry_after(parse_seconds(environment.SIMULATE_429_RETRY.get() or "2"))
 
 
 def _first_use_of_key(key_name: str) -> bool:
     """True exactly once per key per run, across processes (O_EXCL marker file)."""
-    state = Path(os.environ.get("AGENTOS_MOCK_STATE_DIR") or agentos_home() / "mock-state")
+    state = Path(environment.MOCK_STATE_DIR.get() or agentos_home() / "mock-state")
     state.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(state / f"429-{sanitize_identifier(key_name)}", os.O_CREAT | os.O_EXCL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from agentos import environment
 from agentos.errors import ConfigError
 from agentos.llm.base import Provider
 from agentos.secrets import register_secret
@@ -17,9 +18,9 @@ DEFAULT_MODELS = {
     "openai": "gpt-4o-mini",
 }
 BASE_URL_ENV = {
-    "gemini": "AGENTOS_GEMINI_BASE_URL",
-    "anthropic": "AGENTOS_ANTHROPIC_BASE_URL",
-    "openai": "AGENTOS_OPENAI_BASE_URL",
+    "gemini": environment.GEMINI_BASE_URL,
+    "anthropic": environment.ANTHROPIC_BASE_URL,
+    "openai": environment.OPENAI_BASE_URL,
 }
 # The SDK modules each provider needs: preloaded in the fork server, imported lazily elsewhere.
 SDK_MODULES = {
@@ -60,7 +61,7 @@ class ProviderSpec:
 
 def base_url_for(provider: str) -> str | None:
     var = BASE_URL_ENV.get(provider)
-    return (os.environ.get(var) or None) if var else None
+    return var.get() if var else None
 
 
 DEFAULT_TIMEOUT_S = 300.0  # per HTTP call; `provider_timeout` in agentos.toml changes it

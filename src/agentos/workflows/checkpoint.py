@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
+from agentos import environment
 from agentos.errors import CheckpointError, CheckpointRefused, DiskError
 from agentos.secrets import contains_secret, redact, redact_data
 from agentos.workflows.checkpoint_identity import Action, Owner, create_marked, decide, is_ours
@@ -28,7 +28,7 @@ _SIDE_FILES = ("-wal", "-shm", "-journal")
 
 def db_path_from_env(default: Path) -> Path:
     """A worker finds its DB in `AGENTOS_WORKFLOW_DB`; otherwise the AGENTOS_HOME default."""
-    configured = os.environ.get("AGENTOS_WORKFLOW_DB")
+    configured = environment.WORKFLOW_DB.get()
     return Path(configured) if configured else default
 
 

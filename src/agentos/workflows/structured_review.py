@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from agentos import environment
 from agentos.events import EventType
 from agentos.llm.base import CompletionRequest, Provider
 from agentos.llm.structured import (
@@ -38,7 +38,6 @@ from agentos.workflows.verdict import (
 )
 
 FALLBACK_DIR = ".structured-fallback"
-RUN_DIR_ENV = "AGENTOS_RUN_DIR"
 
 TEXT_FORMAT = """Answer in exactly this format and nothing else:
 
@@ -90,7 +89,7 @@ def marker_name(provider: str, model: str) -> str:
 
 
 def _marker(provider: Provider) -> Path | None:
-    run_dir = os.environ.get(RUN_DIR_ENV)
+    run_dir = environment.RUN_DIR.get()
     if not run_dir:
         return None
     return Path(run_dir) / FALLBACK_DIR / marker_name(provider.name, provider.model)

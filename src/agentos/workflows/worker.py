@@ -16,18 +16,16 @@ import time
 from multiprocessing.connection import Connection
 from types import FrameType
 
-from agentos import stop_signals
+from agentos import environment, stop_signals
 from agentos.credentials import Credential
 from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
 from agentos.secrets import register_secret
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 
-KEY_ENV = "AGENTOS_KEY_{}"
-KEY_NAME_ENV = "AGENTOS_KEY_NAME_{}"
 WATCHDOG_S = 0.2
 # Set by the coordinator from its TermSequence (children.py), where every stop timing lives.
-EXIT_AFTER_STOP_ENV = "AGENTOS_WORKER_EXIT_AFTER_STOP_S"
+EXIT_AFTER_STOP_ENV = environment.WORKER_EXIT_AFTER_STOP_S.name
 DEFAULT_EXIT_AFTER_STOP_S = 4.0
 EXIT_CODES = {
     ItemStatus.APPROVED: EXIT_OK,
@@ -43,16 +41,16 @@ def credential_env(credentials: dict[str, Credential]) -> dict[str, str]:
     """The environment entries that carry reserved keys to a worker (never argv)."""
     env: dict[str, str] = {}
     for provider, cred in credentials.items():
-        env[KEY_ENV.format(provider.upper())] = cred.secret
-        env[KEY_NAME_ENV.format(provider.upper())] = cred.name
+        env[environment.key_env(provider)] = cred.secret
+        env[environment.key_name_env(provider)] = cred.name
     return env
 
 
 def credentials_from_env(providers: set[str]) -> dict[str, Credential]:
     found: dict[str, Credential] = {}
     for provider in providers:
-        secret = os.environ.get(KEY_ENV.format(provider.upper()))
-        name = os.environ.get(KEY_NAME_ENV.format(provider.upper()), f"{provider}-key")
+        secret = os.environ.get(environment.key_env(provider))
+        name = os.environ.get(environment.key_name_env(provider)) or f"{provider}-key"
         if secret:
             register_secret(secret, name)
             found[provider] = Credential(name, secret, provider)
@@ -87,7 +85,7 @@ class Worker:
 
     def _watchdog(self) -> None:
         """Stop when the coordinator (our parent's side) is gone; never outlive it."""
-        coordinator = int(self.env.get("AGENTOS_COORDINATOR_PID", "0") or 0)
+        coordinator = int(environment.COORDINATOR_PID.get(self.env) or 0)
         while not self.stop.is_set():
             time.sleep(WATCHDOG_S)
             gone = os.getppid() != self.parent

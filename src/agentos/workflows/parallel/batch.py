@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentos import environment
 from agentos.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -31,7 +32,9 @@ from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog
 from agentos.workflows.parallel.verbosity import Verbosity, console_filter
 
-PASS_THROUGH_ENV = ("AGENTOS_MOCK_LATENCY", "AGENTOS_SIMULATE_429", "AGENTOS_SIMULATE_429_RETRY")
+PASS_THROUGH_ENV = tuple(
+    v.name for v in (environment.MOCK_LATENCY, environment.SIMULATE_429, environment.SIMULATE_429_RETRY)
+)
 
 
 def log_name(job: ItemJob) -> str:
@@ -116,10 +119,10 @@ def run_batch(
             if resuming:
                 router.line(f"[COORDINATOR] Resuming from checkpoints first: {', '.join(resuming)}")
             env = {
-                "AGENTOS_HOME": str(agentos_home()),
-                "AGENTOS_COORDINATOR_PID": str(os.getpid()),
-                "AGENTOS_RUN_DIR": str(run_dir),
-                "AGENTOS_MOCK_STATE_DIR": str(run_dir / ".mock-state"),
+                environment.HOME.name: str(agentos_home()),
+                environment.COORDINATOR_PID.name: str(os.getpid()),
+                environment.RUN_DIR.name: str(run_dir),
+                environment.MOCK_STATE_DIR.name: str(run_dir / ".mock-state"),
                 **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ},
             }
             ctx = make_context(preload)

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from agentos import stop_signals
+from agentos import environment, stop_signals
 from agentos.credentials import Credential
 from agentos.durations import format_duration
 from agentos.secrets import StreamRedactor
@@ -45,7 +45,7 @@ BASE_PRELOAD = [
 
 def start_method() -> str:
     """`forkserver` (fast, safe with threads); AGENTOS_START_METHOD=spawn for comparison."""
-    method = os.environ.get("AGENTOS_START_METHOD", "forkserver")
+    method = environment.START_METHOD.get() or "forkserver"
     return method if method in multiprocessing.get_all_start_methods() else "spawn"
 
 
@@ -123,7 +123,7 @@ class ProcessRunner:
         res_r, res_w = self.ctx.Pipe(duplex=False)
         env = {
             **self.base_env,
-            "AGENTOS_WORKFLOW_DB": job.db_path,
+            environment.WORKFLOW_DB.name: job.db_path,
             EXIT_AFTER_STOP_ENV: str(self.children.sequence.worker_exit),
             **credential_env(creds),
         }
