@@ -287,14 +287,14 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
         click.echo("[COORDINATOR] Interrupted before any item started. Nothing to resume.")
         return EXIT_INTERRUPTED
     check_home_writable()
-    # Imported here: LangGraph takes ~1 s to import, and dry runs and usage errors need none of it.
-    from agentos.workflows.parallel.batch import run_batch
-    from agentos.workflows.single import run_single
-
     check_state(config, keys)
     pools = PoolSet.load(config.providers, config.per_key_concurrency)
     make_job = make_job_factory(config)
+    # Imported here: LangGraph takes ~1 s to import. Only a single-item run needs it in this
+    # process; a batch's coordinator never imports it, while its fork server preloads it.
     if config.parallel is None:
+        from agentos.workflows.single import run_single
+
         key = keys[0]
         return run_single(
             make_job(key, logs_dir() / f"workflow-audit-{key}.jsonl"),
@@ -304,6 +304,8 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
             config.item_timeout,
             verbosity=config.verbosity,
         )
+    from agentos.workflows.parallel.batch import run_batch
+
     return run_batch(
         workflow=f"{config.kind.value}-workflow",
         noun=noun,
