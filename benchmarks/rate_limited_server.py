@@ -170,7 +170,11 @@ class RateLimitedServer:
         tokens = size // 4 + (max_tokens if isinstance(max_tokens, int) else 0)
         accepted, headers = self.admit(key, tokens)
         if not accepted:
-            error = {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}
+            error = {
+                "message": "Rate limit reached for requests",
+                "type": "requests",
+                "code": "rate_limit_exceeded",
+            }
             return self._send(handler, 429, {"error": error}, headers)
         time.sleep(self.latency)
         prompt = json.dumps(body)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentos.credentials import MAX_RPM
 from agentos.durations import parse_duration
 from agentos.errors import ConfigError
 from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
@@ -26,6 +27,7 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "label": str,
     "max_item_bytes": int,
     "item_timeout": (str, int, float),  # "20m", "1h", or seconds
+    "rpm": int,  # requests per minute each key allows, where the provider sends no rate-limit headers
 }
 
 
@@ -45,6 +47,7 @@ class Settings:
     label: str | None = None
     max_item_bytes: int | None = None
     item_timeout: str | int | float | None = None
+    rpm: int | None = None
 
 
 def load_settings(path: Path) -> Settings:
@@ -81,9 +84,11 @@ def load_settings(path: Path) -> Settings:
             parse_duration(data["item_timeout"])
         except ValueError as exc:
             raise ConfigError(f"{path}: setting 'item_timeout': {exc}") from None
-    for key in ("max_iterations", "parallel", "per_key_concurrency", "max_item_bytes"):
+    for key in ("max_iterations", "parallel", "per_key_concurrency", "max_item_bytes", "rpm"):
         if key in data and data[key] < 1:
             raise ConfigError(f"{path}: setting {key!r} must be at least 1, got {data[key]}")
+    if data.get("rpm", 0) > MAX_RPM:
+        raise ConfigError(f"{path}: setting 'rpm' must be at most {MAX_RPM}, got {data['rpm']}")
     if data.get("max_item_bytes", 0) > MAX_ITEM_BYTES_CEILING:
         raise ConfigError(
             f"{path}: setting 'max_item_bytes' must be at most {MAX_ITEM_BYTES_CEILING}, "

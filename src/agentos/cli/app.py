@@ -320,6 +320,7 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
         verbosity=config.verbosity,
         fail_fast=config.fail_fast,
         run_info=run_info(config),
+        rpm=config.rpm,
     )
 
 

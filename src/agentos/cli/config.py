@@ -42,6 +42,7 @@ class RunConfig:
     verbosity: Verbosity = Verbosity.NORMAL
     fail_fast: bool = False
     force: bool = False  # redo items that are already approved
+    rpm: int | None = None  # agentos.toml: requests per minute per key, for providers that do not say
 
     @property
     def providers(self) -> list[str]:
@@ -138,4 +139,5 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         verbosity=verbosity,
         fail_fast=bool(opts.get("fail_fast")),
         force=bool(opts.get("force")),
+        rpm=settings.rpm,
     )

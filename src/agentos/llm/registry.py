@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from agentos.errors import ConfigError
 from agentos.llm.base import Provider
+from agentos.llm.rate_limits import CallObserver
 from agentos.secrets import register_secret
 
 PROVIDERS = ("mock", "gemini", "anthropic", "openai")
@@ -63,7 +64,9 @@ def base_url_for(provider: str) -> str | None:
     return (os.environ.get(var) or None) if var else None
 
 
-def create_provider(spec: ProviderSpec, *, secret: str | None, key_name: str | None) -> Provider:
+def create_provider(
+    spec: ProviderSpec, *, secret: str | None, key_name: str | None, observer: CallObserver | None = None
+) -> Provider:
     if secret:  # SDK error texts that echo the key are then redacted at their source
         register_secret(secret, key_name or f"{spec.provider}-key")
     if spec.provider == "mock":
@@ -83,7 +86,9 @@ def create_provider(spec: ProviderSpec, *, secret: str | None, key_name: str | N
     if spec.provider == "anthropic":
         from agentos.llm.anthropic_api import AnthropicProvider
 
-        return AnthropicProvider(spec.model, secret=secret, key_name=key_name, base_url=base_url)
+        return AnthropicProvider(
+            spec.model, secret=secret, key_name=key_name, base_url=base_url, observer=observer
+        )
     from agentos.llm.openai_api import OpenAIProvider
 
     return OpenAIProvider(
@@ -91,4 +96,5 @@ def create_provider(spec: ProviderSpec, *, secret: str | None, key_name: str | N
         secret=secret,
         key_name=key_name,
         base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
+        observer=observer,
     )

@@ -29,11 +29,17 @@ from agentos.workflows.issue import build_issue_graph
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
 from agentos.workflows.item_lock import already_done
 from agentos.workflows.lld import build_lld_graph
+from agentos.workflows.paced_provider import paced_provider
 from agentos.workflows.templates import Templates
 
 
-def _provider(spec: ProviderSpec, credentials: Mapping[str, Credential]) -> Provider:
+def _provider(
+    spec: ProviderSpec, credentials: Mapping[str, Credential], say: Callable[[str], None] = print
+) -> Provider:
     cred = credentials.get(spec.provider)
+    paced = paced_provider(spec, cred, say)  # a batch coordinator that paces calls picks the key per call
+    if paced is not None:
+        return paced
     return create_provider(spec, secret=cred.secret if cred else None, key_name=cred.name if cred else None)
 
 
@@ -84,8 +90,8 @@ def run_item(
             item_id=job.item_id,
             workspace=workspace,
             lineage_dir=workspace.lineage_dir(job.item_id),
-            drafter=_provider(drafter_spec, credentials),
-            reviewer=_provider(reviewer_spec, credentials),
+            drafter=_provider(drafter_spec, credentials, say),
+            reviewer=_provider(reviewer_spec, credentials, say),
             templates=Templates(workspace.templates_override_dir, workspace.root, workspace.max_item_bytes),
             events=events,
             stop=stop,

@@ -2,7 +2,8 @@
 
 - `gc.freeze()` moves every preloaded object to the permanent generation, so a forked
   worker's garbage collector never walks (and so never copy-on-write duplicates) the
-  preloaded heap. It saves ~100 ms on each worker's first steps.
+  preloaded heap. It saves ~100 ms on each worker's first steps. The preload ran with
+  the collector off (`forkserver_begin`); it is turned back on here, before any fork.
 - multiprocessing re-runs the parent's `__main__` module in each child. Under
   `python -m agentos.cli.lld` that module is already preloaded, and runpy warns about
   it on the child's stderr before the worker has redirected its output, which would
@@ -17,3 +18,4 @@ warnings.filterwarnings(
 )
 gc.collect()
 gc.freeze()
+gc.enable()  # forkserver_begin turned it off for the preload
