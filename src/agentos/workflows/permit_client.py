@@ -23,6 +23,7 @@ from agentos.errors import AgentosError
 from agentos.llm.rate_limits import RateLimitInfo
 from agentos.secrets import register_secret
 
+STRATEGY_ENV = "AGENTOS_RATE_STRATEGY"  # paced (default) or reactive
 ADDRESS_ENV = "AGENTOS_PERMIT_ADDRESS"
 AUTHKEY_ENV = "AGENTOS_PERMIT_AUTHKEY"
 MAX_MESSAGE = 65536

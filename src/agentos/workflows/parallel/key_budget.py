@@ -28,7 +28,7 @@ from enum import StrEnum
 
 from agentos.llm.rate_limits import RateLimitInfo
 
-PROBE_GAP_S = 0.1  # between calls on a key whose limit is unknown
+PROBE_GAP_S = 0.25  # between calls on a key whose limit is unknown
 MARGIN_S = 0.15  # send -> admission by the provider, plus rounding of its numbers
 DECLARED_WINDOW_S = 60.0  # rpm: requests per minute
 LEARN_TOLERANCE_S = 0.25
@@ -91,7 +91,9 @@ class KeyBudget:
         self.concurrency = float(self.max_in_flight)  # AIMD
         self.blocked_until = 0.0
         self.calls: dict[int, _Call] = {}
-        self.phantoms: list[float] = []  # expiry times of usage the ledger cannot explain
+        # Slots held by calls not tracked one by one: another client's (HEADERS), or our own
+        # calls answered before the limit was learned (LEARNED). Each entry: when it frees.
+        self.held: list[float] = []
         self.sends: deque[float] = deque(maxlen=MAX_HISTORY)  # accepted calls' send times (learning)
         self.grants: deque[float] = deque(maxlen=MAX_HISTORY)  # grant times (usage at admission)
         self.tokens: _TokenView | None = None
@@ -107,7 +109,7 @@ class KeyBudget:
     def used(self, now: float) -> int:
         """Slots held at `now`: calls in flight or not yet let go, and phantom usage."""
         held = sum(1 for c in self.calls.values() if c.expires_at is None or c.expires_at > now)
-        return held + sum(1 for t in self.phantoms if t > now)
+        return held + sum(1 for t in self.held if t > now)
 
     def headroom(self, now: float) -> float:
         """How many more calls the budget allows now (inf when no limit is known)."""
@@ -136,7 +138,7 @@ class KeyBudget:
             return at
         expiring = sorted(
             [c.expires_at for c in self.calls.values() if c.expires_at is not None and c.expires_at > at]
-            + [t for t in self.phantoms if t > at]
+            + [t for t in self.held if t > at]
         )
         return expiring[excess - 1] if excess <= len(expiring) else INF
 
@@ -183,7 +185,7 @@ class KeyBudget:
         if info is not None and info.requests.known:
             self._headers(call, now, sent, info, refused=outcome is Outcome.RATE_LIMITED)
         elif outcome is Outcome.RATE_LIMITED and self.source is not LimitSource.HEADERS:
-            self._learn(call_id, now, retry_after)
+            self._learn(call, now, sent, retry_after)
         if info is not None and info.tokens.known and info.tokens.reset_s is not None:
             assert info.tokens.limit is not None and info.tokens.remaining is not None
             ref = now if (sent is None or self.after_response) else sent
@@ -243,7 +245,7 @@ class KeyBudget:
         counted = budget.limit - budget.remaining - (0 if refused else 1)
         foreign = counted - ours
         if foreign > 0:  # someone else spends this key too: hold their slots until this reset
-            self.phantoms.extend([now + reset + self.margin] * min(foreign, budget.limit))
+            self.held.extend([now + reset + self.margin] * min(foreign, budget.limit))
 
     def _rate_limited(self, call: _Call, now: float, retry_after: float | None) -> None:
         self.refused += 1
@@ -255,32 +257,24 @@ class KeyBudget:
         if self.source is LimitSource.HEADERS and call.paced:
             self.after_response = True  # the budget said yes and the provider said no: be stricter
 
-    def _learn(self, call_id: int, now: float, retry_after: float | None) -> None:
-        """From a 429: the oldest call in the provider's window leaves at `now + retry_after`.
-        It is the most recent send preceded by a gap of at least `retry_after` (or the first
-        one); the limit is the number of calls sent since, the window the time it leaves minus
-        its send time."""
+    def _learn(self, call: _Call, now: float, sent: float | None, retry_after: float | None) -> None:
+        """A 429 without rate-limit headers: learn the key's limit and window from it, then
+        hold a slot for each recent send under what was learned."""
         if retry_after is None:
             return
-        times = sorted(
-            [*self.sends]
-            + [c.granted_at for cid, c in self.calls.items() if c.expires_at is None and cid != call_id]
-        )
-        if not times:
+        refused_at = sent if sent is not None else call.granted_at
+        in_flight = [c.granted_at for c in self.calls.values() if c.expires_at is None and c is not call]
+        times = sorted(t for t in [*self.sends, *in_flight] if t < refused_at)
+        learned = learn_window(times, refused_at, now + retry_after)
+        if learned is None:
             return
-        frees_at = now + retry_after
-        oldest = 0
-        for j in range(len(times) - 1, 0, -1):
-            if times[j] - times[j - 1] >= retry_after - LEARN_TOLERANCE_S:
-                oldest = j
-                break
-        window = frees_at - times[oldest]
-        if window <= 0:
-            return
-        limit = len(times) - oldest
-        if self.source is LimitSource.LEARNED and self.limit is not None:
-            limit = min(limit, self.limit)  # the provider said no at this level: never above it
-        self.source, self.limit, self.window = LimitSource.LEARNED, max(1, limit), window
+        limit, window = learned
+        self.source, self.limit, self.window = LimitSource.LEARNED, limit, window
+        # The ledger now holds every recent send for the learned window; calls already
+        # answered are held through their send time (in `held`), calls in flight stay.
+        for cid in [cid for cid, c in self.calls.items() if c.expires_at is not None]:
+            del self.calls[cid]
+        self.held = [t + window + self.margin for t in self.sends if t + window + self.margin > now]
 
     def _grow(self) -> None:
         self.concurrency = min(float(self.max_in_flight), self.concurrency + 1 / self.concurrency)
@@ -294,4 +288,38 @@ class KeyBudget:
         for cid in [cid for cid, c in self.calls.items() if c.expires_at is not None and c.expires_at <= now]:
             if self.tokens is None or cid != self.tokens.call_id:
                 del self.calls[cid]
-        self.phantoms = [t for t in self.phantoms if t > now]
+        self.held = [t for t in self.held if t > now]
+
+
+def learn_window(times: list[float], refused_at: float, frees_at: float) -> tuple[int, float] | None:
+    """The (limit, window) of a sliding window that explains a 429, or None.
+
+    `times`: the key's accepted sends before the refused one (sorted); the provider refused
+    the call sent at `refused_at` and said its oldest counted call leaves at `frees_at`.
+    Each send j is a candidate for that oldest call: then window = frees_at - times[j] and
+    limit = the sends from j on. A candidate must explain everything: no earlier send
+    inside that window at the refusal (else it would be older), and no send ever refused
+    under it (at most `limit` sends within any `window`). The most recent candidate that
+    does is the answer: the tightest reading of what the provider said.
+    """
+    n = len(times)
+    for j in range(n - 1, -1, -1):
+        window = frees_at - times[j]
+        limit = n - j
+        if window <= 0:
+            continue
+        if j > 0 and times[j - 1] > refused_at - window + LEARN_TOLERANCE_S:
+            continue  # an older send would still be in the window
+        if _most_in_window(times, window - LEARN_TOLERANCE_S) <= limit:
+            return limit, window
+    return None
+
+
+def _most_in_window(times: list[float], window: float) -> int:
+    """The most sends within any half-open interval of length `window` (two pointers)."""
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most

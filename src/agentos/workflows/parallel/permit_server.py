@@ -33,12 +33,12 @@ from agentos.workflows.permit_client import (
     AUTHKEY_ENV,
     MAX_MESSAGE,
     PERMIT_AUTHKEY_NAME,
+    STRATEGY_ENV,
     decode,
     encode,
     finite,
 )
 
-STRATEGY_ENV = "AGENTOS_RATE_STRATEGY"
 MAX_TOKENS_ESTIMATE = 10**9
 
 
