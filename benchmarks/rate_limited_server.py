@@ -8,7 +8,9 @@ in the window leaves it. With `headers=False` the server behaves like Gemini: no
 the client its budget except a 429's retry delay. Answers come after `latency` seconds.
 
 It records every admission, so a benchmark or a test can count what was served and what
-was refused, per key and per window, from the server's side.
+was refused, per key and per window, from the server's side. A prompt holding
+`agentos-test-500` gets a 500 on its review (after admission): an item that fails after its
+draft, so its checkpoint is kept.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 TOKEN_LIMIT = 1_000_000
+FAIL_MARKER = "agentos-test-500"
 MAX_BODY = 4 << 20
 
 
@@ -179,6 +182,9 @@ class RateLimitedServer:
         time.sleep(self.latency)
         prompt = json.dumps(body)
         review = "strict design reviewer" in prompt or "strict reviewer" in prompt
+        if review and FAIL_MARKER in prompt:  # a test's way to fail an item after its draft
+            failure = {"error": {"message": "server error", "type": "server_error"}}
+            return self._send(handler, 500, failure, headers)
         text = (
             "VERDICT: APPROVED\nBLOCKING:\nNON-BLOCKING:\n- fine\n"
             if review

@@ -23,7 +23,7 @@ from typing import Any
 from agentos.retry_hints import MAX_HINT_TEXT, clamp_retry_after
 
 MAX_COUNT = 10**9
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
 PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 MAX_HEADERS = 32  # rate-limit headers kept from one answer
 
@@ -105,7 +105,7 @@ def parse_go_duration(text: Any) -> float | None:
     if not isinstance(text, str):
         return None
     raw = text.strip()
-    if not raw or len(raw) > MAX_HINT_TEXT:
+    if not raw or len(raw) > MAX_HINT_TEXT or not raw.isascii():
         return None
     try:
         return float(raw) if math.isfinite(float(raw)) and float(raw) >= 0 else None

@@ -32,6 +32,7 @@ PROBE_GAP_S = 0.25  # between calls on a key whose limit is unknown
 MARGIN_S = 0.15  # send -> admission by the provider, plus rounding of its numbers
 DECLARED_WINDOW_S = 60.0  # rpm: requests per minute
 LEARN_TOLERANCE_S = 0.25
+REORDER_S = 0.25
 GROW_AFTER_WINDOWS = 5  # LEARNED: one more request per window after this many windows without a 429
 MAX_HISTORY = 512
 INF = math.inf
@@ -239,8 +240,9 @@ class KeyBudget:
         ref = now if (sent is None or self.after_response) else sent
         call.expires_at = ref + reset + self.margin
         # What the provider counted when it admitted this call, against what we had sent by
-        # then (every call granted before it was sent, or before its answer if not known).
-        admitted_by = sent if sent is not None else now
+        # then: every call granted before it was sent (give or take REORDER_S: two requests
+        # may reach the provider in the other order), or before its answer if that is unknown.
+        admitted_by = min(now, sent + REORDER_S) if sent is not None else now
         ours = call.held_before + sum(1 for t in self.grants if call.granted_at < t <= admitted_by)
         counted = budget.limit - budget.remaining - (0 if refused else 1)
         foreign = counted - ours
@@ -306,8 +308,8 @@ def learn_window(times: list[float], refused_at: float, frees_at: float) -> tupl
     for j in range(n - 1, -1, -1):
         window = frees_at - times[j]
         limit = n - j
-        if window <= 0:
-            continue
+        if window <= 2 * LEARN_TOLERANCE_S:
+            continue  # too short to tell from timing noise
         if j > 0 and times[j - 1] > refused_at - window + LEARN_TOLERANCE_S:
             continue  # an older send would still be in the window
         if _most_in_window(times, window - LEARN_TOLERANCE_S) <= limit:
@@ -319,7 +321,7 @@ def _most_in_window(times: list[float], window: float) -> int:
     """The most sends within any half-open interval of length `window` (two pointers)."""
     most, start = 0, 0
     for end, at in enumerate(times):
-        while at - times[start] >= window:
+        while start < end and at - times[start] >= window:
             start += 1
         most = max(most, end - start + 1)
     return most
