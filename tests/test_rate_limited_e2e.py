@@ -66,6 +66,7 @@ def test_paced_with_headers_no_429_and_keys_chosen_per_call(tmp_path: Path, home
     assert result.returncode == 1, out  # LLD-8 fails on purpose (a 500 on its review)
     assert "Summary: 7 approved, 0 need revision, 1 failed (LLD-8)" in out
     assert server.refused() == 0, out
+    assert "429s per key: openai: alpha 0 (" in out
     assert "[COORDINATOR] Rate limits: paced" in out
     assert "pool at capacity: 6 req/3s across 2 openai keys;" in out
     (run_dir,) = run_dirs(home)
@@ -118,4 +119,4 @@ def test_reactive_strategy_still_works_and_counts_its_429s(tmp_path: Path, home:
     (run_dir,) = run_dirs(home)
     keys = json.loads((run_dir / "summary.json").read_text())["rate_limits"]["keys"]["openai"]
     assert sum(entry["429s"] for entry in keys.values()) == server.refused()
-    assert f"429s per key: openai: alpha {keys['alpha']['429s']} x 429" in out
+    assert f"429s per key: openai: alpha {keys['alpha']['429s']}, beta {keys['beta']['429s']}\n" in out

@@ -96,7 +96,7 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--per-key-concurrency",
             type=int,
             default=None,
-            help="Workflows one API key may serve at once (default 1).",
+            help="Workflows one API key may serve at once, and calls in flight on it (default 1).",
         ),
         click.option("--github", metavar="OWNER/NAME", help="Use this GitHub repository as the tracker."),
         click.option("--github-api-url", default=None, help="GitHub API base URL (GitHub Enterprise)."),

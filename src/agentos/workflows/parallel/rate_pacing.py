@@ -60,11 +60,12 @@ class Pacing:
         return {"strategy": self.strategy.value, "paced": self.active, "keys": keys}
 
     def summary_line(self) -> str:
+        """`429s per key: openai: alpha 0 (16 calls), beta 1 (15 calls)` (calls: paced runs)."""
         parts = []
         for provider, names in self.summary()["keys"].items():
             shown = []
             for name, entry in names.items():
-                calls = f"{entry['served']} calls, " if "served" in entry else ""
-                shown.append(f"{name} {calls}{entry['429s']} x 429")
+                calls = f" ({entry['served']} calls)" if "served" in entry else ""
+                shown.append(f"{name} {entry['429s']}{calls}")
             parts.append(f"{provider}: {', '.join(shown)}")
         return "429s per key: " + "; ".join(parts)
