@@ -188,3 +188,26 @@ def test_close_wakes_waiters_with_none() -> None:
     pool.close()
     waiter.join(5)
     assert got == [None]
+
+
+def test_a_key_met_by_another_callers_call_is_marked_without_releasing_it() -> None:
+    from agentos.workflows.parallel.provider_pools import PoolSet
+
+    clock = Clock()
+    pool = CredentialCoordinator(creds("a", "b", provider="openai"), clock=clock, per_key_concurrency=2)
+    pools = PoolSet({"openai": pool})
+    lease = pools.acquire(timeout=0)
+    assert lease is not None and lease["openai"].name == "a"
+    error = RateLimited(5.0, key_name="b")  # a paced call of this item went out on key b
+    error.provider = "openai"
+    pools.report(lease, error)
+    assert not pool.is_usable("b") and pool.is_usable("a")
+    assert pool.rate_limited_counts() == {"a": 0, "b": 1}
+    assert pools.rate_limited_counts() == {"openai": {"a": 0, "b": 1}}
+    assert pool.acquire(timeout=0).name == "a"  # type: ignore[union-attr]  # a was released, b cools
+    clock.now += 5.1
+    assert pool.is_usable("b")
+    pool.mark("nobody", error)  # unknown names are ignored
+    pool.mark("b", AuthError("rejected", key_name="b"))
+    assert not pool.is_usable("b")
+    assert [c.name for c in pool.credentials()] == ["a", "b"]

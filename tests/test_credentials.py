@@ -67,3 +67,24 @@ def test_limit_uses_first_n(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTOS_CREDENTIAL_LIMIT", "zero")
     with pytest.raises(ConfigError):
         load_credentials("mock")
+
+
+def test_rpm_is_declared_per_key(home: Path) -> None:
+    write(
+        home,
+        "gemini",
+        {
+            "credentials": [
+                {"name": "a", "key": "secret-a-123", "rpm": 10},
+                {"name": "b", "key": "secret-b-123"},
+            ]
+        },
+    )
+    assert [(c.name, c.rpm) for c in load_credentials("gemini")] == [("a", 10), ("b", None)]
+
+
+@pytest.mark.parametrize("rpm", [0, -5, 1.5, "10", True, 10**7])
+def test_bad_rpm_is_a_clear_error(home: Path, rpm: object) -> None:
+    path = write(home, "gemini", {"credentials": [{"name": "a", "key": "secret-a-123", "rpm": rpm}]})
+    with pytest.raises(ConfigError, match=r"entry 'a': \"rpm\" must be a whole number from 1 to"):
+        parse_credentials_file(path, "gemini")

@@ -69,3 +69,16 @@ def test_usage_errors(demo: Path, kw: dict[str, object], items: list[str], messa
     with pytest.raises(ConfigError) as info:
         build_config(WorkflowKind.LLD, opts(demo, **kw), items)
     assert message in str(info.value)
+
+
+def test_rpm_setting(tmp_path: Path) -> None:
+    (tmp_path / "agentos.toml").write_text("rpm = 15\n")
+    assert load_settings(tmp_path / "agentos.toml").rpm == 15
+    for bad, message in (
+        ("rpm = 0\n", "at least 1"),
+        ("rpm = 10000000\n", "at most"),
+        ("rpm = '9'\n", "whole"),
+    ):
+        (tmp_path / "agentos.toml").write_text(bad)
+        with pytest.raises(ConfigError, match=message):
+            load_settings(tmp_path / "agentos.toml")

@@ -30,6 +30,7 @@ ENV_VARS = {
     "openai": ("OPENAI_API_KEY",),
 }
 MOCK_DEFAULT_KEYS = 4
+MAX_RPM = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Credential:
     name: str
     secret: str = field(repr=False)
     provider: str = ""
+    rpm: int | None = None  # requests per minute the key allows, when the provider does not say
 
 
 def permission_warning(path: Path, mode: int) -> str | None:
@@ -115,11 +117,14 @@ def parse_credentials_file(
         enabled = entry.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f'{where}: "enabled" must be true or false')
-        unknown = set(entry) - {"name", "type", "key", "enabled"}
+        rpm = entry.get("rpm")
+        if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, int) or not 1 <= rpm <= MAX_RPM):
+            raise ConfigError(f'{where}: "rpm" must be a whole number from 1 to {MAX_RPM}')
+        unknown = set(entry) - {"name", "type", "key", "enabled", "rpm"}
         if unknown:
             raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         if enabled:
-            result.append(Credential(name=name, secret=key.strip(), provider=provider))
+            result.append(Credential(name=name, secret=key.strip(), provider=provider, rpm=rpm))
     return result
 
 

@@ -66,9 +66,19 @@ WORKER_EXIT_AFTER_STOP_S = Var(
     "How long a stopped worker may take to checkpoint and exit.",
     "internal",
 )
-KEY_PREFIX = (
-    "AGENTOS_KEY_"  # AGENTOS_KEY_<PROVIDER> / AGENTOS_KEY_NAME_<PROVIDER>: a worker's keys (internal)
+RATE_STRATEGY = Var(
+    "AGENTOS_RATE_STRATEGY",
+    "`reactive`: the old strategy (use a key until a 429) instead of pacing calls; for comparison.",
+    "test",
 )
+PERMIT_ADDRESS = Var(
+    "AGENTOS_PERMIT_ADDRESS", "The coordinator's permit socket a worker asks before each call.", "internal"
+)
+PERMIT_AUTHKEY = Var(
+    "AGENTOS_PERMIT_AUTHKEY", "The per-run key that authenticates a worker to that socket.", "internal"
+)
+# AGENTOS_KEY_<PROVIDER> and AGENTOS_KEY_NAME_<PROVIDER> carry a worker's keys (internal; never argv).
+KEY_PREFIX = "AGENTOS_KEY_"
 
 VARIABLES: tuple[Var, ...] = (
     HOME,
@@ -85,6 +95,9 @@ VARIABLES: tuple[Var, ...] = (
     RUN_DIR,
     COORDINATOR_PID,
     WORKER_EXIT_AFTER_STOP_S,
+    RATE_STRATEGY,
+    PERMIT_ADDRESS,
+    PERMIT_AUTHKEY,
 )
 
 

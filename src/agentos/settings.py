@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentos.credentials import MAX_RPM
 from agentos.durations import parse_duration
 from agentos.errors import ConfigError
 from agentos.pricing import Price, parse_prices
@@ -30,6 +31,7 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "item_timeout": (str, int, float),  # "20m", "1h", or seconds
     "provider_timeout": (str, int, float),  # per HTTP call to a provider: "10m", or seconds
     "max_output_tokens": int,  # per LLM call: caps a runaway answer's time and cost
+    "rpm": int,  # requests per minute each key allows, where the provider sends no rate-limit headers
 }
 
 
@@ -52,6 +54,7 @@ class Settings:
     provider_timeout: str | int | float | None = None
     max_output_tokens: int | None = None
     prices: dict[str, Price] = field(default_factory=dict)  # [prices."MODEL"] tables
+    rpm: int | None = None
 
 
 def load_settings(path: Path) -> Settings:
@@ -92,7 +95,14 @@ def load_settings(path: Path) -> Settings:
                 raise ConfigError(f"{path}: setting {key!r}: {exc}") from None
             if key == "provider_timeout" and seconds <= 0:
                 raise ConfigError(f"{path}: setting 'provider_timeout' must be above 0, got {data[key]!r}")
-    for key in ("max_iterations", "parallel", "per_key_concurrency", "max_item_bytes", "max_output_tokens"):
+    for key in (
+        "max_iterations",
+        "parallel",
+        "per_key_concurrency",
+        "max_item_bytes",
+        "max_output_tokens",
+        "rpm",
+    ):
         if key in data and data[key] < 1:
             raise ConfigError(f"{path}: setting {key!r} must be at least 1, got {data[key]}")
     if data.get("max_output_tokens", 0) > MAX_OUTPUT_TOKENS_CEILING:
@@ -100,6 +110,8 @@ def load_settings(path: Path) -> Settings:
             f"{path}: setting 'max_output_tokens' must be at most {MAX_OUTPUT_TOKENS_CEILING}, "
             f"got {data['max_output_tokens']}"
         )
+    if data.get("rpm", 0) > MAX_RPM:
+        raise ConfigError(f"{path}: setting 'rpm' must be at most {MAX_RPM}, got {data['rpm']}")
     if data.get("max_item_bytes", 0) > MAX_ITEM_BYTES_CEILING:
         raise ConfigError(
             f"{path}: setting 'max_item_bytes' must be at most {MAX_ITEM_BYTES_CEILING}, "

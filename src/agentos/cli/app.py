@@ -96,7 +96,7 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--per-key-concurrency",
             type=int,
             default=None,
-            help="Workflows one API key may serve at once (default 1).",
+            help="Workflows one API key may serve at once, and calls in flight on it (default 1).",
         ),
         click.option("--github", metavar="OWNER/NAME", help="Use this GitHub repository as the tracker."),
         click.option("--github-api-url", default=None, help="GitHub API base URL (GitHub Enterprise)."),
@@ -303,16 +303,17 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
         click.echo("[COORDINATOR] Interrupted before any item started. Nothing to resume.")
         return EXIT_INTERRUPTED
     check_home_writable()
-    # Imported here: LangGraph takes ~1 s to import, and dry runs and usage errors need none of it.
-    from agentos.workflows.parallel.batch import run_batch
-    from agentos.workflows.parallel.spend import SpendMeter
-    from agentos.workflows.single import run_single
-
     check_state(config, keys)
     pools = PoolSet.load(config.providers, config.per_key_concurrency)
     make_job = make_job_factory(config)
+    from agentos.workflows.parallel.spend import SpendMeter  # no LangGraph behind it
+
     spend = SpendMeter(config.prices, config.models, config.max_cost)
+    # Imported here: LangGraph takes ~1 s to import. Only a single-item run needs it in this
+    # process; a batch's coordinator never imports it, while its fork server preloads it.
     if config.parallel is None:
+        from agentos.workflows.single import run_single
+
         key = keys[0]
         return run_single(
             make_job(key, logs_dir() / f"workflow-audit-{key}.jsonl"),
@@ -323,6 +324,8 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
             verbosity=config.verbosity,
             spend=spend,
         )
+    from agentos.workflows.parallel.batch import run_batch
+
     return run_batch(
         workflow=f"{config.kind.value}-workflow",
         noun=noun,
@@ -338,6 +341,7 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
         fail_fast=config.fail_fast,
         run_info=run_info(config),
         spend=spend,
+        rpm=config.rpm,
     )
 
 

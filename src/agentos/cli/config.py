@@ -55,6 +55,8 @@ class RunConfig:
         """`provider:model` of the drafter and the reviewer, once each."""
         return list(dict.fromkeys([str(self.drafter), str(self.reviewer)]))
 
+    rpm: int | None = None  # agentos.toml: requests per minute per key, for providers that do not say
+
     @property
     def providers(self) -> list[str]:
         return list(dict.fromkeys([self.drafter.provider, self.reviewer.provider]))
@@ -184,4 +186,5 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         provider_timeout=provider_timeout,
         max_output_tokens=settings.max_output_tokens,
         prices=prices,
+        rpm=settings.rpm,
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from agentos.llm.base import Completion, CompletionRequest, parse_retry_after
 from agentos.llm.errors import AuthError, ProviderError, RateLimited
+from agentos.llm.rate_limits import CallObserver
 from agentos.llm.structured import StructuredOutputUnsupported, looks_unsupported
 from agentos.llm.usage import Usage, clamp_tokens
 
@@ -21,14 +22,24 @@ class AnthropicProvider:
         key_name: str | None = None,
         base_url: str | None = None,
         timeout_s: float = 300.0,
+        observer: CallObserver | None = None,
     ) -> None:
         import anthropic
 
         self.model = model
         self.key_name = key_name
         self._sdk = anthropic
+        # The observer sees each answer's rate-limit headers (a paced run reports them); the
+        # clients of one observer (one per key) share its HTTP client and so its TLS setup.
+        http_client = (
+            observer.http_client(
+                "anthropic", lambda: anthropic.DefaultHttpxClient(event_hooks=observer.event_hooks())
+            )
+            if observer
+            else None
+        )
         self._client = anthropic.Anthropic(
-            api_key=secret, base_url=base_url, max_retries=0, timeout=timeout_s
+            api_key=secret, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http_client
         )
 
     def complete(self, request: CompletionRequest) -> Completion:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from agentos import environment
 from agentos.errors import ConfigError
 from agentos.llm.base import Provider
+from agentos.llm.rate_limits import CallObserver
 from agentos.secrets import register_secret
 
 PROVIDERS = ("mock", "gemini", "anthropic", "openai")
@@ -68,7 +69,12 @@ DEFAULT_TIMEOUT_S = 300.0  # per HTTP call; `provider_timeout` in agentos.toml c
 
 
 def create_provider(
-    spec: ProviderSpec, *, secret: str | None, key_name: str | None, timeout_s: float | None = None
+    spec: ProviderSpec,
+    *,
+    secret: str | None,
+    key_name: str | None,
+    timeout_s: float | None = None,
+    observer: CallObserver | None = None,
 ) -> Provider:
     if secret:  # SDK error texts that echo the key are then redacted at their source
         register_secret(secret, key_name or f"{spec.provider}-key")
@@ -93,7 +99,12 @@ def create_provider(
         from agentos.llm.anthropic_api import AnthropicProvider
 
         return AnthropicProvider(
-            spec.model, secret=secret, key_name=key_name, base_url=base_url, timeout_s=timeout
+            spec.model,
+            secret=secret,
+            key_name=key_name,
+            base_url=base_url,
+            timeout_s=timeout,
+            observer=observer,
         )
     from agentos.llm.openai_api import OpenAIProvider
 
@@ -103,4 +114,5 @@ def create_provider(
         key_name=key_name,
         base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
         timeout_s=timeout,
+        observer=observer,
     )

@@ -96,7 +96,8 @@ class RunContext:
                 box["error"] = exc
 
         label = f"{provider.name}:{provider.model}" + (" [OFFLINE MOCK]" if provider.name == "mock" else "")
-        self.say(f"    LLM call: {role} {label}, key {provider.key_name or '-'}, round {request.round}")
+        key = "per call" if getattr(provider, "paced", False) else provider.key_name or "-"
+        self.say(f"    LLM call: {role} {label}, key {key}, round {request.round}")
         started = time.monotonic()
         thread = threading.Thread(target=target, name=f"llm-{role}", daemon=True)
         thread.start()

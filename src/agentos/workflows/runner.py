@@ -30,13 +30,20 @@ from agentos.workflows.issue import build_issue_graph
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
 from agentos.workflows.item_lock import already_done
 from agentos.workflows.lld import build_lld_graph
+from agentos.workflows.paced_provider import paced_provider
 from agentos.workflows.templates import Templates
 
 
 def _provider(
-    spec: ProviderSpec, credentials: Mapping[str, Credential], timeout_s: float | None = None
+    spec: ProviderSpec,
+    credentials: Mapping[str, Credential],
+    say: Callable[[str], None] = print,
+    timeout_s: float | None = None,
 ) -> Provider:
     cred = credentials.get(spec.provider)
+    paced = paced_provider(spec, cred, say, timeout_s)  # under a pacing coordinator: a key per call
+    if paced is not None:
+        return paced
     return create_provider(
         spec,
         secret=cred.secret if cred else None,
@@ -93,8 +100,8 @@ def run_item(
             item_id=job.item_id,
             workspace=workspace,
             lineage_dir=workspace.lineage_dir(job.item_id),
-            drafter=_provider(drafter_spec, credentials, job.provider_timeout_s),
-            reviewer=_provider(reviewer_spec, credentials, job.provider_timeout_s),
+            drafter=_provider(drafter_spec, credentials, say, job.provider_timeout_s),
+            reviewer=_provider(reviewer_spec, credentials, say, job.provider_timeout_s),
             templates=Templates(workspace.templates_override_dir, workspace.root, workspace.max_item_bytes),
             events=events,
             stop=stop,

@@ -28,6 +28,7 @@ from agentos.workflows.parallel.coordinator import ParallelCoordinator, Workflow
 from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, VerboseListener
 from agentos.workflows.parallel.process_runner import ProcessRunner, make_context, warm_up
 from agentos.workflows.parallel.provider_pools import PoolSet
+from agentos.workflows.parallel.rate_pacing import Pacing
 from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog
 from agentos.workflows.parallel.verbosity import Verbosity, console_filter
@@ -78,9 +79,53 @@ def run_batch(
     fail_fast: bool = False,
     run_info: Mapping[str, Any] | None = None,
     spend: SpendMeter | None = None,
+    rpm: int | None = None,
 ) -> int:
     """Run every key's item in its own process, at most `parallel` at once."""
     started = time.time()
+    pacing = Pacing(pools, rpm)  # before the run folder: a bad AGENTOS_RATE_STRATEGY is exit 2
+    try:
+        return _run_batch(
+            workflow=workflow,
+            noun=noun,
+            keys=keys,
+            make_job=make_job,
+            pools=pools,
+            parallel=parallel,
+            no_wait=no_wait,
+            preload=preload,
+            provider_banner=provider_banner,
+            item_timeout=item_timeout,
+            verbosity=verbosity,
+            fail_fast=fail_fast,
+            run_info=run_info,
+            spend=spend,
+            pacing=pacing,
+            started=started,
+        )
+    finally:
+        pacing.close()
+
+
+def _run_batch(
+    *,
+    workflow: str,
+    noun: str,
+    keys: Sequence[str],
+    make_job: Callable[[str, Path], ItemJob],
+    pools: PoolSet,
+    parallel: int | None,
+    no_wait: bool,
+    preload: Sequence[str],
+    provider_banner: str,
+    item_timeout: float | None,
+    verbosity: Verbosity,
+    fail_fast: bool,
+    run_info: Mapping[str, Any] | None,
+    spend: SpendMeter | None,
+    pacing: Pacing,
+    started: float,
+) -> int:
     run_dir = new_run_dir()
     stdout = sys.stdout
     # A closed or broken stdout never fails an item: the run goes on, recorded in run_dir.
@@ -109,6 +154,7 @@ def run_batch(
             )
             router.line(f"[COORDINATOR] {provider_banner}")
             router.line(f"[COORDINATOR] Credential pool: {pools.describe()}")
+            router.line(f"[COORDINATOR] {pacing.banner()}")
             if pools.capacity() < min(coordinator.max_workers, len(jobs)):
                 router.line(
                     f"[COORDINATOR] Warning: the credential pool serves {pools.capacity()} workflow(s) at "
@@ -124,6 +170,7 @@ def run_batch(
                 environment.RUN_DIR.name: str(run_dir),
                 environment.MOCK_STATE_DIR.name: str(run_dir / ".mock-state"),
                 **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ},
+                **pacing.start(),
             }
             ctx = make_context(preload)
             ready_in = warm_up(ctx, coordinator.stop_event)
@@ -158,10 +205,12 @@ def run_batch(
                 data["stopped_early"] = coordinator.admission_stop_reason
             if coordinator.interrupted_by() is not None:
                 data["interrupted_by"] = coordinator.interrupted_by()
+            data["rate_limits"] = pacing.summary()
             summary.write_summary(run_dir / "summary.json", data)
             router.line(f"[COORDINATOR] {summary.summary_line(items)}")
             if spend is not None:
                 router.line(f"[COORDINATOR] {spend.total_line()}")
+            router.line(f"[COORDINATOR] {pacing.summary_line()}")
             router.flush()
             show_cost = spend is not None and spend.show_cost
             summary.render_table(items, terminal, live, show_cost)

@@ -38,6 +38,7 @@ class _Key:
     disabled: str | None = None
     strikes: int = 0  # consecutive rate limits, for exponential backoff
     last_released: float = 0.0
+    rate_limited: int = 0  # 429s this run, for the summary
 
 
 class CredentialCoordinator(Generic[T]):
@@ -106,19 +107,20 @@ class CredentialCoordinator(Generic[T]):
             entry.in_use = max(0, entry.in_use - 1)
             entry.last_released = self._clock()
             if rate_limited:
-                entry.strikes += 1
-                seconds = clamp_retry_after(backoff_seconds)  # from a provider: untrusted
-                if seconds is None:
-                    seconds = self._backoff(entry.strikes)
-                entry.cooldown_until = max(entry.cooldown_until, self._clock() + seconds)
-                say(
-                    f"[COORDINATOR] Credential {entry.cred.name} rate-limited; "
-                    f"cooling down for {seconds:.1f}s"
-                )
-                self._save_state()
+                self._cool(entry, backoff_seconds)
             else:
                 entry.strikes = 0
             self._cond.notify_all()
+
+    def _cool(self, entry: _Key, backoff_seconds: float | None) -> None:
+        entry.strikes += 1
+        entry.rate_limited += 1
+        seconds = clamp_retry_after(backoff_seconds)  # from a provider: untrusted
+        if seconds is None:
+            seconds = self._backoff(entry.strikes)
+        entry.cooldown_until = max(entry.cooldown_until, self._clock() + seconds)
+        say(f"[COORDINATOR] Credential {entry.cred.name} rate-limited; cooling down for {seconds:.1f}s")
+        self._save_state()
 
     def report(self, key: T, error: LLMError) -> None:
         """Release `key` after a provider error, applying what the error means for it."""
@@ -128,21 +130,37 @@ class CredentialCoordinator(Generic[T]):
         with self._cond:
             entry = self._entry(key)
             entry.in_use = max(0, entry.in_use - 1)
-            if isinstance(error, QuotaExhausted):
-                reset_at = clamp_reset_at(error.reset_at, self._clock())
-                entry.quota_until = reset_at or self._clock() + DEFAULT_QUOTA_S
-                say(
-                    f"[COORDINATOR] Credential {entry.cred.name} quota exhausted; out until "
-                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.quota_until))}"
-                )
-                self._save_state()
-            elif isinstance(error, AuthError):
-                entry.disabled = "rejected by the provider"
-                say(
-                    f"[COORDINATOR] Credential {entry.cred.name} was rejected (auth error); "
-                    "disabled for this run. Check or replace it in the credentials file."
-                )
+            self._mark(entry, error)
             self._cond.notify_all()
+
+    def mark(self, name: str, error: LLMError) -> None:
+        """Apply what `error` means to the key named `name`, which this caller does not hold
+        (a call made with another key of the pool than the item's own). Unknown names: ignored."""
+        with self._cond:
+            entry = self._keys.get(name)
+            if entry is None:
+                return
+            if isinstance(error, RateLimited):
+                self._cool(entry, error.retry_after)
+            else:
+                self._mark(entry, error)
+            self._cond.notify_all()
+
+    def _mark(self, entry: _Key, error: LLMError) -> None:
+        if isinstance(error, QuotaExhausted):
+            reset_at = clamp_reset_at(error.reset_at, self._clock())
+            entry.quota_until = reset_at or self._clock() + DEFAULT_QUOTA_S
+            say(
+                f"[COORDINATOR] Credential {entry.cred.name} quota exhausted; out until "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.quota_until))}"
+            )
+            self._save_state()
+        elif isinstance(error, AuthError):
+            entry.disabled = "rejected by the provider"
+            say(
+                f"[COORDINATOR] Credential {entry.cred.name} was rejected (auth error); "
+                "disabled for this run. Check or replace it in the credentials file."
+            )
 
     # -- introspection -------------------------------------------------------------
     def usable_count(self) -> int:
@@ -160,6 +178,23 @@ class CredentialCoordinator(Generic[T]):
     def names(self) -> list[str]:
         with self._cond:
             return list(self._keys)
+
+    def credentials(self) -> list[Credential]:
+        """Every key of the pool, including keys added to the credentials file during the run."""
+        with self._cond:
+            self._maybe_refresh()
+            return [k.cred for k in self._keys.values()]
+
+    def is_usable(self, name: str) -> bool:
+        """Enabled, not cooling down and not out of quota (whoever holds it)."""
+        with self._cond:
+            entry = self._keys.get(name)
+            return entry is not None and self._usable(entry, self._clock())
+
+    def rate_limited_counts(self) -> dict[str, int]:
+        """429s per key name this run."""
+        with self._cond:
+            return {name: k.rate_limited for name, k in self._keys.items()}
 
     def close(self) -> None:
         """Wake every waiter; `acquire` returns None from now on (shutdown)."""

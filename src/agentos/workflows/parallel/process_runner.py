@@ -52,7 +52,14 @@ def start_method() -> str:
 def make_context(preload: Iterable[str]) -> Any:
     ctx = multiprocessing.get_context(start_method())
     if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload([*BASE_PRELOAD, *preload, "agentos.workflows.parallel.forkserver_setup"])
+        ctx.set_forkserver_preload(
+            [
+                "agentos.workflows.parallel.forkserver_begin",
+                *BASE_PRELOAD,
+                *preload,
+                "agentos.workflows.parallel.forkserver_setup",
+            ]
+        )
         from multiprocessing import forkserver, resource_tracker
 
         resource_tracker.ensure_running()  # it blocks, then unblocks, the signals itself

@@ -60,12 +60,27 @@ class PoolSet:
             self.pools[provider].release(cred, rate_limited=rate_limited, backoff_seconds=backoff_seconds)
 
     def report(self, lease: Lease, error: LLMError) -> None:
+        """The error goes to the key that met it: the lease's own, or (a paced call may use
+        any key of its provider) the key it names; the lease's keys are given back."""
         target = error.provider if error.provider in lease else next(iter(lease), None)
         for provider, cred in lease.items():
-            if provider == target:
+            named = error.key_name
+            if (
+                provider == target
+                and named is not None
+                and named != cred.name
+                and named in self.pools[provider].names()
+            ):
+                self.pools[provider].mark(named, error)
+                self.pools[provider].release(cred)
+            elif provider == target:
                 self.pools[provider].report(cred, error)
             else:
                 self.pools[provider].release(cred)
+
+    def rate_limited_counts(self) -> dict[str, dict[str, int]]:
+        """429s per provider and key this run."""
+        return {provider: pool.rate_limited_counts() for provider, pool in self.pools.items()}
 
     def usable_count(self) -> int:
         return min((pool.usable_count() for pool in self.pools.values()), default=0)

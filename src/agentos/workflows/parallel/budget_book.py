@@ -1,0 +1,229 @@
+"""The coordinator's book of key budgets: the single source of truth for "may this call go now?".
+
+Workers ask for a permit before each call (through `permit_server`). The book grants the
+call whichever key of that provider can take it now: a key that is usable in the pool (not
+cooling, out of quota or rejected) and whose `KeyBudget` has room. Calls wait inside the
+book, so a worker waits without a restart, and the pool never idles while a call waits: the
+head of the queue is granted the moment any key frees a slot. Urgent calls (drafts, which
+lead to more calls) go before the others (reviews, often an item's last), then arrival order:
+this way the last items of a batch do not trail one window behind. When the pool is what
+limits the run, the book says so, at most every NOTE_EVERY_S seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agentos.credentials import Credential
+from agentos.llm.rate_limits import RateLimitInfo
+from agentos.workflows.parallel.key_budget import INF, KeyBudget, Outcome
+from agentos.workflows.parallel.output_prefixer import say as default_say
+
+MAX_WAIT_S = 0.25  # a waiting call re-checks at least this often (cancellation, cooled keys)
+NOTE_EVERY_S = 10.0
+NOTE_AFTER_S = 1.0  # a wait shorter than this is not worth a line
+
+
+class KeyPool(Protocol):
+    per_key_concurrency: int
+
+    def credentials(self) -> Sequence[Credential]: ...
+
+    def is_usable(self, name: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: int
+    provider: str
+    key: str
+    secret: str
+    waited: float
+
+
+class BudgetBook:
+    def __init__(
+        self,
+        pools: Mapping[str, KeyPool],
+        *,
+        rpm: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        say: Callable[[str], None] = default_say,
+    ) -> None:
+        self.pools = dict(pools)
+        self.rpm = rpm  # for keys that declare none themselves
+        self.clock = clock
+        self.say = say
+        self._cond = threading.Condition()
+        self._closed = False
+        self._ids = itertools.count(1)
+        self._budgets: dict[tuple[str, str], KeyBudget] = {}
+        self._grants: dict[int, tuple[str, str]] = {}
+        self._queues: dict[str, list[tuple[int, int]]] = {p: [] for p in self.pools}
+        self._head_since: dict[str, float] = {}
+        self._noted: dict[str, float] = {}
+        self.notes = 0
+
+    # -- permits ---------------------------------------------------------------------
+    def try_acquire(self, provider: str, tokens: int = 0) -> Grant | float:
+        """A grant now, or the time the best key is ready (inf: only an answer frees one)."""
+        with self._cond:
+            return self._try(provider, tokens, self.clock(), 0.0)
+
+    def acquire(
+        self,
+        provider: str,
+        tokens: int = 0,
+        cancelled: Callable[[], bool] = lambda: False,
+        urgent: bool = True,
+    ) -> Grant | None:
+        """Wait for a key with room: urgent calls first, then first come first served.
+        None: the book closed, the caller went away (`cancelled`), or no such provider."""
+        if provider not in self.pools:
+            return None
+        with self._cond:
+            ticket = (0 if urgent else 1, next(self._ids))
+            queue = self._queues[provider]
+            queue.append(ticket)
+            queue.sort()
+            started = self.clock()
+            try:
+                while not self._closed and not cancelled():
+                    now = self.clock()
+                    wait = MAX_WAIT_S
+                    if queue[0] == ticket:
+                        self._head_since.setdefault(provider, now)
+                        result = self._try(provider, tokens, now, now - started)
+                        if isinstance(result, Grant):
+                            return result
+                        self._note(provider, now)
+                        wait = min(MAX_WAIT_S, max(0.001, result - now))
+                    self._cond.wait(wait)
+                return None
+            finally:
+                if queue and queue[0] == ticket:
+                    self._head_since.pop(provider, None)
+                queue.remove(ticket)
+                self._cond.notify_all()
+
+    def complete(
+        self,
+        grant_id: int,
+        outcome: Outcome,
+        info: RateLimitInfo | None = None,
+        sent_at: float | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        with self._cond:
+            where = self._grants.pop(grant_id, None)
+            if where is not None:
+                self._budgets[where].complete(grant_id, self.clock(), outcome, info, sent_at, retry_after)
+            self._cond.notify_all()
+
+    def abandon(self, grant_id: int) -> None:
+        """The worker holding this grant went away before reporting its answer."""
+        with self._cond:
+            where = self._grants.pop(grant_id, None)
+            if where is not None:
+                self._budgets[where].abandon(grant_id, self.clock())
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    # -- reporting -------------------------------------------------------------------
+    def stats(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per provider and key: calls granted, served, refused, and the limit in use."""
+        with self._cond:
+            out: dict[str, dict[str, dict[str, Any]]] = {}
+            for (provider, name), b in sorted(self._budgets.items()):
+                out.setdefault(provider, {})[name] = {
+                    "granted": b.granted,
+                    "served": b.served,
+                    "refused": b.refused,
+                    "limit": b.limit,
+                    "window_s": round(b.window, 3) if b.window is not None else None,
+                    "limit_from": b.source.value,
+                }
+            return out
+
+    def describe(self, provider: str) -> str:
+        with self._cond:
+            return self._describe(provider, self.clock())
+
+    # -- internals -------------------------------------------------------------------
+    def _budget(self, provider: str, cred: Credential) -> KeyBudget:
+        budget = self._budgets.get((provider, cred.name))
+        if budget is None:
+            budget = KeyBudget(
+                cred.name,
+                max_in_flight=self.pools[provider].per_key_concurrency,
+                rpm=cred.rpm or self.rpm,
+            )
+            self._budgets[(provider, cred.name)] = budget
+        return budget
+
+    def _usable(self, provider: str) -> list[tuple[Credential, KeyBudget]]:
+        pool = self.pools[provider]
+        return [(c, self._budget(provider, c)) for c in pool.credentials() if pool.is_usable(c.name)]
+
+    def _try(self, provider: str, tokens: int, now: float, waited: float) -> Grant | float:
+        best: tuple[Credential, KeyBudget] | None = None
+        earliest = INF
+        for cred, budget in self._usable(provider):
+            ready = budget.ready_at(now, tokens)
+            if ready > now:
+                earliest = min(earliest, ready)
+                continue
+            if best is None or (budget.headroom(now), -budget.last_grant) > (
+                best[1].headroom(now),
+                -best[1].last_grant,
+            ):
+                best = (cred, budget)
+        if best is None:
+            return earliest
+        cred, budget = best
+        grant_id = next(self._ids)
+        budget.grant(grant_id, now, tokens)
+        self._grants[grant_id] = (provider, cred.name)
+        return Grant(grant_id, provider, cred.name, cred.secret, waited)
+
+    def _note(self, provider: str, now: float) -> None:
+        since = self._head_since.get(provider, now)
+        last = self._noted.get(provider, -INF)
+        if now - since < NOTE_AFTER_S or now - last < NOTE_EVERY_S:
+            return
+        self._noted[provider] = now
+        self.notes += 1
+        waiting = len(self._queues[provider])
+        self.say(
+            f"[COORDINATOR] pool at capacity: {self._describe(provider, now)}; "
+            f"{waiting} call{'s' if waiting != 1 else ''} waiting"
+        )
+
+    def _describe(self, provider: str, now: float) -> str:
+        creds = list(self.pools[provider].credentials())
+        usable = self._usable(provider)
+        cooling = len(creds) - len(usable)
+        keys = f"{len(usable)} {provider} key{'s' if len(usable) != 1 else ''}"
+        extra = f" ({cooling} more cooling down, out of quota or rejected)" if cooling else ""
+        if not usable:
+            return f"no usable {provider} key{extra}"
+        known = [b for _, b in usable if b.limit is not None and b.window]
+        if len(known) < len(usable):
+            return f"{keys}, {len(usable) - len(known)} with limits not known yet{extra}"
+        windows = {round(b.window or 0) for b in known}
+        total = sum(b.limit or 0 for b in known)
+        if len(windows) == 1:
+            rate = f"{total} req/{windows.pop()}s"
+        else:
+            rate = f"{math.floor(sum((b.limit or 0) * 60 / (b.window or 60) for b in known))} req/min"
+        return f"{rate} across {keys}{extra}"
