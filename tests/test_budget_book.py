@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from agentos.llm.rate_limits import Budget, RateLimitInfo
+from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
 from agentos.workflows.parallel.budget_book import NOTE_AFTER_S, NOTE_EVERY_S, BudgetBook, Grant
-from agentos.workflows.parallel.key_budget import Outcome
 from tests.helpers.rate_sim import FakeClock, FakePool, simulate
 
 

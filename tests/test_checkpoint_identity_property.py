@@ -15,7 +15,7 @@ from agentos.credentials import Credential
 from agentos.paths import checkpoint_db_path
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
-from agentos.workflows.runner import run_item
+from agentos.workflows.item_execution import run_item
 from tests.helpers.cli import DEMO
 
 pytestmark = pytest.mark.timeout(600)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agentos.workflows.parallel.children import ChildRegistry, TermSequence
-from agentos.workflows.parallel.process_runner import make_context
+from agentos.workflows.parallel.worker_launcher import make_context
 from tests.helpers.live_run import LiveRun, kill_all
 
 pytestmark = pytest.mark.timeout(90)

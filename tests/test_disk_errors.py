@@ -20,10 +20,10 @@ from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.disk import disk_problem
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from agentos.workflows.parallel.process_runner import ProcessRunner, make_context
+from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context
 from tests.helpers.cli import cli_env
 from tests.helpers.hostile import hostile_main
-from tests.test_process_runner import jobs
+from tests.test_worker_launcher import jobs
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -40,7 +40,7 @@ RUN_ONE = """
 import sys
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, WorkflowKind
-from agentos.workflows.runner import run_item
+from agentos.workflows.item_execution import run_item
 job = ItemJob(WorkflowKind.LLD, "3", sys.argv[1], sys.argv[2], sys.argv[3], "mock", "mock")
 print("OUTCOME", run_item(job, stop=StopFlag(), credentials={}).error)
 """
@@ -73,7 +73,7 @@ def test_a_full_disk_fails_the_item_clearly_and_never_suggests_fresh(
 
 def test_an_unwritable_item_log_fails_that_item_only(tmp_path: Path) -> None:
     coordinator = ParallelCoordinator(2, shutdown_grace=1.0)
-    runner = ProcessRunner(
+    runner = WorkerLauncher(
         make_context([]),
         ConsoleRouter(io.StringIO()),  # type: ignore[arg-type]
         lambda job: Path("/dev/full") if job.key == "ignore-term" else tmp_path / f"{job.item_id}.log",

@@ -4,14 +4,13 @@ import math
 
 import pytest
 
-from agentos.llm.rate_limits import Budget, RateLimitInfo
+from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
 from agentos.workflows.parallel.key_budget import (
     DECLARED_WINDOW_S,
     MARGIN_S,
     PROBE_GAP_S,
     KeyBudget,
     LimitSource,
-    Outcome,
     learn_window,
 )
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agentos.llm.rate_limits import Budget, RateLimitInfo
-from agentos.secrets import redact
+from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
+from agentos.redaction import redact
 from agentos.workflows.parallel.budget_book import BudgetBook
-from agentos.workflows.parallel.key_budget import LimitSource, Outcome
+from agentos.workflows.parallel.key_budget import LimitSource
 from agentos.workflows.parallel.permit_server import PermitServer, RateStrategy, rate_strategy
 from agentos.workflows.permit_client import ADDRESS_ENV, AUTHKEY_ENV, PermitClient, PermitUnavailable
 from tests.helpers.rate_sim import FakePool

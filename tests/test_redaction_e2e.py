@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from agentos.secrets import clear_secrets, register_secret
+from agentos.redaction import clear_secrets, register_secret
 from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from tests.helpers.cli import run_cli
 from tests.helpers.fake_llm_servers import FakeLLMServer
-from tests.test_process_runner import hostile_runner
+from tests.test_worker_launcher import hostile_runner
 
 pytestmark = pytest.mark.timeout(240)
 KEYS = {

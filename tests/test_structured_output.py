@@ -28,7 +28,7 @@ from agentos.paths import checkpoint_db_path
 from agentos.workflows import structured_review
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
-from agentos.workflows.runner import run_item
+from agentos.workflows.item_execution import run_item
 from agentos.workflows.verdict import APPROVED_WITH_BLOCKING, Verdict
 from tests.helpers.fake_llm_servers import FakeLLMServer
 

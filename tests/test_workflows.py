@@ -13,8 +13,8 @@ from agentos.tracker.local import LocalTracker
 from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
+from agentos.workflows.item_execution import run_item
 from agentos.workflows.pending import pending_briefs, pending_issues
-from agentos.workflows.runner import run_item
 from tests.helpers.cli import kept_db
 
 MOCK = {"mock": Credential("mock-key-1", "mock-fake-secret-1", "mock")}

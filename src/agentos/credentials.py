@@ -18,7 +18,7 @@ from pathlib import Path
 from agentos import environment
 from agentos.errors import ConfigError
 from agentos.paths import credentials_file, sanitize_identifier
-from agentos.secrets import register_secret
+from agentos.redaction import register_secret
 from agentos.workspace_files import read_text
 
 MAX_CREDENTIALS_BYTES = 1_048_576

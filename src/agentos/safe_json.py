@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from agentos.secrets import redact, redact_data
+from agentos.redaction import redact, redact_data
 
 
 def finite(value: Any) -> Any:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +18,13 @@ from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
 MAX_ITEM_BYTES_CEILING = 1 << 30  # 1 GiB: a larger limit is a typo, not a wish
 MAX_OUTPUT_TOKENS_CEILING = 1_000_000
 
-KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
-    "provider": str,
-    "drafter": str,
-    "reviewer": str,
-    "max_iterations": int,
-    "parallel": int,
-    "per_key_concurrency": int,
-    "tracker": str,
-    "github_api_url": str,
-    "label": str,
-    "max_item_bytes": int,
-    "item_timeout": (str, int, float),  # "20m", "1h", or seconds
-    "provider_timeout": (str, int, float),  # per HTTP call to a provider: "10m", or seconds
-    "max_output_tokens": int,  # per LLM call: caps a runaway answer's time and cost
-    "rpm": int,  # requests per minute each key allows, where the provider sends no rate-limit headers
-}
-
-
 _TYPE_WORDS: dict[type | tuple[type, ...], str] = {int: "a whole number", str: "a string"}
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Every key agentos.toml accepts: the fields themselves are the list (KNOWN_KEYS)."""
+
     provider: str | None = None
     drafter: str | None = None
     reviewer: str | None = None
@@ -50,11 +35,23 @@ class Settings:
     github_api_url: str | None = None
     label: str | None = None
     max_item_bytes: int | None = None
-    item_timeout: str | int | float | None = None
-    provider_timeout: str | int | float | None = None
-    max_output_tokens: int | None = None
-    prices: dict[str, Price] = field(default_factory=dict)  # [prices."MODEL"] tables
-    rpm: int | None = None
+    item_timeout: str | int | float | None = None  # "20m", "1h", or seconds
+    provider_timeout: str | int | float | None = None  # per HTTP call to a provider
+    max_output_tokens: int | None = None  # per LLM call: caps a runaway answer's time and cost
+    prices: dict[str, Price] = field(default_factory=dict)  # [prices."MODEL"] tables, parsed apart
+    rpm: int | None = None  # requests per minute each key allows, where no rate-limit headers come
+
+
+def _scalar_types(hint: Any) -> type | tuple[type, ...]:
+    """`str | int | None` -> (str, int): what an `isinstance` check of a TOML value needs."""
+    members = tuple(t for t in typing.get_args(hint) if t is not type(None)) or (hint,)
+    return members[0] if len(members) == 1 else members
+
+
+_HINTS = typing.get_type_hints(Settings)
+KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
+    f.name: _scalar_types(_HINTS[f.name]) for f in fields(Settings) if f.name != "prices"
+}
 
 
 def load_settings(path: Path) -> Settings:
@@ -81,7 +78,7 @@ def load_settings(path: Path) -> Settings:
         expected = KNOWN_KEYS.get(key)
         if expected is None:
             raise ConfigError(
-                f"{path}: unknown setting {key!r}; known settings: {', '.join(sorted(KNOWN_KEYS))}"
+                f"{path}: unknown setting {key!r}; known settings: {', '.join(sorted([*KNOWN_KEYS, 'prices']))}"
             )
         if isinstance(value, bool) or not isinstance(value, expected):
             raise ConfigError(

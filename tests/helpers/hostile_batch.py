@@ -19,7 +19,7 @@ def main() -> int:
     from agentos.workflows.item import ItemJob, WorkflowKind
     from agentos.workflows.parallel.console import ConsoleRouter
     from agentos.workflows.parallel.coordinator import ParallelCoordinator
-    from agentos.workflows.parallel.process_runner import ProcessRunner, make_context
+    from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context
     from tests.helpers.hostile import hostile_main
 
     out_dir, grace, timeout, keys = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
@@ -37,7 +37,7 @@ def main() -> int:
     ]
     router = ConsoleRouter(sys.stdout)
     coordinator = ParallelCoordinator(len(keys), shutdown_grace=grace)
-    runner = ProcessRunner(
+    runner = WorkerLauncher(
         make_context([]),
         router,  # type: ignore[arg-type]
         lambda job: out_dir / f"{job.item_id}.log",

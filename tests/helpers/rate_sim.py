@@ -17,9 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from agentos.credentials import Credential
-from agentos.llm.rate_limits import Budget, RateLimitInfo
+from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
 from agentos.workflows.parallel.budget_book import BudgetBook, Grant
-from agentos.workflows.parallel.key_budget import Outcome
 
 
 class FakeClock:

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from agentos.cli.app import (
+from agentos.cli.config import build_config
+from agentos.cli.workflow_command import (
     EPILOG,
     WorkflowCommand,
     execute,
@@ -21,7 +22,6 @@ from agentos.cli.app import (
     shared_options,
     tracker_for,
 )
-from agentos.cli.config import build_config
 from agentos.errors import ConfigError
 from agentos.paths import sanitize_identifier
 from agentos.workflows.item import WorkflowKind

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from agentos.cli.app import (
+from agentos.cli.config import RunConfig, build_config
+from agentos.cli.workflow_command import (
     EPILOG,
     WorkflowCommand,
     execute,
@@ -19,7 +20,6 @@ from agentos.cli.app import (
     shared_options,
     tracker_for,
 )
-from agentos.cli.config import RunConfig, build_config
 from agentos.errors import ConfigError
 from agentos.item_identity import ISSUE_NUMBER_RULE, parse_issue_number
 from agentos.paths import sanitize_identifier

@@ -11,7 +11,7 @@ import sys
 import click
 
 from agentos import __version__
-from agentos.cli.app import guarded
+from agentos.cli.workflow_command import guarded
 from agentos.errors import EXIT_FAILED, EXIT_OK
 from agentos.run_history import (
     RunHistoryError,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from agentos.errors import AgentosError
+from agentos.redaction import redact
 from agentos.retry_hints import clamp_reset_at, clamp_retry_after
-from agentos.secrets import redact
 
 
 class LLMError(AgentosError):

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from agentos.retry_hints import MAX_HINT_TEXT, clamp_retry_after
@@ -26,6 +27,14 @@ MAX_COUNT = 10**9
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
 PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 MAX_HEADERS = 32  # rate-limit headers kept from one answer
+
+
+class Outcome(StrEnum):
+    """How a paced call ended, as the worker reports it to the coordinator's budget."""
+
+    OK = "ok"
+    RATE_LIMITED = "rate_limited"
+    ERROR = "error"  # any other failure: the call may or may not have been counted
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from agentos import environment
 from agentos.errors import ConfigError
 from agentos.llm.base import Provider
 from agentos.llm.rate_limits import CallObserver
-from agentos.secrets import register_secret
+from agentos.redaction import register_secret
 
 PROVIDERS = ("mock", "gemini", "anthropic", "openai")
 DEFAULT_MODELS = {

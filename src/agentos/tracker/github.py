@@ -20,8 +20,8 @@ import httpx
 from agentos import stop_signals
 from agentos.errors import ConfigError, ItemNotFound
 from agentos.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
+from agentos.redaction import register_secret
 from agentos.retry_hints import clamp_retry_after, parse_seconds
-from agentos.secrets import register_secret
 from agentos.tracker.base import IssueSpec, TrackerConfig
 
 _NEXT = re.compile(r'<([^<>]+)>;\s*rel="next"')  # [^<>]: linear even on a hostile header

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 from agentos import environment
 from agentos.errors import CheckpointError, CheckpointRefused, DiskError
-from agentos.secrets import contains_secret, redact, redact_data
+from agentos.redaction import contains_secret, redact, redact_data
 from agentos.workflows.checkpoint_identity import Action, Owner, create_marked, decide, is_ours
 from agentos.workflows.disk import disk_problem
 

@@ -16,7 +16,7 @@ from agentos.llm.base import Completion, CompletionRequest, Provider
 from agentos.llm.errors import LLMError
 from agentos.llm.usage import Usage, UsageTotals
 from agentos.paths import Workspace
-from agentos.secrets import redact
+from agentos.redaction import redact
 from agentos.tracker.base import Tracker
 from agentos.workflows.templates import Templates
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from agentos.atomic_file import write_text_atomic
-from agentos.secrets import redact
+from agentos.redaction import redact
 
 
 def write_lineage(directory: Path, seq: int, kind: str, text: str) -> Path:

@@ -18,9 +18,8 @@ from agentos.credentials import Credential
 from agentos.errors import Interrupted
 from agentos.llm.base import Completion, CompletionRequest, Provider
 from agentos.llm.errors import RateLimited
-from agentos.llm.rate_limits import CallObserver
+from agentos.llm.rate_limits import CallObserver, Outcome
 from agentos.llm.registry import ProviderSpec, create_provider
-from agentos.workflows.parallel.key_budget import Outcome
 from agentos.workflows.permit_client import PermitClient, PermitUnavailable, shared_client
 
 SHOW_WAIT_S = 0.05

@@ -22,7 +22,7 @@ from typing import Any
 from agentos import environment
 from agentos.errors import AgentosError
 from agentos.llm.rate_limits import RateLimitInfo
-from agentos.secrets import register_secret
+from agentos.redaction import register_secret
 
 STRATEGY_ENV = environment.RATE_STRATEGY.name  # paced (default) or reactive
 ADDRESS_ENV = environment.PERMIT_ADDRESS.name

@@ -19,7 +19,7 @@ from types import FrameType
 from agentos import environment, stop_signals
 from agentos.credentials import Credential
 from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
-from agentos.secrets import register_secret
+from agentos.redaction import register_secret
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 
@@ -108,9 +108,9 @@ class Worker:
             value = DEFAULT_EXIT_AFTER_STOP_S
         return min(max(value, 0.1), 60.0) if value == value else DEFAULT_EXIT_AFTER_STOP_S
 
-    def loop(self) -> ItemOutcome:
+    def run(self) -> ItemOutcome:
         from agentos.llm.registry import ProviderSpec
-        from agentos.workflows.runner import run_item
+        from agentos.workflows.item_execution import run_item
 
         providers = {
             ProviderSpec.parse(self.job.drafter).provider,
@@ -145,7 +145,7 @@ def worker_main(job: ItemJob, output: Connection, result: Connection, env: dict[
     worker = Worker(job, output, result, env)
     worker.initialize()
     try:
-        outcome = worker.loop()
+        outcome = worker.run()
     except BaseException as exc:
         outcome = ItemOutcome(ItemStatus.FAILED, error=f"worker crashed: {type(exc).__name__}: {exc}")
     os._exit(worker.shutdown(outcome))

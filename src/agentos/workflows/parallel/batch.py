@@ -26,12 +26,12 @@ from agentos.workflows.parallel import summary
 from agentos.workflows.parallel.console import ConsoleRouter, ProgressDisplay
 from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
 from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, VerboseListener
-from agentos.workflows.parallel.process_runner import ProcessRunner, make_context, warm_up
 from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.parallel.rate_pacing import Pacing
 from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog
 from agentos.workflows.parallel.verbosity import Verbosity, console_filter
+from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context, warm_up
 
 PASS_THROUGH_ENV = tuple(
     v.name for v in (environment.MOCK_LATENCY, environment.SIMULATE_429, environment.SIMULATE_429_RETRY)
@@ -177,7 +177,7 @@ def _run_batch(
             router.line(
                 f"[COORDINATOR] Worker processes ready in {ready_in:.1f}s (fork server, stack preloaded)"
             )
-            runner = ProcessRunner(
+            runner = WorkerLauncher(
                 ctx,
                 router,
                 lambda job: run_dir / log_name(job),

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agentos.credentials import Credential
-from agentos.llm.rate_limits import RateLimitInfo
-from agentos.workflows.parallel.key_budget import INF, KeyBudget, Outcome
+from agentos.llm.rate_limits import Outcome, RateLimitInfo
+from agentos.workflows.parallel.key_budget import INF, KeyBudget
 from agentos.workflows.parallel.output_prefixer import say as default_say
 
 MAX_WAIT_S = 0.25  # a waiting call re-checks at least this often (cancellation, cooled keys)

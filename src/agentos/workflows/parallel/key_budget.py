@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agentos.llm.rate_limits import RateLimitInfo
+from agentos.llm.rate_limits import Outcome, RateLimitInfo
 
 PROBE_GAP_S = 0.25  # between calls on a key whose limit is unknown
 MARGIN_S = 0.15  # send -> admission by the provider, plus rounding of its numbers
@@ -43,12 +43,6 @@ class LimitSource(StrEnum):
     HEADERS = "headers"
     DECLARED = "declared"
     LEARNED = "learned"
-
-
-class Outcome(StrEnum):
-    OK = "ok"
-    RATE_LIMITED = "rate_limited"
-    ERROR = "error"  # any other failure: the call may or may not have been counted
 
 
 @dataclass

@@ -24,11 +24,10 @@ from pathlib import Path
 
 from agentos import environment
 from agentos.errors import ConfigError
-from agentos.llm.rate_limits import RateLimitInfo
+from agentos.llm.rate_limits import Outcome, RateLimitInfo
+from agentos.redaction import register_secret
 from agentos.retry_hints import clamp_retry_after
-from agentos.secrets import register_secret
 from agentos.workflows.parallel.budget_book import BudgetBook
-from agentos.workflows.parallel.key_budget import Outcome
 from agentos.workflows.permit_client import (
     ADDRESS_ENV,
     AUTHKEY_ENV,

@@ -12,7 +12,7 @@ from agentos.credentials import Credential, load_credentials
 from agentos.errors import ConfigError
 from agentos.llm.errors import LLMError
 from agentos.paths import credential_state_file, credentials_file
-from agentos.secrets import register_secret
+from agentos.redaction import register_secret
 from agentos.workflows.parallel.credential_coordinator import CredentialCoordinator
 from agentos.workflows.parallel.credential_state import CredentialState
 

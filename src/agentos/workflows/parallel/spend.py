@@ -50,7 +50,7 @@ class SpendMeter:
         return self.prices.priced_any(self.models)
 
     def record(self, job: ItemJob, outcome: ItemOutcome) -> None:
-        """One attempt's tokens (ProcessRunner's `on_outcome`; a supervisor thread)."""
+        """One attempt's tokens (WorkerLauncher's `on_outcome`; a supervisor thread)."""
         with self._lock:
             self._items.setdefault(job.item_id, UsageTotals()).merge(outcome.usage)
             self._run.merge(outcome.usage)

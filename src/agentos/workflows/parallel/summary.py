@@ -16,7 +16,7 @@ from rich.table import Table
 
 from agentos import safe_json
 from agentos.atomic_file import write_text_atomic
-from agentos.secrets import redact
+from agentos.redaction import redact
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.coordinator import WorkflowResult

@@ -12,7 +12,7 @@ import pytest
 from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from agentos.workflows.parallel.process_runner import ProcessRunner, make_context
+from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context
 from tests.helpers.hostile import hostile_main
 
 pytestmark = pytest.mark.timeout(90)
@@ -36,9 +36,9 @@ def jobs(tmp_path: Path, *keys: str) -> list[ItemJob]:
 
 def hostile_runner(
     tmp_path: Path, coordinator: ParallelCoordinator, router: ConsoleRouter, env: dict[str, str]
-) -> ProcessRunner:
+) -> WorkerLauncher:
     """The real process engine, running `hostile_main` instead of the workflow worker."""
-    return ProcessRunner(
+    return WorkerLauncher(
         make_context([]),
         router,  # type: ignore[arg-type]
         lambda job: tmp_path / f"{job.item_id}.log",
@@ -115,7 +115,7 @@ def test_each_item_runs_in_its_own_process(tmp_path: Path) -> None:
 
 
 def test_a_key_printed_by_a_worker_is_redacted(tmp_path: Path) -> None:
-    from agentos.secrets import clear_secrets, register_secret
+    from agentos.redaction import clear_secrets, register_secret
 
     secret = "sk-live-0123456789abcdef"
     register_secret(secret, "team-a")

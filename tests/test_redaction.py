@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from agentos import safe_json
 from agentos.events import Event, EventType
 from agentos.llm.errors import AuthError, ProviderError
-from agentos.secrets import StreamRedactor, clear_secrets, redact, redact_data, register_secret
+from agentos.redaction import StreamRedactor, clear_secrets, redact, redact_data, register_secret
 from agentos.workflows.checkpoint import CheckpointStore
 from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.lineage import write_lineage
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from tests.test_process_runner import hostile_runner, jobs
+from tests.test_worker_launcher import hostile_runner, jobs
 
 SECRET = "sk-proj-SPLITME0123456789abcdef"
 

@@ -10,16 +10,16 @@ from typing import Any
 from agentos.credentials import Credential
 from agentos.durations import format_duration
 from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
-from agentos.secrets import register_secret
+from agentos.redaction import register_secret
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
+from agentos.workflows.item_execution import run_item
 from agentos.workflows.item_lock import ItemLocks
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.verbosity import Verbosity, quiet_single_line
-from agentos.workflows.runner import run_item
 
 
 class _ItemStop(StopFlag):

@@ -27,7 +27,7 @@ from agentos.errors import (
 )
 from agentos.home_check import check_home_writable
 from agentos.paths import checkpoint_db_path, logs_dir
-from agentos.secrets import redact
+from agentos.redaction import redact
 from agentos.tracker.base import Tracker
 from agentos.tracker.factory import open_tracker
 from agentos.wording import counted
@@ -203,7 +203,7 @@ def prestart_workers(config: RunConfig) -> None:
     (a GitHub listing can take seconds). Only batch runs use worker processes."""
     if config.parallel is not None and not config.dry_run:
         check_home_writable()  # before the fork server: a full disk is named, not a traceback
-        from agentos.workflows.parallel.process_runner import make_context
+        from agentos.workflows.parallel.worker_launcher import make_context
 
         make_context(config.preload)
 
@@ -312,7 +312,7 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
     # Imported here: LangGraph takes ~1 s to import. Only a single-item run needs it in this
     # process; a batch's coordinator never imports it, while its fork server preloads it.
     if config.parallel is None:
-        from agentos.workflows.single import run_single
+        from agentos.workflows.parallel.single import run_single
 
         key = keys[0]
         return run_single(

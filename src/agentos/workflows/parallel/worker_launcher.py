@@ -24,7 +24,7 @@ from typing import Any
 from agentos import environment, stop_signals
 from agentos.credentials import Credential
 from agentos.durations import format_duration
-from agentos.secrets import StreamRedactor
+from agentos.redaction import StreamRedactor
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 from agentos.workflows.parallel.children import ChildRegistry
@@ -37,7 +37,7 @@ MAX_CONSOLE_LINE = 16384
 # The worker stack, plus the CLI modules multiprocessing re-imports as __mp_main__ in each child.
 BASE_PRELOAD = [
     "agentos.workflows.worker",
-    "agentos.workflows.runner",
+    "agentos.workflows.item_execution",
     "agentos.cli.lld",
     "agentos.cli.issue",
 ]
@@ -93,7 +93,7 @@ def warm_up(ctx: Any, stop: threading.Event | None = None) -> float:
     return time.monotonic() - started
 
 
-class ProcessRunner:
+class WorkerLauncher:
     """The CLI's `worker_func`: one process per item, output to console and item log."""
 
     def __init__(
