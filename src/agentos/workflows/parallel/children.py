@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Any
+from multiprocessing.process import BaseProcess
 
 SHUTDOWN_GRACE_S = 5.0
 
@@ -43,17 +43,19 @@ class TermSequence:
 
 @dataclass
 class _Child:
-    process: Any  # a multiprocessing.Process
+    process: BaseProcess
     term_at: float | None = None
     killed: bool = False
 
 
-def signal_group(pid: int, sig: int) -> None:
+def signal_group(pid: int | None, sig: int) -> None:
     """Signal the process group a worker leads; the worker alone if it has not made it yet.
 
     Only a group whose id is the worker's own pid is ever signalled, never the
     coordinator's or the terminal's.
     """
+    if pid is None:  # never started: nothing to signal
+        return
     try:
         os.killpg(pid, sig)
     except ProcessLookupError:
@@ -75,7 +77,7 @@ class ChildRegistry:
         self._killing = False
 
     # -- membership ------------------------------------------------------------------
-    def add(self, key: str, process: Any) -> None:
+    def add(self, key: str, process: BaseProcess) -> None:
         """Register a started process. During a shutdown it is stopped at once."""
         with self._lock:
             child = self._children[key] = _Child(process)
@@ -176,7 +178,7 @@ class ChildRegistry:
         return stuck
 
 
-def _alive(process: Any) -> bool:
+def _alive(process: BaseProcess) -> bool:
     """Whether the process still runs, without reaping it: the supervisor thread reads
     its exit status, and two readers of a fork-server sentinel could race."""
     try:
@@ -191,7 +193,7 @@ def _alive(process: Any) -> bool:
         return False
 
 
-def _forget(process: Any) -> None:
+def _forget(process: BaseProcess) -> None:
     """Drop a process that survived SIGKILL (uninterruptible I/O) from multiprocessing's
     list of children, which its atexit handler joins without a timeout."""
     children = getattr(multiprocessing.process, "_children", None)

@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -49,25 +51,29 @@ def start_method() -> str:
     return method if method in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def make_context(preload: Iterable[str]) -> Any:
-    ctx = multiprocessing.get_context(start_method())
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(
-            [
-                "agentos.workflows.parallel.forkserver_begin",
-                *BASE_PRELOAD,
-                *preload,
-                "agentos.workflows.parallel.forkserver_setup",
-            ]
-        )
-        from multiprocessing import forkserver, resource_tracker
+WorkerContext = ForkServerContext | SpawnContext  # the two ways agentos starts workers
 
-        resource_tracker.ensure_running()  # it blocks, then unblocks, the signals itself
-        # Start preloading now, while the coordinator sets up. The server shares the
-        # terminal's process group: it is born with SIGINT/SIGTERM blocked, so a Ctrl+C
-        # during its preload never prints a KeyboardInterrupt; the coordinator owns it.
-        with stop_signals.blocked_during_spawn():
-            forkserver.ensure_running()
+
+def make_context(preload: Iterable[str]) -> WorkerContext:
+    if start_method() != "forkserver":
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(
+        [
+            "agentos.workflows.parallel.forkserver_begin",
+            *BASE_PRELOAD,
+            *preload,
+            "agentos.workflows.parallel.forkserver_setup",
+        ]
+    )
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()  # it blocks, then unblocks, the signals itself
+    # Start preloading now, while the coordinator sets up. The server shares the
+    # terminal's process group: it is born with SIGINT/SIGTERM blocked, so a Ctrl+C
+    # during its preload never prints a KeyboardInterrupt; the coordinator owns it.
+    with stop_signals.blocked_during_spawn():
+        forkserver.ensure_running()
     return ctx
 
 
@@ -75,7 +81,7 @@ def _ready() -> None:
     """Target of the warm-up process: returns at once."""
 
 
-def warm_up(ctx: Any, stop: threading.Event | None = None) -> float:
+def warm_up(ctx: WorkerContext, stop: threading.Event | None = None) -> float:
     """Wait until the fork server has imported the stack, so no item pays for it. Seconds taken.
 
     `Process.start()` blocks until the server has finished its preload, so it runs on a
@@ -98,7 +104,7 @@ class WorkerLauncher:
 
     def __init__(
         self,
-        ctx: Any,
+        ctx: WorkerContext,
         console: TextSink,
         log_path_for: Callable[[ItemJob], Path],
         stop: threading.Event,
@@ -140,7 +146,8 @@ class WorkerLauncher:
         process.start()
         out_w.close()
         res_w.close()
-        self.pids[job.item_id] = process.pid
+        if process.pid is not None:  # set by a successful start()
+            self.pids[job.item_id] = process.pid
         self.children.add(job.item_id, process)
         self._failures.pop(job.item_id, None)
         try:
@@ -175,7 +182,7 @@ class WorkerLauncher:
             return {credential.provider: credential}
         return dict(credential)
 
-    def _pump(self, job: ItemJob, process: Any, out_r: Connection) -> None:
+    def _pump(self, job: ItemJob, process: BaseProcess, out_r: Connection) -> None:
         """Copy the worker's bytes to its log and, line by line, to the console."""
         prefixer = OutputPrefixer(f"[{job.item_id}]", self.console, max_line=MAX_CONSOLE_LINE)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
