@@ -181,3 +181,20 @@ def test_show_and_clean_usage_errors(home: Path) -> None:
     assert bad_age.returncode == 2 and "--older-than takes a positive age" in bad_age.stderr
     empty = agentos(home, "runs")
     assert empty.returncode == 0 and "No runs yet" in empty.stdout
+
+
+def test_show_survives_non_finite_and_huge_numbers(home: Path) -> None:
+    """json.loads reads `Infinity`: a token count of inf once reached int() in the table."""
+    raw = (
+        b'{"workflow": "lld-workflow", "items": ['
+        b'{"item": "LLD-1", "status": "approved", "rounds": 2, "duration_s": Infinity,'
+        b' "input_tokens": Infinity, "output_tokens": 1e400, "cost": NaN},'
+        b'{"item": "LLD-2", "status": "approved", "rounds": 1, "duration_s": null,'
+        b' "input_tokens": 100000000000000000000000, "output_tokens": 5, "cost": -Infinity}]}'
+    )
+    make_run(home, "20260104-000000", raw)
+    result = agentos(home, "show")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    rows = [line for line in result.stdout.splitlines() if "LLD-" in line]
+    assert len(rows) == 2 and all(" ? " in row for row in rows), result.stdout
+    assert "inf" not in result.stdout.lower() and "nan" not in result.stdout.lower()

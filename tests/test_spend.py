@@ -15,6 +15,7 @@ from agentos.settings import load_settings
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
 from agentos.workflows.parallel.batch import exit_code_for
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
+from agentos.workflows.parallel.item_record import ItemRecord
 from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.summary import render_table
 from tests.helpers.cli import issue_flags, run_cli, run_dirs
@@ -157,8 +158,9 @@ def test_estimated_tokens_are_labelled_as_estimates() -> None:
 
 
 def _rows(items: list[dict[str, Any]], show_cost: bool | None) -> str:
+    """The table of summary.json-shaped items, read as `agentos runs show` reads them."""
     out = io.StringIO()
-    render_table(items, out, False, show_cost)
+    render_table([ItemRecord.from_json(item) for item in items], out, False, show_cost)
     return out.getvalue()
 
 
@@ -176,10 +178,11 @@ def test_cost_column_only_with_prices() -> None:
 
 def test_exit_code_for_a_cost_stop() -> None:
     coordinator = ParallelCoordinator(1)
-    done = {"status": "approved"}
-    left = {"status": "not_started"}
+    done = ItemRecord("LLD-1", ItemStatus.APPROVED.value)
+    left = ItemRecord("LLD-2", ItemStatus.NOT_STARTED.value)
+    failed = ItemRecord("LLD-3", ItemStatus.FAILED.value)
     assert exit_code_for(coordinator, [done, left], limit_reached=True) == EXIT_LIMIT_REACHED
-    assert exit_code_for(coordinator, [done, left, {"status": "failed"}], True) == EXIT_FAILED
+    assert exit_code_for(coordinator, [done, left, failed], True) == EXIT_FAILED
     assert exit_code_for(coordinator, [done, done], limit_reached=True) == 0  # nothing was held back
     assert exit_code_for(coordinator, [done, left]) == EXIT_INTERRUPTED
 

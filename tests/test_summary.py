@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
+from agentos.workflows.parallel.item_record import ItemRecord
 from agentos.workflows.parallel.summary import render_table
 
 
-def _item(name: str, status: str, error: str | None = None) -> dict[str, Any]:
-    return {
-        "item": name,
-        "status": status,
-        "rounds": 2,
-        "duration_s": 1.25,
-        "log": f"/tmp/logs/{name}.log",
-        "error": error,
-    }
+def _item(name: str, status: str, error: str | None = None) -> ItemRecord:
+    return ItemRecord(name, status, rounds=2, duration_s=1.25, log=f"/tmp/logs/{name}.log", error=error)
 
 
 def test_plain_table_has_no_trailing_padding() -> None:

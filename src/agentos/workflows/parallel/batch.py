@@ -25,6 +25,7 @@ from agentos.workflows.item_lock import ItemLocks
 from agentos.workflows.parallel import summary
 from agentos.workflows.parallel.console import ConsoleRouter, ProgressDisplay
 from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
+from agentos.workflows.parallel.item_record import ItemRecord
 from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, VerboseListener
 from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.parallel.rate_pacing import Pacing
@@ -47,18 +48,18 @@ def audit_name(key: str) -> str:
 
 
 def exit_code_for(
-    coordinator: ParallelCoordinator[Any], items: list[dict[str, Any]], limit_reached: bool = False
+    coordinator: ParallelCoordinator[Any], items: Sequence[ItemRecord], limit_reached: bool = False
 ) -> int:
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED
     if coordinator.stop_event.is_set():
         return EXIT_INTERRUPTED
-    if any(i["status"] == ItemStatus.FAILED.value for i in items):
+    if any(i.status == ItemStatus.FAILED for i in items):
         return EXIT_FAILED  # --fail-fast and --max-cost leave items not started: the failure decides
-    if limit_reached and any(i["status"] == ItemStatus.NOT_STARTED.value for i in items):
+    if limit_reached and any(i.status == ItemStatus.NOT_STARTED for i in items):
         return EXIT_LIMIT_REACHED  # --max-cost: items left for a run with more budget
     unfinished = (ItemStatus.INTERRUPTED.value, ItemStatus.NOT_STARTED.value)
-    if any(i["status"] in unfinished for i in items):
+    if any(i.status in unfinished for i in items):
         return EXIT_INTERRUPTED  # a worker stopped by its own signal: not done, resumable
     return EXIT_OK
 
@@ -243,7 +244,7 @@ def _run_batch(
 
 def _records(
     jobs: list[ItemJob], results: list[WorkflowResult], run_dir: Path, spend: SpendMeter | None = None
-) -> list[dict[str, Any]]:
+) -> list[ItemRecord]:
     by_id = {r.item_id: r for r in results}
     items = []
     for job in jobs:
@@ -251,8 +252,6 @@ def _records(
             job.item_id, False, "not started before the shutdown", status=ItemStatus.NOT_STARTED
         )
         log = run_dir / log_name(job)
-        record = summary.item_record(result, log if log.exists() else None, job.db_path)
-        if spend is not None:
-            record.update(spend.item_fields(job.item_id))
-        items.append(record)
+        usage = spend.item_usage(job.item_id) if spend is not None else None
+        items.append(ItemRecord.of(result, log if log.exists() else None, job.db_path, usage))
     return items

@@ -16,6 +16,7 @@ from typing import Any
 from agentos.llm.usage import UsageTotals
 from agentos.pricing import PriceTable
 from agentos.workflows.item import ItemJob, ItemOutcome
+from agentos.workflows.parallel.item_record import ItemUsage
 
 
 def format_cost(cost: float) -> str:
@@ -64,11 +65,22 @@ class SpendMeter:
                 f"--max-cost {format_cost(self.max_cost)} reached (spent {mark}{format_cost(cost)})"
             )
 
-    def item_fields(self, item_id: str) -> dict[str, Any]:
-        """Per-item fields for summary.json and the table."""
+    def item_usage(self, item_id: str) -> ItemUsage:
+        """What one item spent, for its summary record."""
         with self._lock:
             usage = self._items.get(item_id) or UsageTotals()
-            return self._fields(usage)
+        cost = self.prices.cost(usage.by_model) if self.show_cost else None
+        return ItemUsage(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.estimated,
+            priced=self.show_cost,
+            cost=round(cost, 6) if cost is not None else None,
+        )
+
+    def item_fields(self, item_id: str) -> dict[str, object]:
+        """Per-item fields of summary.json."""
+        return self.item_usage(item_id).to_json()
 
     def run_fields(self) -> dict[str, Any]:
         with self._lock:

@@ -1,0 +1,79 @@
+"""An item's summary record: the `summary.json` shape, and reading it back into the same type."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from agentos.redaction import clear_secrets, register_secret
+from agentos.workflows.item import ItemOutcome, ItemStatus
+from agentos.workflows.parallel.coordinator import WorkflowResult
+from agentos.workflows.parallel.item_record import ItemRecord, ItemUsage
+
+
+def test_an_approved_item_has_the_summary_json_shape(tmp_path: Path) -> None:
+    outcome = ItemOutcome(ItemStatus.APPROVED, rounds=2, output="/w/docs/lld/42.md", filed_number=7)
+    result = WorkflowResult("LLD-42", True, None, 1.23456, ItemStatus.APPROVED, outcome)
+    usage = ItemUsage(1200, 300, estimated=True, priced=True, cost=0.5)
+    record = ItemRecord.of(result, tmp_path / "LLD-42.log", str(tmp_path / "gone.db"), usage)
+    assert list(record.to_json().items()) == [
+        ("item", "LLD-42"),
+        ("status", "approved"),
+        ("rounds", 2),
+        ("duration_s", 1.235),
+        ("error", None),
+        ("output", "/w/docs/lld/42.md"),
+        ("log", str(tmp_path / "LLD-42.log")),
+        ("resumed", False),
+        ("filed_issue", 7),
+        ("input_tokens", 1200),
+        ("output_tokens", 300),
+        ("tokens_estimated", True),
+        ("cost", 0.5),
+    ]  # no "checkpoint": only a failed or interrupted item keeps one
+
+
+def test_a_failed_item_names_its_checkpoint_only_if_it_exists(tmp_path: Path) -> None:
+    db = tmp_path / "lld_workflow_3.db"
+    db.write_bytes(b"")
+    result = WorkflowResult("LLD-3", False, "boom", 0.5, ItemStatus.FAILED)
+    assert ItemRecord.of(result, None, str(db)).to_json()["checkpoint"] == str(db)
+    db.unlink()
+    data = ItemRecord.of(result, None, str(db)).to_json()
+    assert "checkpoint" in data and data["checkpoint"] is None
+    assert "input_tokens" not in data  # a run without accounting: no token fields
+
+
+def test_an_error_is_redacted_when_recorded() -> None:
+    register_secret("sk-record-test-0123456789abcdef", "TEST_KEY")
+    result = WorkflowResult("LLD-4", False, "bad key sk-record-test-0123456789abcdef", 0.1, ItemStatus.FAILED)
+    try:
+        error = ItemRecord.of(result, None, "/nonexistent.db").error
+    finally:
+        clear_secrets()
+    assert error is not None and "sk-record-test" not in error and "TEST_KEY" in error
+
+
+def test_a_record_survives_the_round_trip_through_json(tmp_path: Path) -> None:
+    outcome = ItemOutcome(ItemStatus.INTERRUPTED, rounds=1, resumed=True)
+    result = WorkflowResult("ISSUE-x", False, "stopped", 2.0, ItemStatus.INTERRUPTED, outcome)
+    db = tmp_path / "issue.db"
+    db.write_bytes(b"")
+    record = ItemRecord.of(result, tmp_path / "x.log", str(db), ItemUsage(5, 6, priced=True, cost=None))
+    back = ItemRecord.from_json(json.loads(json.dumps(record.to_json())))
+    assert back == record
+
+
+def test_read_back_values_of_the_wrong_type_are_unknown_not_errors() -> None:
+    record = ItemRecord.from_json(
+        {"item": "", "status": 3, "rounds": -1, "duration_s": "x", "resumed": "yes", "input_tokens": True}
+    )
+    assert (record.item, record.status, record.rounds, record.duration_s, record.resumed) == (
+        "?",
+        "?",
+        0,
+        None,
+        False,
+    )
+    assert record.usage == ItemUsage(None, None)  # a token field was there, but no count: "?"
+    assert ItemRecord.from_json({"item": "A", "status": "approved"}).usage is None
