@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agentos.environment import VARIABLES
+from agentos.environment import PER_PROVIDER, VARIABLES
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "wiki" / "environment.md"
 TITLES = {
@@ -27,6 +27,8 @@ def render() -> str:
     for audience, title in TITLES.items():
         lines += ["", f"## {title}", "", "| Variable | What it does |", "| --- | --- |"]
         lines += [f"| `{v.name}` | {v.purpose} |" for v in VARIABLES if v.audience == audience]
+        if audience == "internal":
+            lines += [f"| `{name}` | {purpose} |" for name, purpose in PER_PROVIDER]
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,7 @@ FIFOs and symlinks. Nothing crashes, hangs, prints escapes, or deletes outside r
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from agentos.errors import ConfigError
 from agentos.run_history import RunHistoryError, clean_items, parse_age, plan_clean, read_summary
-from tests.helpers.cli import cli_env
+from tests.helpers.cli import cli_env, issue_flags, kept_db, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(60)
 OLD = time.time() - 90 * 86400
@@ -198,3 +199,52 @@ def test_show_survives_non_finite_and_huge_numbers(home: Path) -> None:
     rows = [line for line in result.stdout.splitlines() if "LLD-" in line]
     assert len(rows) == 2 and all(" ? " in row for row in rows), result.stdout
     assert "inf" not in result.stdout.lower() and "nan" not in result.stdout.lower()
+
+
+def test_clean_keeps_the_run_that_explains_a_real_runs_kept_checkpoint(demo: Path, home: Path) -> None:
+    """The layout comes from a real run: checkpoints live in a folder per workspace (ADR 0002)."""
+    result = run_cli(
+        "lld-workflow", "--repo", str(demo), *issue_flags(9, 3), "--parallel", "2", "--provider", "mock",
+        home=home,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr  # demo issue #9 fails on purpose
+    kept = kept_db(home, demo, 9)
+    assert kept.is_file()
+    (run_dir,) = run_dirs(home)
+    for path in [*run_dir.iterdir(), run_dir]:
+        os.utime(path, (OLD, OLD), follow_symlinks=False)
+    dry = agentos(home, "clean", "--older-than", "30d", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    expected = f"{kept.parent.name}/{kept.name}"
+    assert f"Kept {run_dir}: its logs explain the kept checkpoint {expected}" in dry.stdout, dry.stdout
+    assert agentos(home, "clean", "--older-than", "30d").returncode == 0
+    assert run_dir.exists() and kept.is_file()
+
+
+def test_ctrl_c_stops_clean_between_folders(home: Path) -> None:
+    """Its stdout pipe is left unread, so clean blocks mid-way; SIGINT then lands while it runs."""
+    base = time.mktime((2020, 1, 1, 0, 0, 0, 0, 0, -1))
+    names = [time.strftime("%Y%m%d-%H%M%S", time.localtime(base + i)) for i in range(1500)]
+    for name in names:
+        make_run(home, name, None, age=OLD)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentos.cli.runs", "clean", "--older-than", "30d"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(home),
+    )
+    try:
+        runs = home / "logs" / "parallel"
+        deadline = time.monotonic() + 30
+        while len(list(runs.iterdir())) > 1400 and time.monotonic() < deadline:
+            time.sleep(0.02)  # clean has begun removing
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in err, err
+    reported = {line.split()[-1] for line in out.splitlines() if line.startswith("Removed /")}
+    left = {str(p) for p in runs.iterdir()}
+    assert "Stopped by a signal after" in out and reported and left, out[-500:]
+    assert not reported & left and len(reported) + len(left) == len(names)  # none half-removed

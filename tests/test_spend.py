@@ -158,7 +158,7 @@ def test_estimated_tokens_are_labelled_as_estimates() -> None:
 
 
 def _rows(items: list[dict[str, Any]], show_cost: bool | None) -> str:
-    """The table of summary.json-shaped items, read as `agentos runs show` reads them."""
+    """The table of summary.json-shaped items, read as `agentos show` reads them."""
     out = io.StringIO()
     render_table([ItemRecord.from_json(item) for item in items], out, False, show_cost)
     return out.getvalue()

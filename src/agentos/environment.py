@@ -51,7 +51,10 @@ START_METHOD = Var(
 )
 MOCK_LATENCY = Var("AGENTOS_MOCK_LATENCY", "Seconds each OFFLINE MOCK call takes (demo and tests).", "test")
 SIMULATE_429 = Var(
-    "AGENTOS_SIMULATE_429", "`1`: the first key answers one simulated HTTP 429 (mock only).", "test"
+    "AGENTOS_SIMULATE_429",
+    "`1`, `true` or `yes`: each OFFLINE MOCK key answers one simulated HTTP 429 on its first call,"
+    " and the pool cools the first key it hands out.",
+    "test",
 )
 SIMULATE_429_RETRY = Var(
     "AGENTOS_SIMULATE_429_RETRY", "The retry hint of that simulated 429, in seconds.", "test"
@@ -77,8 +80,12 @@ PERMIT_ADDRESS = Var(
 PERMIT_AUTHKEY = Var(
     "AGENTOS_PERMIT_AUTHKEY", "The per-run key that authenticates a worker to that socket.", "internal"
 )
-# AGENTOS_KEY_<PROVIDER> and AGENTOS_KEY_NAME_<PROVIDER> carry a worker's keys (internal; never argv).
 KEY_PREFIX = "AGENTOS_KEY_"
+# Named per provider (see `key_env`, `key_name_env`): set by agentos for its workers, never in argv.
+PER_PROVIDER: tuple[tuple[str, str], ...] = (
+    (f"{KEY_PREFIX}<PROVIDER>", "The API key a worker holds for PROVIDER (e.g. `AGENTOS_KEY_OPENAI`)."),
+    (f"{KEY_PREFIX}NAME_<PROVIDER>", "That key's name, the only way logs and audit files refer to it."),
+)
 
 VARIABLES: tuple[Var, ...] = (
     HOME,

@@ -228,13 +228,36 @@ def newest_mtime(run_dir: Path) -> float:
     return newest
 
 
-def kept_checkpoints() -> set[str]:
-    """File names of the checkpoint DBs kept for resume (regular files only)."""
+def _db_files(folder: str) -> list[str]:
     try:
-        entries = list(os.scandir(checkpoints_dir()))
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if e.name.endswith(".db") and e.is_file(follow_symlinks=False)]
     except OSError:
-        return set()
-    return {e.name for e in entries if e.name.endswith(".db") and e.is_file(follow_symlinks=False)}
+        return []
+
+
+def kept_checkpoints() -> set[str]:
+    """The checkpoint DBs kept for resume, relative to `checkpoints/`: `<workspace_key>/<name>.db`
+    (ADR 0002), or `<name>.db` from the flat pre-0.2 layout. Regular files in real folders only."""
+    root = checkpoints_dir()
+    kept = set(_db_files(str(root)))
+    try:
+        with os.scandir(root) as entries:
+            folders = [e for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return kept
+    for folder in folders:
+        kept |= {f"{folder.name}/{name}" for name in _db_files(folder.path)}
+    return kept
+
+
+def _kept_key(checkpoint: str, kept: set[str]) -> str | None:
+    """Which kept DB a summary's checkpoint path names: matched by its last two parts, never used as a path."""
+    path = PurePath(checkpoint)
+    for key in (f"{path.parent.name}/{path.name}", path.name):
+        if key in kept:
+            return key
+    return None
 
 
 @dataclass
@@ -249,8 +272,8 @@ def plan_clean(older_than_s: float, now: float | None = None) -> CleanPlan:
 
     An old folder stays when it is the newest run whose summary names a checkpoint DB
     that is still kept: a pending item needs that DB to resume, and that run's logs say
-    why it stopped. Summaries are matched by file name only, against the real files in
-    `checkpoints/`; a path in a summary is never used to find or delete anything."""
+    why it stopped. A summary's checkpoint path is matched by its workspace folder and file
+    name against the real files in `checkpoints/`; it is never used to find or delete anything."""
     cutoff = (time.time() if now is None else now) - older_than_s
     kept = kept_checkpoints()
     explains: dict[str, Path] = {}  # checkpoint file name -> newest run naming it
@@ -263,10 +286,9 @@ def plan_clean(older_than_s: float, now: float | None = None) -> CleanPlan:
         items = data.get("items")
         for entry in items if isinstance(items, list) else []:
             checkpoint = entry.get("checkpoint") if isinstance(entry, dict) else None
-            if isinstance(checkpoint, str) and checkpoint:
-                name = PurePath(checkpoint).name
-                if name in kept:
-                    explains[name] = run_dir  # folders are oldest first: the newest wins
+            key = _kept_key(checkpoint, kept) if isinstance(checkpoint, str) and checkpoint else None
+            if key is not None:
+                explains[key] = run_dir  # folders are oldest first: the newest wins
     protected = {run_dir: name for name, run_dir in explains.items()}
     plan = CleanPlan(checkpoints=len(kept))
     for run_dir in folders:

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from types import FrameType, TracebackType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-ENTRY_POINTS = ("lld-workflow", "issue-workflow")
-CLI_MODULES = ("agentos.cli.lld", "agentos.cli.issue")
+ENTRY_POINTS = ("lld-workflow", "issue-workflow", "agentos")
+CLI_MODULES = ("agentos.cli.lld", "agentos.cli.issue", "agentos.cli.runs")
 
 _requested = threading.Event()
 _first_at: float | None = None
@@ -62,7 +62,7 @@ def ignore_from_now() -> None:
 
 
 def is_cli_process() -> bool:
-    """True in `lld-workflow` / `python -m agentos.cli.lld`, False when a test imports the CLI."""
+    """True in `lld-workflow`, `agentos` or `python -m agentos.cli.lld`; False when a test imports the CLI."""
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     program = os.path.basename(sys.argv[0]) if sys.argv else ""

@@ -40,6 +40,11 @@ def _issue_number(value: str) -> str:
 
 @click.command(cls=WorkflowCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--issue", "issues", multiple=True, metavar="N", help="Issue number to design (repeatable).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Design a named issue again although its LLD is approved (without it, it is skipped).",
+)
 @shared_options
 @guarded
 def main(issues: tuple[str, ...], **opts: Any) -> int:

@@ -6,11 +6,15 @@ untrusted input (see `agentos.run_history`). Starts no workflow and imports no L
 
 from __future__ import annotations
 
+import agentos.cli.entry  # noqa: F401  (first: Ctrl+C handled from the first instant)
+
+# isort: split
+
 import sys
 
 import click
 
-from agentos import __version__
+from agentos import __version__, stop_signals
 from agentos.cli.workflow_command import guarded
 from agentos.errors import EXIT_FAILED, EXIT_OK
 from agentos.run_history import (
@@ -31,7 +35,11 @@ TOTAL_ORDER = ("approved", "needs_revision", "failed", "interrupted", "not_start
 
 
 @click.group(
-    epilog="State lives in $AGENTOS_HOME (default ~/.agentos); run folders in logs/parallel/.",
+    epilog=(
+        "State lives in $AGENTOS_HOME (default ~/.agentos); run folders in logs/parallel/.\n\n"
+        "\b\nExit codes: 0 done; 1 a summary could not be read or a folder removed;\n"
+        "2 usage error; 130 interrupted (Ctrl+C or SIGTERM; clean stops between folders)."
+    ),
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, "--version", message="%(prog)s (agentos %(version)s)")
@@ -133,6 +141,9 @@ def clean(older_than: str, dry_run: bool) -> int:
     failed: list[str] = []
     removed = 0
     for run_dir in plan.remove:
+        if stop_signals.requested():  # between folders: a signal never leaves one half-removed
+            click.echo(f"Stopped by a signal after {removed} of {len(plan.remove)}; run it again to go on.")
+            break
         if not dry_run:
             try:
                 remove_run_folder(run_dir)

@@ -102,11 +102,6 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--github-api-url", default=None, help="GitHub API base URL (GitHub Enterprise)."),
         click.option("--label", default=None, help="GitHub label: filter for lld, labels to file for issue."),
         click.option(
-            "--force",
-            is_flag=True,
-            help="Redo a named item that is already approved (without it, approved items are skipped).",
-        ),
-        click.option(
             "--item-timeout",
             metavar="DURATION",
             default=None,

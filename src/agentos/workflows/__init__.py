@@ -1,1 +1,1 @@
-"""The LangGraph workflows (lld, issue), their nodes, checkpoints and the item runner."""
+"""The LangGraph workflows (lld, issue), their nodes, checkpoints and item execution."""

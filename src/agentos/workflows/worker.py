@@ -1,7 +1,7 @@
 """The worker process: runs one item and reports its outcome. Child side of the engine.
 
 Modelled on huey's consumer: `initialize` (own process group, output, signals, watchdog),
-`loop` (run the item), `shutdown` (report, exit with the outcome's code). Signal
+`run` (run the item), `shutdown` (report, exit with the outcome's code). Signal
 handlers only set the stop flag; the workflow stops at its next safe point.
 """
 

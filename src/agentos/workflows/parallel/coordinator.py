@@ -1,7 +1,7 @@
 """ParallelCoordinator: run items at most P at a time, each as soon as a slot frees.
 
 Each item is driven by a supervisor thread that calls `worker_func(item, credential)`;
-the CLI's worker_func runs the item in its own OS process. The main thread schedules,
+in a batch, the CLI's worker_func runs the item in its own OS process (`WorkerLauncher`). The main thread schedules,
 watches the credential pool and handles signals. Signal handlers only set flags; all
 messages are printed from the main loop (the huey pattern).
 """

@@ -3,7 +3,7 @@
 The coordinator's `WorkflowResult` is the public view of an item; a record adds where to
 look (the item's log, its kept checkpoint) and what it spent. It becomes a dict only when
 `summary.json` is written, so the summary line, the table and the exit code read typed
-fields, and `agentos runs show` reads a summary back into the same type.
+fields, and `agentos show` reads a summary back into the same type.
 """
 
 from __future__ import annotations
