@@ -14,7 +14,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Generic, TypeVar
 
 from agentos.file_lock import FileLock, lock_path, probe
 from agentos.paths import Workspace
@@ -67,7 +67,10 @@ def already_done(job: ItemJob) -> str | None:
     return None
 
 
-class ItemLocks:
+LeaseT = TypeVar("LeaseT")  # what the coordinator hands a worker_func: keys, or None
+
+
+class ItemLocks(Generic[LeaseT]):
     """Wrap a coordinator `worker_func`: take the item's lock before its first attempt.
 
     An item whose lock another process holds is not run: it ends as SKIPPED, with the
@@ -76,14 +79,14 @@ class ItemLocks:
     """
 
     def __init__(
-        self, worker_func: Callable[[ItemJob, Any], Any], say: Callable[[str], None] = print
+        self, worker_func: Callable[[ItemJob, LeaseT], ItemOutcome], say: Callable[[str], None] = print
     ) -> None:
         self.worker_func = worker_func
         self.say = say
         self._held: dict[str, FileLock] = {}
         self._mutex = threading.Lock()
 
-    def __call__(self, job: ItemJob, credential: Any) -> Any:
+    def __call__(self, job: ItemJob, credential: LeaseT) -> ItemOutcome:
         with self._mutex:
             lock = self._held.get(job.item_id)
         if lock is None:
