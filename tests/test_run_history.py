@@ -248,3 +248,114 @@ def test_ctrl_c_stops_clean_between_folders(home: Path) -> None:
     left = {str(p) for p in runs.iterdir()}
     assert "Stopped by a signal after" in out and reported and left, out[-500:]
     assert not reported & left and len(reported) + len(left) == len(names)  # none half-removed
+
+
+def test_show_replaces_invisible_and_unencodable_characters(home: Path) -> None:
+    """Bidi overrides, zero-width and separators could disguise or forge lines; a lone surrogate broke `runs`."""
+    raw = (
+        '{"workflow": "lld\\u202e-workflow", "workspace": "/repo\\u2066x\\u2069", "duration_s": '
+        + "9" * 400
+        + ', "items": [{"item": "LLD-1\\u202egpj.exe", "status": "failed", "cost": '
+        + "9" * 400
+        + ', "error": "ok\\u2028FAKE LINE\\u200b\\u061c\\u200f\\ud800"}]}'
+    )
+    make_run(home, "20260105-000000", raw.encode())
+    for command in ("show", "runs"):
+        result = agentos(home, command)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        hidden = {
+            c for c in result.stdout if ord(c) in (0x202E, 0x2066, 0x2069, 0x2028, 0x200B, 0x61C, 0x200F)
+        }
+        assert not hidden and "lld?-workflow" in result.stdout, result.stdout
+    assert "LLD-1?gpj.exe" in agentos(home, "show").stdout
+
+
+def test_only_ascii_run_names_count(home: Path) -> None:
+    """A folder named in Arabic-Indic digits sorted after every real run and took its protection."""
+    checkpoints = home / "checkpoints" / "demo-0123456789ab"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "lld_workflow_9.db").write_bytes(b"db")
+    entry = {"item": "LLD-9", "status": "failed", "checkpoint": "/x/demo-0123456789ab/lld_workflow_9.db"}
+    real = make_run(home, "20200101-000000", {"items": [entry]}, age=OLD)
+    fake = make_run(
+        home,
+        "\u0662\u0660\u0662\u0660\u0660\u0661\u0660\u0662-\u0660\u0660\u0660\u0660\u0660\u0660",
+        {"items": [entry]},
+        age=OLD,
+    )
+    newline = make_run(home, "20200101-000001\n", {"items": []}, age=OLD)
+    plan = plan_clean(parse_age("30d"))
+    assert [p for p, _ in plan.keep] == [real] and plan.remove == []
+    assert agentos(home, "clean", "--older-than", "30d").returncode == 0
+    assert real.exists() and fake.exists() and newline.exists()  # not run folders: left alone
+
+
+def _old_runs(home: Path, count: int, files: int = 0) -> list[str]:
+    base = time.mktime((2020, 1, 1, 0, 0, 0, 0, 0, -1))
+    names = [time.strftime("%Y%m%d-%H%M%S", time.localtime(base + i)) for i in range(count)]
+    for name in names:
+        run_dir = make_run(home, name, None)
+        for i in range(files):
+            (run_dir / f"item-{i}.log").write_text("x")
+        for path in [*run_dir.iterdir(), run_dir]:
+            os.utime(path, (OLD, OLD), follow_symlinks=False)
+    return names
+
+
+def test_a_closed_pipe_ends_the_output_not_the_work(home: Path) -> None:
+    """`agentos clean | head -1` stopped removing after a few folders and exited 1."""
+    _old_runs(home, 3000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentos.cli.runs", "clean", "--older-than", "30d"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(home),
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().startswith(b"Removed ")
+        process.stdout.close()  # what `head -1` does
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and not err, err
+    assert not list((home / "logs" / "parallel").iterdir())
+
+
+def test_two_cleans_at_once_both_succeed(home: Path) -> None:
+    """Each once reported hundreds of folders the other had removed as errors, and exited 1."""
+    _old_runs(home, 1200, files=10)
+    command = [sys.executable, "-m", "agentos.cli.runs", "clean", "--older-than", "30d"]
+    first, second = (
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(home)
+        )
+        for _ in range(2)
+    )
+    results = [p.communicate(timeout=60) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, results
+    assert all("Error" not in err for _, err in results), results
+    assert not list((home / "logs" / "parallel").iterdir())
+
+
+def test_ctrl_c_ends_a_long_show_at_once(home: Path) -> None:
+    """`show` changes nothing, so a signal ends it at once; a flag nobody checked kept it running."""
+    items = [{"item": f"LLD-{i}", "status": "failed", "error": "e", "log": "l"} for i in range(60000)]
+    make_run(home, "20260106-000000", {"items": items})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentos.cli.runs", "show"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(home),
+    )
+    try:
+        time.sleep(1.5)
+        assert process.poll() is None, "rendering 60,000 rows takes longer than this"
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert took < 10, took  # generous: the whole table takes far longer

@@ -16,7 +16,9 @@ import os
 import re
 import shutil
 import stat
+import sys
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -24,10 +26,13 @@ from typing import Any
 from agentos.errors import ConfigError
 from agentos.paths import checkpoints_dir, logs_dir
 
-RUN_NAME = re.compile(r"^\d{8}-\d{6}(-\d{1,3})?$")  # what paths.new_run_dir creates
+# What paths.new_run_dir creates; ASCII digits only, and nothing after (not even a newline).
+RUN_NAME = re.compile(r"[0-9]{8}-[0-9]{6}(-[0-9]{1,3})?", re.ASCII)
 MAX_SUMMARY_BYTES = 16 * 1024 * 1024
 MAX_TEXT = 300
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Not shown as is: control characters (C0, C1), format characters (bidi overrides and
+# isolates, zero-width), lone surrogates, and line and paragraph separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -55,7 +60,7 @@ def parse_age(text: str) -> float:
 def clean_text(value: object, limit: int = MAX_TEXT) -> str:
     """A value from a summary, safe to print: a string without control characters, bounded."""
     text = value if isinstance(value, str) else "" if value is None else json.dumps(value, default=str)
-    text = _CONTROL.sub("?", text)
+    text = "".join("?" if unicodedata.category(c) in _HIDDEN else c for c in text[: limit * 2])
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -73,7 +78,7 @@ def run_folders() -> list[Path]:
         entries = list(os.scandir(root))
     except OSError:
         return []
-    found = [Path(e.path) for e in entries if RUN_NAME.match(e.name) and _is_real_dir(Path(e.path))]
+    found = [Path(e.path) for e in entries if RUN_NAME.fullmatch(e.name) and _is_real_dir(Path(e.path))]
     return sorted(found, key=lambda p: _sort_key(p.name))
 
 
@@ -304,14 +309,37 @@ def plan_clean(older_than_s: float, now: float | None = None) -> CleanPlan:
     return plan
 
 
-def remove_run_folder(run_dir: Path) -> None:
-    """Delete one run folder. Symlinks inside are removed, never followed; the folder
-    itself must still be a real directory directly under the runs root."""
-    if run_dir.parent != runs_root() or not RUN_NAME.match(run_dir.name) or not _is_real_dir(run_dir):
+def _vanished_is_fine(function: object, path: str, exc: BaseException) -> None:
+    if not isinstance(exc, FileNotFoundError):  # a file another `clean` removed first is fine
+        raise exc
+
+
+def _rmtree_tolerating_vanished(path: Path) -> None:
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=_vanished_is_fine)
+    else:
+        shutil.rmtree(path, onerror=lambda f, p, info: _vanished_is_fine(f, p, info[1]))
+
+
+def remove_run_folder(run_dir: Path) -> bool:
+    """Delete one run folder; False when it was gone already (another `clean` got there first).
+
+    Symlinks inside are removed, never followed; the folder itself must still be a real
+    directory directly under the runs root."""
+    if run_dir.parent != runs_root() or not RUN_NAME.fullmatch(run_dir.name):
+        raise RunHistoryError(run_dir, "not a run folder; left alone")
+    try:
+        mode = os.lstat(run_dir).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise RunHistoryError(run_dir, f"could not inspect it: {exc}") from None
+    if not stat.S_ISDIR(mode):
         raise RunHistoryError(run_dir, "not a run folder; left alone")
     if not shutil.rmtree.avoids_symlink_attacks:  # pragma: no cover - Linux and macOS have it
         raise RunHistoryError(run_dir, "this platform cannot delete safely around symlinks; left alone")
     try:
-        shutil.rmtree(run_dir)
+        _rmtree_tolerating_vanished(run_dir)
     except OSError as exc:
         raise RunHistoryError(run_dir, f"could not remove it: {exc}") from None
+    return True

@@ -10,13 +10,17 @@ import agentos.cli.entry  # noqa: F401  (first: Ctrl+C handled from the first in
 
 # isort: split
 
+import io
+import os
+import signal
 import sys
+from types import FrameType
 
 import click
 
 from agentos import __version__, stop_signals
 from agentos.cli.workflow_command import guarded
-from agentos.errors import EXIT_FAILED, EXIT_OK
+from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agentos.run_history import (
     RunHistoryError,
     clean_items,
@@ -30,8 +34,27 @@ from agentos.run_history import (
     run_info,
     runs_root,
 )
+from agentos.std_streams import Terminal
 
 TOTAL_ORDER = ("approved", "needs_revision", "failed", "interrupted", "not_started")
+_out = Terminal(None)  # set by `main`: `agentos show | head -1` ends the output, not the command
+
+
+def echo(text: str) -> None:
+    _out.write(text + "\n")
+
+
+def _read_only() -> None:
+    """`runs` and `show` change nothing: a Ctrl+C or SIGTERM ends them at once, with 130."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        os._exit(EXIT_INTERRUPTED)
+
+    if stop_signals.requested():
+        os._exit(EXIT_INTERRUPTED)
+    if stop_signals.is_cli_process():
+        for sig in stop_signals.STOP_SIGNALS:
+            signal.signal(sig, leave)
 
 
 @click.group(
@@ -53,6 +76,14 @@ def main() -> None:
       agentos show 20261122-101500
       agentos clean --older-than 30d --dry-run
     """
+    global _out
+    _out = Terminal(sys.stdout)
+    click.get_current_context().call_on_close(_out.flush)  # a closed pipe: no error at exit
+
+
+def _path(path: object) -> str:
+    """A path as the user typed it or $AGENTOS_HOME holds it, safe to print."""
+    return clean_text(str(path), 1000)
 
 
 def _totals(totals: dict[str, int]) -> str:
@@ -71,9 +102,10 @@ def _totals(totals: dict[str, int]) -> str:
 @guarded
 def runs(limit: int) -> int:
     """Recent runs, newest first: when, workspace, workflow, totals, exit code, folder."""
+    _read_only()
     folders = run_folders()
     if not folders:
-        click.echo(f"No runs yet in {runs_root()}.")
+        echo(f"No runs yet in {clean_text(str(runs_root()), 1000)}.")
         return EXIT_OK
     from rich import box
     from rich.console import Console
@@ -85,15 +117,19 @@ def runs(limit: int) -> int:
     for run_dir in list(reversed(folders))[:limit]:
         info = run_info(run_dir)
         if info.problem is not None:
-            table.add_row(info.when, "-", "-", clean_text(info.problem), "-", str(run_dir))
+            table.add_row(info.when, "-", "-", clean_text(info.problem), "-", _path(run_dir))
             continue
         exit_code = "-" if info.exit_code is None else str(info.exit_code)
-        table.add_row(info.when, info.workspace, info.workflow, _totals(info.totals), exit_code, str(run_dir))
-    tty = sys.stdout.isatty()
+        table.add_row(
+            info.when, info.workspace, info.workflow, _totals(info.totals), exit_code, _path(run_dir)
+        )
+    tty = _out.isatty()
     width = None if tty else 1000  # pipes and CI: one run a line, for grep
-    Console(force_terminal=tty, width=width, highlight=False, markup=False).print(table)
+    buffer = io.StringIO()
+    Console(file=buffer, force_terminal=tty, width=width, highlight=False, markup=False).print(table)
+    _out.write(buffer.getvalue())
     if len(folders) > limit:
-        click.echo(f"({len(folders) - limit} older run(s) not shown; use --limit)")
+        echo(f"({len(folders) - limit} older run(s) not shown; use --limit)")
     return EXIT_OK
 
 
@@ -103,8 +139,9 @@ def runs(limit: int) -> int:
 def show(run: str | None) -> int:
     """The summary table of RUN (a run folder name or path); the latest run when none is named."""
     from agentos.workflows.parallel import summary
-    from agentos.workflows.parallel.item_record import ItemRecord
+    from agentos.workflows.parallel.item_record import ItemRecord, finite
 
+    _read_only()
     run_dir = find_run(run)
     try:
         data = read_summary(run_dir)
@@ -113,19 +150,17 @@ def show(run: str | None) -> int:
         return EXIT_FAILED
     items = [ItemRecord.from_json(entry) for entry in clean_items(data)]
     info = run_info(run_dir)
-    duration = data.get("duration_s")
-    took = (
-        f", {duration:.1f}s" if isinstance(duration, int | float) and not isinstance(duration, bool) else ""
-    )
+    duration = finite(data.get("duration_s"))
+    took = f", {duration:.1f}s" if duration is not None else ""
     exit_code = "-" if info.exit_code is None else str(info.exit_code)
-    click.echo(f"Run {run_dir.name}: {info.workflow}, started {info.when}{took}, exit code {exit_code}")
-    click.echo(f"Workspace: {info.workspace}")
-    click.echo(f"Run folder: {run_dir}")
+    echo(f"Run {_path(run_dir.name)}: {info.workflow}, started {info.when}{took}, exit code {exit_code}")
+    echo(f"Workspace: {info.workspace}")
+    echo(f"Run folder: {_path(run_dir)}")
     for key, label in (("stopped_early", "Stopped early"), ("interrupted_by", "Interrupted by")):
         if data.get(key):
-            click.echo(f"{label}: {clean_text(data[key])}")
-    click.echo(summary.summary_line(items))
-    summary.render_table(items, sys.stdout, sys.stdout.isatty())  # typed records: any shape renders
+            echo(f"{label}: {clean_text(data[key])}")
+    echo(summary.summary_line(items))
+    summary.render_table(items, _out, _out.isatty())  # typed records: any shape renders
     return EXIT_OK
 
 
@@ -139,26 +174,30 @@ def clean(older_than: str, dry_run: bool) -> int:
     plan = plan_clean(parse_age(older_than))
     verb = "Would remove" if dry_run else "Removed"
     failed: list[str] = []
-    removed = 0
+    removed = gone = 0  # gone: removed meanwhile by another `clean`
     for run_dir in plan.remove:
         if stop_signals.requested():  # between folders: a signal never leaves one half-removed
-            click.echo(f"Stopped by a signal after {removed} of {len(plan.remove)}; run it again to go on.")
+            echo(f"Stopped by a signal after {removed + gone} of {len(plan.remove)}; run it again to go on.")
             break
         if not dry_run:
             try:
-                remove_run_folder(run_dir)
+                if not remove_run_folder(run_dir):
+                    gone += 1
+                    continue
             except RunHistoryError as exc:
                 failed.append(str(exc))
                 continue
         removed += 1
-        click.echo(f"{verb} {run_dir}")
+        echo(f"{verb} {_path(run_dir)}")
     for run_dir, why in plan.keep:
-        click.echo(f"Kept {run_dir}: {why}")
-    click.echo(
+        echo(f"Kept {_path(run_dir)}: {why}")
+    echo(
         f"{verb} {removed} run folder(s) older than {older_than}; kept {len(plan.keep)} that explain "
         f"kept checkpoints. {plan.checkpoints} checkpoint DB(s) kept for resume are never removed here "
         "(--fresh on a run discards them)."
     )
+    if gone:
+        echo(f"{gone} more were removed meanwhile by another clean.")
     for message in failed:
         click.echo(f"Error: {message}", err=True)
     return EXIT_FAILED if failed else EXIT_OK

@@ -28,10 +28,15 @@ def _count(value: object) -> int | None:
     return value
 
 
-def _finite(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def finite(value: object) -> float | None:
+    """A real, finite number read back from JSON, else None (`Infinity`, NaN, 10**400, text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)  # an int too large for a float raises OverflowError
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class ItemUsage:
             output_tokens=_count(entry.get("output_tokens")),
             estimated=entry.get("tokens_estimated") is True,  # only a real `true` marks estimates
             priced="cost" in entry,
-            cost=_finite(entry.get("cost")),
+            cost=finite(entry.get("cost")),
         )
 
 
@@ -145,7 +150,7 @@ class ItemRecord:
             item=text("item") or "?",
             status=text("status") or "?",
             rounds=rounds or 0,
-            duration_s=_finite(entry.get("duration_s")),
+            duration_s=finite(entry.get("duration_s")),
             error=text("error"),
             output=text("output"),
             log=text("log"),

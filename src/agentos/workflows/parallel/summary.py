@@ -20,6 +20,8 @@ from agentos.workflows.item import ItemStatus
 from agentos.workflows.parallel.item_record import ItemRecord
 from agentos.workflows.parallel.spend import format_cost, format_tokens
 
+MAX_IDS = 20  # item ids named per status on the one summary line; the table lists every item
+
 LABELS = {
     ItemStatus.APPROVED.value: "approved",
     ItemStatus.NEEDS_REVISION.value: "need revision",
@@ -47,7 +49,10 @@ def summary_line(items: Sequence[ItemRecord]) -> str:
     for status in ("failed", "interrupted", "not_started", "skipped"):
         ids = [i.item for i in items if i.status == status]
         if ids or status == "failed":
-            detail = f" ({', '.join(ids)})" if ids else ""
+            shown = ", ".join(ids[:MAX_IDS]) + (
+                f", and {len(ids) - MAX_IDS} more" if len(ids) > MAX_IDS else ""
+            )
+            detail = f" ({shown})" if ids else ""
             parts.append(f"{len(ids)} {LABELS[status]}{detail}")
     return "Summary: " + ", ".join(parts)
 
