@@ -24,6 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/x.py` from anywhere
+
+from benchmarks.bench_workspace import make_workspace
+
 CALLS_PER_ITEM = 2  # one draft, one review: the generated issues are approved first time
 
 
@@ -34,16 +38,6 @@ class Row:
     startup: float
     overhead_ms: float
     gnu_wall: float | None = None
-
-
-def make_workspace(root: Path, items: int) -> Path:
-    ws = root / "ws"
-    (ws / "issues").mkdir(parents=True)
-    for n in range(1, items + 1):
-        (ws / "issues" / f"{n}.md").write_text(
-            f"# Benchmark issue {n}\n\nDesign component {n}: store, validate and serve record type {n}.\n"
-        )
-    return ws
 
 
 def env_for(home: Path, latency: float, extra: dict[str, str] | None = None) -> dict[str, str]:

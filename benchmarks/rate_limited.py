@@ -37,9 +37,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/x.py` from anywhere
 
-from rate_limited_server import RateLimitedServer
+from benchmarks.bench_workspace import make_workspace
+from benchmarks.rate_limited_server import RateLimitedServer
 
 CALLS_PER_ITEM = 2
 
@@ -67,16 +68,6 @@ class Row:
     @property
     def waste(self) -> float:
         return self.refused / max(self.served, 1)
-
-
-def make_workspace(root: Path, items: int) -> Path:
-    ws = root / "ws"
-    (ws / "issues").mkdir(parents=True)
-    for n in range(1, items + 1):
-        (ws / "issues" / f"{n}.md").write_text(
-            f"# Benchmark issue {n}\n\nDesign component {n}: store, validate and serve record type {n}.\n"
-        )
-    return ws
 
 
 def write_keys(home: Path, keys: int) -> None:

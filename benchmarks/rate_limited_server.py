@@ -21,8 +21,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from benchmarks.loopback import LoopbackServer
 
 TOKEN_LIMIT = 1_000_000
 FAIL_MARKER = "agentos-test-500"
@@ -51,7 +53,7 @@ def go_duration(seconds: float) -> str:
     return f"{int(minutes)}m{text}" if minutes else text
 
 
-class RateLimitedServer:
+class RateLimitedServer(LoopbackServer):
     def __init__(
         self,
         limit: int = 4,
@@ -85,23 +87,7 @@ class RateLimitedServer:
                     body = {}
                 server.handle(self, body if isinstance(body, dict) else {}, len(raw))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    # -- lifecycle -------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
     # -- what happened -------------------------------------------------------------------
     def served(self, key: str | None = None) -> int:
@@ -178,13 +164,13 @@ class RateLimitedServer:
                 "type": "requests",
                 "code": "rate_limit_exceeded",
             }
-            return self._send(handler, 429, {"error": error}, headers)
+            return self.send_json(handler, 429, {"error": error}, headers)
         time.sleep(self.latency)
         prompt = json.dumps(body)
         review = "strict design reviewer" in prompt or "strict reviewer" in prompt
         if review and FAIL_MARKER in prompt:  # a test's way to fail an item after its draft
             failure = {"error": {"message": "server error", "type": "server_error"}}
-            return self._send(handler, 500, failure, headers)
+            return self.send_json(handler, 500, failure, headers)
         text = (
             "VERDICT: APPROVED\nBLOCKING:\nNON-BLOCKING:\n- fine\n"
             if review
@@ -200,18 +186,4 @@ class RateLimitedServer:
             ],
             "usage": {"prompt_tokens": size // 4, "completion_tokens": 20, "total_tokens": size // 4 + 20},
         }
-        self._send(handler, 200, answer, headers)
-
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, code: int, payload: Any, headers: dict[str, str]) -> None:
-        data = json.dumps(payload).encode()
-        try:
-            handler.send_response(code)
-            handler.send_header("content-type", "application/json")
-            handler.send_header("content-length", str(len(data)))
-            for name, value in headers.items():
-                handler.send_header(name, value)
-            handler.end_headers()
-            handler.wfile.write(data)
-        except OSError:
-            pass  # the client gave up (a stopped worker): nothing to answer
+        self.send_json(handler, 200, answer, headers)

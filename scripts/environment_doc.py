@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from generated_doc import write_or_check
+
 from agentos.environment import PER_PROVIDER, VARIABLES
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "wiki" / "environment.md"
@@ -33,14 +35,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not TARGET.exists() or TARGET.read_text(encoding="utf-8") != text:
-            print(f"{TARGET} is stale: run `python scripts/environment_doc.py`", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    return 0
+    return write_or_check(TARGET, render(), argv, "environment_doc.py")
 
 
 if __name__ == "__main__":

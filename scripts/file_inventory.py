@@ -10,6 +10,8 @@ import ast
 import sys
 from pathlib import Path
 
+from generated_doc import write_or_check
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "file-inventory.md"
 SECTIONS = ("src/agentos", "tests", "benchmarks", "scripts")
@@ -54,15 +56,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if current != text:
-            print(f"{TARGET} is stale: run `python scripts/file_inventory.py`", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    return 0
+    return write_or_check(TARGET, render(), argv, "file_inventory.py")
 
 
 if __name__ == "__main__":

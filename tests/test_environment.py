@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 from agentos import environment
-from tests.helpers.cli import ROOT
+from tests.helpers.cli import ROOT, run_script
 
 DIRECT_READ = re.compile(r"""(os\.environ(\.get)?\s*[\[(]\s*|getenv\(\s*)["']AGENTOS_""")
 
@@ -24,13 +22,7 @@ def test_no_module_reads_an_agentos_variable_directly() -> None:
 def test_every_variable_is_documented_and_the_page_is_current() -> None:
     names = [v.name for v in environment.VARIABLES]
     assert len(names) == len(set(names)) and all(n.startswith("AGENTOS_") for n in names)
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "environment_doc.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script("environment_doc.py", "--check")
     assert result.returncode == 0, result.stderr
 
 

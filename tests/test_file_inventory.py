@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from tests.helpers.cli import ROOT
+from tests.helpers.cli import ROOT, run_script
 
 
 def test_inventory_is_current() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "file_inventory.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script("file_inventory.py", "--check")
     assert result.returncode == 0, result.stderr
 
 

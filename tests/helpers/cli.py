@@ -15,6 +15,17 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"
 
 
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `scripts/<name>` as the README and CI do, with a timeout."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOS_", "GH_", "GITHUB_"))}
     env.update({"AGENTOS_HOME": str(home), "AGENTOS_MOCK_LATENCY": "0.01", "PYTHONUNBUFFERED": "1"})

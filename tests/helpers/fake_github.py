@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tests.helpers.loopback import LoopbackServer
+from benchmarks.loopback import LoopbackServer
 
 TOKEN = "ghp_loopbackTOKEN1234567890"
 

@@ -21,7 +21,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.helpers.loopback import LoopbackServer
+from benchmarks.loopback import LoopbackServer
 
 
 class FakeLLMServer(LoopbackServer):

@@ -31,13 +31,7 @@ class AnthropicProvider:
         self._sdk = anthropic
         # The observer sees each answer's rate-limit headers (a paced run reports them); the
         # clients of one observer (one per key) share its HTTP client and so its TLS setup.
-        http_client = (
-            observer.http_client(
-                "anthropic", lambda: anthropic.DefaultHttpxClient(event_hooks=observer.event_hooks())
-            )
-            if observer
-            else None
-        )
+        http_client = observer.http_client("anthropic", anthropic.DefaultHttpxClient) if observer else None
         self._client = anthropic.Anthropic(
             api_key=secret, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http_client
         )

@@ -211,11 +211,12 @@ class CallObserver:
         self.received_wall: float | None = None
         self._http_clients: dict[str, Any] = {}
 
-    def http_client(self, sdk: str, build: Callable[[], Any]) -> Any:
-        """The one HTTP client (with these hooks) of an SDK, built on first use. Calls through
-        one observer are sequential (one worker, one call at a time), so sharing it is safe."""
+    def http_client(self, sdk: str, client_class: Callable[..., Any]) -> Any:
+        """The one HTTP client of an SDK (its `DefaultHttpxClient`, with these hooks), built on
+        first use. Calls through one observer are sequential (one worker, one call at a time),
+        so sharing it is safe."""
         if sdk not in self._http_clients:
-            self._http_clients[sdk] = build()
+            self._http_clients[sdk] = client_class(event_hooks=self.event_hooks())
         return self._http_clients[sdk]
 
     def reset(self) -> None:

@@ -8,7 +8,6 @@ numbers (or its 429) go back to the coordinator's budgets. A 429 is still raised
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -46,8 +45,7 @@ def prewarm() -> None:
     for sdk in ("openai", "anthropic"):
         module: Any = sys.modules.get(sdk)
         if module is not None:
-            build = functools.partial(module.DefaultHttpxClient, event_hooks=observer.event_hooks())
-            observer.http_client(sdk, build)
+            observer.http_client(sdk, module.DefaultHttpxClient)
 
 
 def estimate_tokens(request: CompletionRequest) -> int:

@@ -86,160 +86,122 @@ def run_batch(
     started = time.time()
     pacing = Pacing(pools, rpm)  # before the run folder: a bad AGENTOS_RATE_STRATEGY is exit 2
     try:
-        return _run_batch(
-            workflow=workflow,
-            noun=noun,
-            keys=keys,
-            make_job=make_job,
-            pools=pools,
-            parallel=parallel,
-            no_wait=no_wait,
-            preload=preload,
-            provider_banner=provider_banner,
-            item_timeout=item_timeout,
-            verbosity=verbosity,
-            fail_fast=fail_fast,
-            run_info=run_info,
-            spend=spend,
-            pacing=pacing,
-            started=started,
-        )
-    finally:
-        pacing.close()
-
-
-def _run_batch(
-    *,
-    workflow: str,
-    noun: str,
-    keys: Sequence[str],
-    make_job: Callable[[str, Path], ItemJob],
-    pools: PoolSet,
-    parallel: int | None,
-    no_wait: bool,
-    preload: Sequence[str],
-    provider_banner: str,
-    item_timeout: float | None,
-    verbosity: Verbosity,
-    fail_fast: bool,
-    run_info: Mapping[str, Any] | None,
-    spend: SpendMeter | None,
-    pacing: Pacing,
-    started: float,
-) -> int:
-    run_dir = new_run_dir()
-    stdout = sys.stdout
-    # A closed or broken stdout never fails an item: the run goes on, recorded in run_dir.
-    terminal = Terminal(stdout)
-    live = terminal.isatty() and os.environ.get("TERM") != "dumb"
-    with open(run_dir / "coordinator.log", "a", encoding="utf-8") as raw_log:
-        coordinator_log = TimestampedLog(raw_log)
-        router = ConsoleRouter(terminal, coordinator_log, console_filter(verbosity))
-        jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
-        progress = ProgressDisplay(len(jobs), router, live and verbosity is not Verbosity.QUIET)
-        listeners = ListenerGroup(progress)
-        sys.stdout = router  # type: ignore[assignment]  # typeshed: sys.stdout is exactly TextIO
-        try:
-            coordinator = ParallelCoordinator(parallel, pools, listener=listeners, no_wait=no_wait)
-            if fail_fast:
-                listeners.listeners.append(FailFast(coordinator.stop_admitting))
-            if spend is not None:  # --max-cost stops admissions the way --fail-fast does
-                spend.stop_admitting = coordinator.stop_admitting
-            if verbosity is Verbosity.VERBOSE:
-                logs = {job.item_id: run_dir / log_name(job) for job in jobs}
-                listeners.listeners.append(VerboseListener(logs.get))
-            router.line(
-                f"[COORDINATOR] {counted(len(jobs), 'pending ' + noun)}, "
-                f"parallelism {coordinator.max_workers}, "
-                f"logs in {run_dir}/"
-            )
-            router.line(f"[COORDINATOR] {provider_banner}")
-            router.line(f"[COORDINATOR] Credential pool: {pools.describe()}")
-            router.line(f"[COORDINATOR] {pacing.banner()}")
-            if pools.capacity() < min(coordinator.max_workers, len(jobs)):
-                router.line(
-                    f"[COORDINATOR] Warning: the credential pool serves {pools.capacity()} workflow(s) at "
-                    f"once, fewer than parallelism {coordinator.max_workers}; add keys or raise "
-                    "--per-key-concurrency"
-                )
-            resuming = [j.item_id for j in jobs if Path(j.db_path).exists() and not j.fresh]
-            if resuming:
-                router.line(f"[COORDINATOR] Resuming from checkpoints first: {', '.join(resuming)}")
-            env = {
-                environment.HOME.name: str(agentos_home()),
-                environment.COORDINATOR_PID.name: str(os.getpid()),
-                environment.RUN_DIR.name: str(run_dir),
-                environment.MOCK_STATE_DIR.name: str(run_dir / ".mock-state"),
-                **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ},
-                **pacing.start(),
-            }
-            ctx = make_context(preload)
-            ready_in = warm_up(ctx, coordinator.stop_event)
-            router.line(
-                f"[COORDINATOR] Worker processes ready in {ready_in:.1f}s (fork server, stack preloaded)"
-            )
-            runner = WorkerLauncher(
-                ctx,
-                router,
-                lambda job: run_dir / log_name(job),
-                coordinator.stop_event,
-                coordinator.force_event,
-                env,
-                children=coordinator.children,
-                item_timeout=item_timeout,
-                on_outcome=spend.record if spend is not None else None,
-            )
-            locks = ItemLocks(runner)  # one owner per item, across every run on the machine
-            progress.start()
+        run_dir = new_run_dir()
+        stdout = sys.stdout
+        # A closed or broken stdout never fails an item: the run goes on, recorded in run_dir.
+        terminal = Terminal(stdout)
+        live = terminal.isatty() and os.environ.get("TERM") != "dumb"
+        with open(run_dir / "coordinator.log", "a", encoding="utf-8") as raw_log:
+            coordinator_log = TimestampedLog(raw_log)
+            router = ConsoleRouter(terminal, coordinator_log, console_filter(verbosity))
+            jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
+            progress = ProgressDisplay(len(jobs), router, live and verbosity is not Verbosity.QUIET)
+            listeners = ListenerGroup(progress)
+            sys.stdout = router  # type: ignore[assignment]  # typeshed: sys.stdout is exactly TextIO
             try:
-                _, results = coordinator.execute_parallel(jobs, locks, lambda job: job.item_id)
+                coordinator = ParallelCoordinator(parallel, pools, listener=listeners, no_wait=no_wait)
+                if fail_fast:
+                    listeners.listeners.append(FailFast(coordinator.stop_admitting))
+                if spend is not None:  # --max-cost stops admissions the way --fail-fast does
+                    spend.stop_admitting = coordinator.stop_admitting
+                if verbosity is Verbosity.VERBOSE:
+                    logs = {job.item_id: run_dir / log_name(job) for job in jobs}
+                    listeners.listeners.append(VerboseListener(logs.get))
+                router.line(
+                    f"[COORDINATOR] {counted(len(jobs), 'pending ' + noun)}, "
+                    f"parallelism {coordinator.max_workers}, "
+                    f"logs in {run_dir}/"
+                )
+                router.line(f"[COORDINATOR] {provider_banner}")
+                router.line(f"[COORDINATOR] Credential pool: {pools.describe()}")
+                router.line(f"[COORDINATOR] {pacing.banner()}")
+                if pools.capacity() < min(coordinator.max_workers, len(jobs)):
+                    router.line(
+                        f"[COORDINATOR] Warning: the credential pool serves {pools.capacity()} workflow(s) at "
+                        f"once, fewer than parallelism {coordinator.max_workers}; add keys or raise "
+                        "--per-key-concurrency"
+                    )
+                resuming = [j.item_id for j in jobs if Path(j.db_path).exists() and not j.fresh]
+                if resuming:
+                    router.line(f"[COORDINATOR] Resuming from checkpoints first: {', '.join(resuming)}")
+                env = {
+                    environment.HOME.name: str(agentos_home()),
+                    environment.COORDINATOR_PID.name: str(os.getpid()),
+                    environment.RUN_DIR.name: str(run_dir),
+                    environment.MOCK_STATE_DIR.name: str(run_dir / ".mock-state"),
+                    **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ},
+                    **pacing.start(),
+                }
+                ctx = make_context(preload)
+                ready_in = warm_up(ctx, coordinator.stop_event)
+                router.line(
+                    f"[COORDINATOR] Worker processes ready in {ready_in:.1f}s (fork server, stack preloaded)"
+                )
+                runner = WorkerLauncher(
+                    ctx,
+                    router,
+                    lambda job: run_dir / log_name(job),
+                    coordinator.stop_event,
+                    coordinator.force_event,
+                    env,
+                    children=coordinator.children,
+                    item_timeout=item_timeout,
+                    on_outcome=spend.record if spend is not None else None,
+                )
+                locks = ItemLocks(runner)  # one owner per item, across every run on the machine
+                progress.start()
+                try:
+                    _, results = coordinator.execute_parallel(jobs, locks, lambda job: job.item_id)
+                finally:
+                    locks.release_all()
+                    progress.stop()
+                items = _records(jobs, results, run_dir, spend)
+                code = exit_code_for(coordinator, items, spend is not None and spend.limit_reached)
+                data = summary.build(workflow, items, started, code, run_dir, run_info)
+                if spend is not None:
+                    data["usage"] = spend.run_fields()
+                data.setdefault("workspace", jobs[0].workspace if jobs else None)  # for `agentos runs`
+                if coordinator.admission_stop_reason is not None:
+                    data["stopped_early"] = coordinator.admission_stop_reason
+                if coordinator.interrupted_by() is not None:
+                    data["interrupted_by"] = coordinator.interrupted_by()
+                data["rate_limits"] = pacing.summary()
+                summary.write_summary(run_dir / "summary.json", data)
+                router.line(f"[COORDINATOR] {summary.summary_line(items)}")
+                if spend is not None:
+                    router.line(f"[COORDINATOR] {spend.total_line()}")
+                router.line(f"[COORDINATOR] {pacing.summary_line()}")
+                router.flush()
+                show_cost = spend is not None and spend.show_cost
+                summary.render_table(items, terminal, live, show_cost)
+                coordinator_log.flush()
+                summary.render_table(items, coordinator_log, False, show_cost)
+                if code == EXIT_INTERRUPTED:
+                    router.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
+                elif code == EXIT_LIMIT_REACHED and not coordinator.pool_exhausted_stop:
+                    router.line(
+                        f"[COORDINATOR] Stopped: {coordinator.admission_stop_reason}. Items not started stay "
+                        "pending: run the same command again (with a higher --max-cost) to start them."
+                    )
+                elif code == EXIT_POOL_EXHAUSTED:
+                    router.line("[COORDINATOR] Stopped: credential pool exhausted (--no-wait). Resumable.")
+                elif coordinator.admission_stop_reason is not None:
+                    router.line(
+                        f"[COORDINATOR] Stopped early ({coordinator.admission_stop_reason}). "
+                        "Items not started stay pending: run the same command again to start them."
+                    )
+                router.line(f"[COORDINATOR] Summary written to {run_dir / 'summary.json'}")
+                if terminal.broken:
+                    coordinator_log.write(
+                        f"[COORDINATOR] The console stopped taking output ({terminal.broken})\n"
+                    )
+                return code
             finally:
-                locks.release_all()
-                progress.stop()
-            items = _records(jobs, results, run_dir, spend)
-            code = exit_code_for(coordinator, items, spend is not None and spend.limit_reached)
-            data = summary.build(workflow, items, started, code, run_dir, run_info)
-            if spend is not None:
-                data["usage"] = spend.run_fields()
-            data.setdefault("workspace", jobs[0].workspace if jobs else None)  # for `agentos runs`
-            if coordinator.admission_stop_reason is not None:
-                data["stopped_early"] = coordinator.admission_stop_reason
-            if coordinator.interrupted_by() is not None:
-                data["interrupted_by"] = coordinator.interrupted_by()
-            data["rate_limits"] = pacing.summary()
-            summary.write_summary(run_dir / "summary.json", data)
-            router.line(f"[COORDINATOR] {summary.summary_line(items)}")
-            if spend is not None:
-                router.line(f"[COORDINATOR] {spend.total_line()}")
-            router.line(f"[COORDINATOR] {pacing.summary_line()}")
-            router.flush()
-            show_cost = spend is not None and spend.show_cost
-            summary.render_table(items, terminal, live, show_cost)
-            coordinator_log.flush()
-            summary.render_table(items, coordinator_log, False, show_cost)
-            if code == EXIT_INTERRUPTED:
-                router.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
-            elif code == EXIT_LIMIT_REACHED and not coordinator.pool_exhausted_stop:
-                router.line(
-                    f"[COORDINATOR] Stopped: {coordinator.admission_stop_reason}. Items not started stay "
-                    "pending: run the same command again (with a higher --max-cost) to start them."
-                )
-            elif code == EXIT_POOL_EXHAUSTED:
-                router.line("[COORDINATOR] Stopped: credential pool exhausted (--no-wait). Resumable.")
-            elif coordinator.admission_stop_reason is not None:
-                router.line(
-                    f"[COORDINATOR] Stopped early ({coordinator.admission_stop_reason}). "
-                    "Items not started stay pending: run the same command again to start them."
-                )
-            router.line(f"[COORDINATOR] Summary written to {run_dir / 'summary.json'}")
-            if terminal.broken:
-                coordinator_log.write(
-                    f"[COORDINATOR] The console stopped taking output ({terminal.broken})\n"
-                )
-            return code
-        finally:
-            sys.stdout = stdout
-            router.flush()
+                sys.stdout = stdout
+                router.flush()
+
+    finally:
+        pacing.close()  # its permit server has a socket from the start
 
 
 def _records(

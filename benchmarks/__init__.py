@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): timings measured and reported as ratios, never asserted."""
