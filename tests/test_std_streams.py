@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -81,3 +82,61 @@ def test_terminal_drops_output_after_a_failed_write(tmp_path: Path) -> None:
     assert terminal.broken == "Broken pipe"
     assert not terminal.isatty()
     assert Terminal(None).broken == "stdout is closed"
+
+
+def _with_closed_pipe(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    """Run a command whose stdout is a pipe nobody reads: the first write gets EPIPE.
+
+    The read end is closed before the command starts, so every run takes the same path
+    (with `| head -1` the outcome depended on who was faster).
+    """
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            env=cli_env(home),
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
+COMMANDS = {
+    "lld dry run": ["-m", "agentos.cli.lld", "--repo", "{demo}", "--all", "--dry-run", "--provider", "mock"],
+    "issue dry run": [
+        "-m",
+        "agentos.cli.issue",
+        "--repo",
+        "{demo}",
+        "--all",
+        "--dry-run",
+        "--provider",
+        "mock",
+    ],
+    "lld help": ["-m", "agentos.cli.lld", "--help"],
+    "issue help": ["-m", "agentos.cli.issue", "--help"],
+    "agentos help": ["-m", "agentos.cli.runs", "--help"],
+    "agentos runs": ["-m", "agentos.cli.runs", "runs"],
+    "agentos show": ["-m", "agentos.cli.runs", "show"],
+    "agentos clean": ["-m", "agentos.cli.runs", "clean", "--older-than", "1m", "--dry-run"],
+    "one item": ["-m", "agentos.cli.lld", "--repo", "{demo}", "--issue", "3", "--provider", "mock"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_survives_a_closed_pipe(name: str, demo: Path, home: Path) -> None:
+    if name in {"agentos show", "agentos runs", "agentos clean"}:  # something to list
+        seed = _with_closed_pipe(
+            ["-m", "agentos.cli.lld", "--repo", str(demo), *ISSUES, "--parallel", "2", "--provider", "mock"],
+            home,
+        )
+        assert seed.returncode == 0, seed.stderr
+    args = [a.replace("{demo}", str(demo)) for a in COMMANDS[name]]
+    result = _with_closed_pipe(args, home)
+    assert result.returncode == 0, result.stderr
+    assert "Broken pipe" not in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -63,11 +63,14 @@ class Terminal:
     """A TextIO stand-in for the console that never raises: after the first failed write
     (EPIPE, EBADF, EIO) it drops everything and says so once, in the log."""
 
-    def __init__(self, stream: TextIO | None) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | Terminal | None) -> None:
+        inner = stream.stream if isinstance(stream, Terminal) else stream
+        self.stream: TextIO | None = inner  # one layer decides, so the first failure is ours
         self.broken: str | None = None if stream is not None else "stdout is closed"
 
     def write(self, text: str) -> int:
+        if not isinstance(text, str):  # click probes with b"" to tell text from bytes
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if self.broken is None and self.stream is not None:
             try:
                 self.stream.write(text)
@@ -100,3 +103,55 @@ class Terminal:
     @property
     def encoding(self) -> str:
         return getattr(self.stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str:
+        return getattr(self.stream, "errors", None) or "replace"
+
+    @property
+    def buffer(self) -> BinaryTerminal:
+        """click writes bytes (and some messages) to `.buffer`; it must not raise either."""
+        return BinaryTerminal(self)
+
+    def writable(self) -> bool:
+        return True
+
+
+class BinaryTerminal:
+    """The byte side of a `Terminal`: shares its broken state, so a failure on either
+    side silences both."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+
+    def write(self, data: bytes) -> int:
+        raw = getattr(self.terminal.stream, "buffer", None)
+        if self.terminal.broken is None and raw is not None:
+            try:
+                self.terminal.stream.flush()  # type: ignore[union-attr]
+                raw.write(data)
+            except (OSError, ValueError) as exc:
+                self.terminal._fail(exc)
+        return len(data)
+
+    def flush(self) -> None:
+        raw = getattr(self.terminal.stream, "buffer", None)
+        if self.terminal.broken is None and raw is not None:
+            try:
+                raw.flush()
+            except (OSError, ValueError) as exc:
+                self.terminal._fail(exc)
+
+
+def guard_std_streams() -> None:
+    """Make `sys.stdout` and `sys.stderr` pipe-safe for a whole command.
+
+    `cmd --dry-run | head -1` closes the pipe after one line; the next `click.echo`
+    would raise EPIPE and turn a finished command into `Error: [Errno 32] Broken pipe`
+    and exit 1. Every command gets the same rule as the run's console: the reader
+    leaving ends the output, not the command, and the exit code stays the command's.
+    """
+    if not isinstance(sys.stdout, Terminal):
+        sys.stdout = Terminal(sys.stdout)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, Terminal):
+        sys.stderr = Terminal(sys.stderr)  # type: ignore[assignment]

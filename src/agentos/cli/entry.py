@@ -1,4 +1,4 @@
-"""Imported first by each command: Ctrl+C, SIGTERM and closed std fds, from the first instant.
+"""Imported first by each command: Ctrl+C, SIGTERM, closed std fds and closed pipes, from the first instant.
 
 A side effect on import, on purpose: it must run before click, the config and the fork
 server are imported or started. It does nothing when a test imports the CLI modules.
@@ -11,3 +11,4 @@ if stop_signals.is_cli_process():
     from agentos import std_streams
 
     std_streams.reopen_closed_std_fds()
+    std_streams.guard_std_streams()
