@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Set up .venv and run both workflows on a copy of examples/demo with the OFFLINE MOCK
-# provider (no network, no API keys, no real LLM). The repository stays clean.
+# provider (no network, no API keys, no real LLM). Each run starts over in .demo/
+# (git-ignored), so nothing piles up in /tmp; the previous demo's output is replaced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agentos needs Python 3.11 or later")'
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
-work="$(mktemp -d)"
+work="$PWD/.demo"
+rm -rf "$work"
+mkdir -p "$work"
 cp -r examples/demo "$work/demo"
 export AGENTOS_HOME="${AGENTOS_HOME:-$work/agentos-home}"
 export AGENTOS_MOCK_LATENCY="${AGENTOS_MOCK_LATENCY:-0.3}"

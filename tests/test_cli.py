@@ -208,3 +208,17 @@ def test_help_documents_flags_and_exit_codes(home: Path) -> None:
         assert result.returncode == 0
         for flag in ("--all", "--parallel", "--dry-run", "--fresh", "--provider", "--no-wait", "Exit codes"):
             assert flag in result.stdout
+
+
+def test_label_help_is_each_commands_own(home: Path) -> None:
+    lld = " ".join(run_cli("lld-workflow", "--help", home=home).stdout.split())
+    issue = " ".join(run_cli("issue-workflow", "--help", home=home).stdout.split())
+    assert "Design only GitHub issues that carry this label" in lld and "filed issue" not in lld
+    assert "labels to put on each filed issue" in issue and "Design only" not in issue
+
+
+@pytest.mark.parametrize(("name", "cause"), [("has space", "invalid characters"), ("../x", "path traversal")])
+def test_a_bad_brief_name_says_what_is_allowed(demo: Path, home: Path, name: str, cause: str) -> None:
+    result = run_cli("issue-workflow", "--repo", str(demo), "--brief", name, "--provider", "mock", home=home)
+    assert result.returncode == 2
+    assert f"--brief {name!r}: {cause}; a brief's name is letters, digits, - or _, then .md" in result.stderr

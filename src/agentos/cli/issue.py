@@ -18,11 +18,13 @@ from agentos.cli.workflow_command import (
     WorkflowCommand,
     execute,
     guarded,
+    label_option,
     prestart_workers,
     shared_options,
     tracker_for,
 )
 from agentos.errors import ConfigError
+from agentos.item_identity import BRIEF_NAME_RULE
 from agentos.paths import sanitize_identifier
 from agentos.workflows.item import WorkflowKind
 from agentos.workflows.pending import pending_briefs, skip_warnings
@@ -36,7 +38,12 @@ def _brief_slug(value: str) -> str:
         if path.parent.parts and path.parent.parts[-2:] != ("ideas", "active"):
             raise ConfigError(f"--brief {value!r}: briefs live in <repo>/ideas/active/")
         value = path.stem
-    return sanitize_identifier(value)
+    try:
+        return sanitize_identifier(value)
+    except ValueError as exc:  # say what a brief name may be, in the words of the --all warning
+        raise ConfigError(
+            f"--brief {value!r}: {str(exc).split(': ', 1)[-1]}; a brief's name is {BRIEF_NAME_RULE}"
+        ) from None
 
 
 @click.command(cls=WorkflowCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,6 +54,7 @@ def _brief_slug(value: str) -> str:
     metavar="PATH",
     help="Brief to turn into an issue: ideas/active/<slug>.md or <slug> (repeatable).",
 )
+@label_option("GitHub labels to put on each filed issue, comma-separated (with --github).")
 @shared_options
 @guarded
 def main(briefs: tuple[str, ...], **opts: Any) -> int:

@@ -16,6 +16,7 @@ from agentos.cli.workflow_command import (
     WorkflowCommand,
     execute,
     guarded,
+    label_option,
     prestart_workers,
     shared_options,
     tracker_for,
@@ -45,6 +46,7 @@ def _issue_number(value: str) -> str:
     is_flag=True,
     help="Design a named issue again although its LLD is approved (without it, it is skipped).",
 )
+@label_option("Design only GitHub issues that carry this label (with --github).")
 @shared_options
 @guarded
 def main(issues: tuple[str, ...], **opts: Any) -> int:

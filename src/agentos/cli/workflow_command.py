@@ -100,7 +100,6 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--github", metavar="OWNER/NAME", help="Use this GitHub repository as the tracker."),
         click.option("--github-api-url", default=None, help="GitHub API base URL (GitHub Enterprise)."),
-        click.option("--label", default=None, help="GitHub label: filter for lld, labels to file for issue."),
         click.option(
             "--item-timeout",
             metavar="DURATION",
@@ -143,6 +142,12 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def label_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--label` means a filter to lld-workflow and labels to file to issue-workflow, so
+    each command states its own meaning."""
+    return click.option("--label", default=None, metavar="LABEL", help=help_text)
 
 
 _NEGATIVE = re.compile(r"^-\d+$")
