@@ -130,7 +130,10 @@ def test_no_wait_ends_with_75_and_is_resumable(demo: Path, home: Path) -> None:
 
 def test_missing_keys_is_a_usage_error(demo: Path, home: Path) -> None:
     result = run_cli("lld-workflow", "--repo", str(demo), "--all", "--provider", "openai", home=home)
-    assert result.returncode == 2 and "no usable API key for openai" in result.stderr
+    assert (
+        result.returncode == 2
+        and "no API key for openai: set OPENAI_API_KEY, or add enabled entries to" in result.stderr
+    )
 
 
 def test_paused_run_resumes_when_a_key_is_added_to_the_file(demo: Path, home: Path) -> None:

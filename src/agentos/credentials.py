@@ -141,6 +141,13 @@ def credential_limit() -> int | None:
     return limit
 
 
+def no_key_message(provider: str) -> str:
+    """What to do when `provider` has no key: name the variables and the file it reads."""
+    variables = " or ".join(ENV_VARS.get(provider, ()))
+    where = f"set {variables}, or add" if variables else "add"
+    return f"no API key for {provider}: {where} enabled entries to {credentials_file(provider)}"
+
+
 def load_credentials(provider: str) -> list[Credential]:
     """The pool for `provider`: its credentials file, else its env var, else (mock) fake keys."""
     path = credentials_file(provider)

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from agentos.cli.config import build_config
+from agentos.cli.setup_checks import check_workspace
 from agentos.cli.workflow_command import (
     EPILOG,
     WorkflowCommand,
@@ -70,6 +71,7 @@ def main(briefs: tuple[str, ...], **opts: Any) -> int:
     """
     slugs = list(dict.fromkeys(_brief_slug(b) for b in briefs))  # one item, however often named
     config = build_config(WorkflowKind.ISSUE, opts, slugs)
+    check_workspace(config)  # a wrong --repo is named in every mode, before anything starts
     prestart_workers(config)
     if config.tracker.kind == "github" and not config.dry_run:
         tracker_for(config)  # token and repository checked before any workflow starts

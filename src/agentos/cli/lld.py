@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from agentos.cli.config import RunConfig, build_config
+from agentos.cli.setup_checks import check_workspace
 from agentos.cli.workflow_command import (
     EPILOG,
     WorkflowCommand,
@@ -63,6 +64,7 @@ def main(issues: tuple[str, ...], **opts: Any) -> int:
     """
     numbers = list(dict.fromkeys(_issue_number(i) for i in issues))  # `--issue 7 --issue 07`: one item
     config = build_config(WorkflowKind.LLD, opts, numbers)
+    check_workspace(config)  # a wrong --repo is named in every mode, before anything starts
     prestart_workers(config)
     tracker = tracker_for(config)
     if config.tracker.kind == "local":

@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from agentos import __version__, environment, stop_signals
-from agentos.cli.config import RunConfig
+from agentos.cli.config import DEFAULT_PROVIDER, RunConfig
+from agentos.cli.setup_checks import setup_problems
 from agentos.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -26,6 +27,7 @@ from agentos.errors import (
     Interrupted,
 )
 from agentos.home_check import check_home_writable
+from agentos.llm.registry import ProviderSpec
 from agentos.paths import checkpoint_db_path, logs_dir
 from agentos.redaction import redact
 from agentos.tracker.base import Tracker
@@ -44,6 +46,9 @@ Exit codes: 0 every item approved, needs revision or skipped; 1 an item failed;
 or --max-cost reached with items left; 130 interrupted (Ctrl+C or SIGTERM, at any moment) - run the same command
 again to resume.
 State lives in $AGENTOS_HOME (default ~/.agentos): checkpoints/, logs/, credentials."""
+
+
+DEFAULT_SPEC = str(ProviderSpec.parse(DEFAULT_PROVIDER))  # named in --help
 
 
 def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,7 +72,8 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--provider",
             help="Provider for drafter and reviewer: mock, gemini, anthropic, "
-            "openai (optionally provider:model). mock is an OFFLINE MOCK for demos and tests.",
+            "openai (optionally provider:model). mock is an OFFLINE MOCK for demos and tests. "
+            f"Default: {DEFAULT_SPEC}, or provider in agentos.toml.",
         ),
         click.option("--drafter", help="Drafter provider[:model]; overrides --provider."),
         click.option("--reviewer", help="Reviewer provider[:model]; overrides --provider."),
@@ -290,6 +296,12 @@ def dry_run(config: RunConfig, keys: list[str], noun: str) -> int:
         )
         action = f"would fail: {refused}" if refused else plan(make_job(key, Path(os.devnull)), tracker)
         click.echo(f"[COORDINATOR]   {item_id_for(config.kind, key)}: {action}")
+    problems = setup_problems(config)
+    for problem in problems:
+        click.echo(f"Set-up problem: {redact(problem)}", err=True)
+    if problems:
+        click.echo("The real run would stop before starting anything (exit 2).", err=True)
+        return EXIT_USAGE
     return 0
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from agentos.credentials import Credential, load_credentials
+from agentos.credentials import Credential, load_credentials, no_key_message
 from agentos.errors import ConfigError
 from agentos.llm.errors import LLMError
-from agentos.paths import credential_state_file, credentials_file
+from agentos.paths import credential_state_file
 from agentos.redaction import register_secret
 from agentos.workflows.parallel.credential_coordinator import CredentialCoordinator
 from agentos.workflows.parallel.credential_state import CredentialState
@@ -33,10 +33,7 @@ class PoolSet:
             for cred in creds:
                 register_secret(cred.secret, cred.name)
             if not creds:
-                raise ConfigError(
-                    f"no usable API key for {provider}: add enabled entries to "
-                    f"{credentials_file(provider)} or set the provider's API key variable"
-                )
+                raise ConfigError(no_key_message(provider))
             pools[provider] = CredentialCoordinator(
                 creds,
                 per_key_concurrency=per_key_concurrency,

@@ -1,0 +1,49 @@
+"""What a real run would need and does not have, found before anything runs.
+
+`--dry-run` promises "this is what would happen": a run that would stop at once for a
+missing key, or a workspace that is not one, must say so there, not in the real run.
+Each check returns plain problem lines; the caller decides the exit code.
+"""
+
+from __future__ import annotations
+
+from agentos.cli.config import RunConfig
+from agentos.credentials import load_credentials, no_key_message
+from agentos.errors import ConfigError
+from agentos.workflows.item import WorkflowKind
+
+
+def check_workspace(config: RunConfig) -> None:
+    """A workspace without its input folder is a wrong `--repo`, not "0 pending items".
+
+    Only for the local tracker: a GitHub run reads no `issues/` folder. A missing
+    `ideas/active/` matters to issue-workflow in every mode.
+    """
+    workspace = config.workspace
+    if config.kind is WorkflowKind.LLD:
+        if config.tracker.kind != "local":
+            return
+        folder, reads = workspace.issues_dir, "issues/<n>.md"
+    else:
+        folder, reads = workspace.ideas_active, "ideas/active/<slug>.md"
+    if not folder.is_dir():
+        raise ConfigError(
+            f"workspace {workspace.root} has no {folder.relative_to(workspace.root)}/ folder "
+            f"({config.kind.value}-workflow reads {reads}); is --repo the right folder?"
+        )
+
+
+def setup_problems(config: RunConfig) -> list[str]:
+    """One line per piece of set-up the real run would miss: today, a key per provider.
+
+    Prices for `--max-cost` and the workspace are checked while the config is built, in
+    every mode, so they never reach here.
+    """
+    problems = []
+    for provider in config.providers:
+        try:
+            if not load_credentials(provider):
+                problems.append(no_key_message(provider))
+        except ConfigError as exc:  # a malformed credentials file: its own clear message
+            problems.append(str(exc))
+    return problems
