@@ -204,11 +204,11 @@ def test_show_survives_non_finite_and_huge_numbers(home: Path) -> None:
 def test_clean_keeps_the_run_that_explains_a_real_runs_kept_checkpoint(demo: Path, home: Path) -> None:
     """The layout comes from a real run: checkpoints live in a folder per workspace (ADR 0002)."""
     result = run_cli(
-        "lld-workflow", "--repo", str(demo), *issue_flags(9, 3), "--parallel", "2", "--provider", "mock",
-        home=home,
+        "lld-workflow", "--repo", str(demo), *issue_flags(3, 8), "--parallel", "2", "--provider", "mock",
+        "--item-timeout", "1s", home=home, AGENTOS_MOCK_LATENCY="3",
     )  # fmt: skip
-    assert result.returncode == 1, result.stdout + result.stderr  # demo issue #9 fails on purpose
-    kept = kept_db(home, demo, 9)
+    assert result.returncode == 1, result.stdout + result.stderr  # timed out: checkpoints are kept
+    kept = kept_db(home, demo, 8)
     assert kept.is_file()
     (run_dir,) = run_dirs(home)
     for path in [*run_dir.iterdir(), run_dir]:

@@ -100,13 +100,15 @@ def test_unparseable_review_counts_as_revise(demo: Path, home: Path, structured:
     ("text", "reason"),
     [("# Title only\n", "issue has no body"), ("no heading here\n", "issue has no title")],
 )
-def test_invalid_spec_fails_clearly_and_keeps_the_db(demo: Path, home: Path, text: str, reason: str) -> None:
+def test_invalid_spec_fails_clearly_and_keeps_no_db(demo: Path, home: Path, text: str, reason: str) -> None:
+    """It can never pass as it is: a kept DB would only be "resumed" and fail again (issue 19)."""
     (demo / "issues/77.md").write_text(text)
     j = job(demo, home, WorkflowKind.LLD, "77")
     outcome, lines = run(j)
     assert outcome.status is ItemStatus.FAILED
     assert lines[-1].startswith(f"FAILED: Invalid spec format ({reason}")
-    assert Path(j.db_path).exists()
+    assert not Path(j.db_path).exists()
+    assert (demo / ".agentos/invalid/lld_workflow_77.json").is_file()
 
 
 def test_issue_workflow_files_and_moves_the_brief(demo: Path, home: Path) -> None:
@@ -178,7 +180,8 @@ def test_agentos_workflow_db_overrides_the_default_path(
 ) -> None:
     custom = tmp_path / "elsewhere" / "my.db"
     monkeypatch.setenv("AGENTOS_WORKFLOW_DB", str(custom))
-    (demo / "issues/78.md").write_text("# Title only\n")
-    outcome, _ = run(job(demo, home, WorkflowKind.LLD, "78"))
-    assert outcome.status is ItemStatus.FAILED
-    assert custom.exists() and not kept_db(home, demo, 78).exists()
+    stop = StopFlag()
+    stop.set("test")  # interrupted at the first safe point: the DB is kept where the variable says
+    outcome, _ = run(job(demo, home, WorkflowKind.LLD, "8"), stop)
+    assert outcome.status is ItemStatus.INTERRUPTED
+    assert custom.exists() and not kept_db(home, demo, 8).exists()

@@ -56,6 +56,16 @@ class InvalidSpec(AgentosError):
         super().__init__(f"Invalid spec format ({reason})")
 
 
+class StillInvalid(AgentosError):
+    """An input that failed validation earlier and has not changed since: not run again."""
+
+    def __init__(self, reason: str, since: str, source: str) -> None:
+        self.reason, self.since, self.source = reason, since, source
+        super().__init__(
+            f"Invalid spec format ({reason}); unchanged since {since}, so not run again. Fix {source} to retry."
+        )
+
+
 class CheckpointError(AgentosError):
     """A checkpoint database that cannot be opened or read."""
 

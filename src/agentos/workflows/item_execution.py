@@ -14,7 +14,7 @@ from typing import Any, cast
 from langgraph.graph.state import CompiledStateGraph
 
 from agentos.credentials import Credential
-from agentos.errors import AgentosError, CheckpointError, DiskError, Interrupted, InvalidSpec
+from agentos.errors import AgentosError, CheckpointError, DiskError, Interrupted, InvalidSpec, StillInvalid
 from agentos.events import AuditWriter, EventBus, EventType
 from agentos.llm.base import Provider
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
@@ -22,8 +22,9 @@ from agentos.llm.registry import ProviderSpec, create_provider
 from agentos.llm.usage import UsageTotals
 from agentos.paths import Workspace
 from agentos.tracker.factory import open_tracker
+from agentos.workflows import invalid_inputs
 from agentos.workflows.checkpoint import CheckpointStore, db_path_from_env
-from agentos.workflows.checkpoint_identity import owner_for
+from agentos.workflows.checkpoint_identity import Owner, owner_for
 from agentos.workflows.context import RunContext, StopFlag, WorkflowState
 from agentos.workflows.disk import disk_problem
 from agentos.workflows.issue import build_issue_graph
@@ -93,9 +94,13 @@ def run_item(
     graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
     config: Any = None
     usage = UsageTotals()  # every call this process makes, whatever the outcome
+    owner: Owner | None = None
+    invalid_db = False
     try:
         tracker = open_tracker(job.tracker, workspace)
-        store.prepare(owner_for(job.kind, job.key, workspace, tracker), job.fresh, say)
+        owner = owner_for(job.kind, job.key, workspace, tracker)
+        invalid_inputs.check(job, owner.input_sha256)  # failed validation before: no checkpoint, no call
+        store.prepare(owner, job.fresh, say)
         ctx = RunContext(
             item_id=job.item_id,
             workspace=workspace,
@@ -154,8 +159,13 @@ def run_item(
         )
     except Interrupted as exc:
         outcome = ItemOutcome(ItemStatus.INTERRUPTED, error=str(exc), rounds=_rounds_so_far(graph, config))
+    except StillInvalid as exc:
+        outcome = ItemOutcome(ItemStatus.FAILED, error=str(exc))
     except InvalidSpec as exc:
         outcome = ItemOutcome(ItemStatus.FAILED, error=str(exc))
+        if owner is not None:  # it can never pass as it is: keep no checkpoint, remember why
+            invalid_inputs.record(job, exc.reason, owner.input_sha256)
+            invalid_db = True
     except (RateLimited, QuotaExhausted, AuthError) as exc:
         outcome = _credential_outcome(exc, exc.provider or drafter_spec.provider)
     except AgentosError as exc:
@@ -171,8 +181,10 @@ def run_item(
     finally:
         store.close()
     outcome.usage = usage.to_dict()
-    if outcome.status.succeeded:
+    if outcome.status.succeeded or invalid_db:
         store.delete()
+    if outcome.status.succeeded:
+        invalid_inputs.forget(job)  # a forced run passed: the old verdict no longer holds
     _report(outcome, job, events, say, time.monotonic() - started)
     return outcome
 

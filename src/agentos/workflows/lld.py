@@ -31,6 +31,8 @@ STATUS_NEEDS_REVISION = "NEEDS REVISION"
 def load_issue(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     issue = ctx.tracker.get_issue(int(state["key"]))
+    if not issue.title and not issue.body.strip():
+        raise InvalidSpec("issue is empty")
     if not issue.title:
         raise InvalidSpec("issue has no title: the first line must be '# <title>'")
     if not issue.body:

@@ -12,6 +12,7 @@ from pathlib import Path
 from agentos.errors import AgentosError, CheckpointError, CheckpointRefused
 from agentos.paths import Workspace
 from agentos.tracker.base import Tracker
+from agentos.workflows import invalid_inputs
 from agentos.workflows.checkpoint_identity import (
     Action,
     Owner,
@@ -43,6 +44,12 @@ def plan(job: ItemJob, tracker: Tracker) -> str:
     done = already_done(job)
     if done is not None:
         return f"would skip: {done}"
+    if invalid_inputs.read_mark(job) is not None:
+        with contextlib.suppress(AgentosError):
+            owner = owner_for(job.kind, job.key, Workspace(Path(job.workspace)), tracker)
+            invalid = invalid_inputs.still_invalid(job, owner.input_sha256)
+            if invalid is not None:
+                return f"would fail: {invalid}"
     path = Path(job.db_path)
     try:
         if not is_ours(path):
