@@ -206,3 +206,46 @@ def test_shell_completion_from_the_installed_scripts(home: Path) -> None:
         assert result.returncode == 0 and "complete -o nosort -F" in result.stdout, (
             result.stdout + result.stderr
         )
+
+
+@pytest.mark.timeout(120)
+def test_the_default_console_shows_each_item_start_end_and_failure_only(demo: Path, home: Path) -> None:
+    """Issue 19 finding 7: PIDs, checkpoint paths and per-call lines are -v; the logs keep them."""
+    args = ["--repo", str(demo), *issue_flags(3, 5, 9, 12), "--parallel", "2", "--provider", "mock"]
+    result = run_cli("lld-workflow", *args, home=home, verbose=False)
+    out = result.stdout
+    assert result.returncode == 1, out
+    for item in ("LLD-3", "LLD-5", "LLD-9", "LLD-12"):
+        assert f"[{item}] started" in out
+    assert (
+        "[LLD-3] APPROVED after" in out and "[LLD-9] FAILED: Invalid spec format (issue has no body)" in out
+    )
+    for noise in (
+        "Worker process",
+        "checkpoint DB",
+        "LLM call",
+        ">>> Executing",
+        "Review round",
+        "429s per key",
+    ):
+        assert noise not in out, noise
+    (run_dir,) = run_dirs(home)
+    log = (run_dir / "LLD-3.log").read_text()
+    assert ">>> Worker process" in log and "LLM call: drafter" in log and ">>> Executing: N1_design" in log
+    assert "[LLD-3] >>> Executing: N1_design" in (run_dir / "coordinator.log").read_text()
+    item_lines = [line for line in out.splitlines() if line.startswith("[LLD-")]
+    assert len(item_lines) == 8, item_lines  # a start and an end per item
+
+
+@pytest.mark.timeout(120)
+def test_the_default_single_item_console_is_brief_too(demo: Path, home: Path) -> None:
+    result = run_cli(
+        "lld-workflow", "--repo", str(demo), "--issue", "5", "--provider", "mock", home=home, verbose=False
+    )
+    assert result.returncode == 0, result.stdout
+    assert "APPROVED after 2 review round(s)" in result.stdout
+    assert "LLM call" not in result.stdout and ">>> Executing" not in result.stdout
+    verbose = run_cli(
+        "lld-workflow", "--repo", str(demo), "--issue", "5", "--force", "--provider", "mock", home=home
+    )
+    assert "LLM call: drafter" in verbose.stdout and ">>> Executing: N1_design" in verbose.stdout

@@ -38,13 +38,24 @@ def issue_flags(*numbers: int | str) -> list[str]:
     return [flag for number in numbers for flag in ("--issue", str(number))]
 
 
+_OWN_CONSOLE = {"-q", "--quiet", "-v", "--verbose", "-h", "--help", "--version"}
+
+
+def with_verbose(args: tuple[str, ...] | list[str], verbose: bool = True) -> list[str]:
+    """`-v` added: most tests follow an item's progress lines (PIDs, nodes, LLM calls),
+    which the default console leaves to -v. `verbose=False` tests the default console."""
+    if not verbose or _OWN_CONSOLE & set(args):
+        return list(args)
+    return [*args, "-v"]
+
+
 def run_cli(
-    command: str, *args: str, home: Path, timeout: float = 90, **env: str
+    command: str, *args: str, home: Path, timeout: float = 90, verbose: bool = True, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run `lld-workflow` / `issue-workflow` as a real process, with a watchdog timeout."""
     module = {"lld-workflow": "agentos.cli.lld", "issue-workflow": "agentos.cli.issue"}[command]
     return subprocess.run(
-        [sys.executable, "-m", module, *args],
+        [sys.executable, "-m", module, *with_verbose(args, verbose)],
         capture_output=True,
         text=True,
         timeout=timeout,

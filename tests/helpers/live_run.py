@@ -18,20 +18,25 @@ import threading
 import time
 from pathlib import Path
 
-from tests.helpers.cli import cli_env
+from tests.helpers.cli import cli_env, with_verbose
 
 WORKER_PID = re.compile(r"^\[(?P<id>[\w-]+)\] >>> Worker process (?P<pid>\d+) started")
 
 
 class LiveRun:
-    def __init__(self, command: str, *args: str, home: Path, **env: str) -> None:
+    def __init__(self, command: str, *args: str, home: Path, verbose: bool = True, **env: str) -> None:
         module = {
             "lld-workflow": "agentos.cli.lld",
             "issue-workflow": "agentos.cli.issue",
             "hostile-batch": "tests.helpers.hostile_batch",
         }[command]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
+            [
+                sys.executable,
+                "-m",
+                module,
+                *(with_verbose(args, verbose) if command != "hostile-batch" else args),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -141,7 +141,8 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "-v",
             "--verbose",
             is_flag=True,
-            help="Console: more detail (a line as each item starts and ends).",
+            help="Console: every line: worker PIDs, checkpoint paths, each node and LLM call. "
+            "The default shows each item's start, end and failure; logs keep everything.",
         ),
         click.version_option(__version__, "--version", message="%(prog)s (agentos %(version)s)"),
     ]

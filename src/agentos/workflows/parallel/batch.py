@@ -170,7 +170,9 @@ def run_batch(
                 router.line(f"[COORDINATOR] {summary.summary_line(items)}")
                 if spend is not None:
                     router.line(f"[COORDINATOR] {spend.total_line()}")
-                router.line(f"[COORDINATOR] {pacing.summary_line()}")
+                per_key = pacing.summary_line()
+                if per_key is not None:
+                    router.line(f"[COORDINATOR] {per_key}")
                 router.flush()
                 show_cost = spend is not None and spend.show_cost
                 summary.render_table(items, terminal, live, show_cost)

@@ -48,11 +48,11 @@ class ConsoleRouter(io.TextIOBase):
     encoding = "utf-8"
 
     def __init__(
-        self, terminal: TextSink, log: TextSink | None = None, show: Callable[[str], bool] | None = None
+        self, terminal: TextSink, log: TextSink | None = None, show: Callable[[str], str | None] | None = None
     ) -> None:
         self.terminal = terminal
         self.log = log
-        self.show = show  # which lines reach the terminal (-q); the log gets every line
+        self.show = show  # what of a line reaches the terminal (verbosity); the log gets every line
         self.live_console: Console | None = None  # set while a progress bar is live
         self._lock = threading.Lock()
         self._partial: dict[int, str] = {}
@@ -80,8 +80,11 @@ class ConsoleRouter(io.TextIOBase):
             except (OSError, ValueError) as exc:  # disk full: the console still shows it, once said
                 self.log = None
                 self.terminal.write(f"[COORDINATOR] Warning: cannot write coordinator.log ({exc})\n")
-        if self.show is not None and not self.show(clean):
-            return
+        if self.show is not None:
+            shown = self.show(clean)
+            if shown is None:
+                return
+            clean = shown
         if self.live_console is not None:
             self.live_console.print(Text(clean), soft_wrap=True, highlight=False)
         else:

@@ -59,10 +59,16 @@ class Pacing:
                 keys.setdefault(provider, {})[name] = entry
         return {"strategy": self.strategy.value, "paced": self.active, "keys": keys}
 
-    def summary_line(self) -> str:
-        """`429s per key: openai: alpha 0 (16 calls), beta 1 (15 calls)` (calls: paced runs)."""
+    def summary_line(self) -> str | None:
+        """`429s per key: openai: alpha 0 (16 calls), beta 1 (15 calls)` (calls: paced runs).
+
+        None for an offline-mock run without a 429: its keys are fake, the line only noise.
+        """
+        keys = self.summary()["keys"]
+        if set(keys) <= {"mock"} and not any(e["429s"] for names in keys.values() for e in names.values()):
+            return None
         parts = []
-        for provider, names in self.summary()["keys"].items():
+        for provider, names in keys.items():
             shown = []
             for name, entry in names.items():
                 calls = f" ({entry['served']} calls)" if "served" in entry else ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from agentos.credentials import Credential
@@ -19,7 +18,7 @@ from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.parallel.spend import SpendMeter
-from agentos.workflows.parallel.verbosity import Verbosity, quiet_single_line
+from agentos.workflows.parallel.verbosity import Verbosity, single_view
 
 
 class _ItemStop(StopFlag):
@@ -38,13 +37,6 @@ class _ItemStop(StopFlag):
         super().check()
 
 
-def _item_say(verbosity: Verbosity) -> Callable[[str], None]:
-    """The item's output: all of it, or (-q) only its outcome line and failures."""
-    if verbosity is not Verbosity.QUIET:
-        return print
-    return lambda line: print(line) if quiet_single_line(line) else None
-
-
 def run_single(
     job: ItemJob,
     pools: PoolSet,
@@ -56,7 +48,8 @@ def run_single(
 ) -> int:
     """Run `job` here. Console output goes through the same redacting router as a batch's."""
     terminal, errors = sys.stdout, sys.stderr
-    out, err = ConsoleRouter(terminal), ConsoleRouter(errors)
+    # The view filters the console only; a log on this router would get every line.
+    out, err = ConsoleRouter(terminal, show=single_view(verbosity)), ConsoleRouter(errors)
     sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
     try:
         return _run_single(job, pools, banner, no_wait, item_timeout, verbosity, spend)
@@ -79,7 +72,6 @@ def _run_single(
     print(f"[COORDINATOR] {job.item_id}: {banner}")
     timed_out = threading.Event()
     limit = format_duration(item_timeout or 0)
-    say = _item_say(verbosity)
 
     def work(item: ItemJob, lease: dict[str, Credential] | None) -> ItemOutcome:
         for cred in (lease or {}).values():
@@ -98,7 +90,7 @@ def _run_single(
             timer.daemon = True
             timer.start()
         try:
-            outcome = run_item(item, stop=stop, credentials=lease or {}, say=say)
+            outcome = run_item(item, stop=stop, credentials=lease or {}, say=print)
         finally:
             if timer is not None:
                 timer.cancel()
