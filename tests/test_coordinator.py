@@ -138,14 +138,16 @@ def test_acquire_none_fails_the_item_only() -> None:
 
 
 def test_waiting_for_a_busy_pool_is_announced(capsys: pytest.CaptureFixture[str]) -> None:
-    pool = CredentialCoordinator(["solo-key-secret"])
+    pool = CredentialCoordinator(["first-key-secret", "second-key-secret"])
 
     def work(item: int, credential: str) -> None:
-        time.sleep(0.1)
+        time.sleep(0.2)
 
-    stats, _ = ParallelCoordinator(2, pool).execute_parallel([1, 2], work, ident)
-    assert stats.success_count == 2
-    assert "[COORDINATOR] Credential pool exhausted" in capsys.readouterr().out
+    stats, _ = ParallelCoordinator(3, pool).execute_parallel([1, 2, 3], work, ident)
+    assert stats.success_count == 3
+    out = capsys.readouterr().out
+    assert "waiting for a key" in out  # normal queueing (issue 19 finding 7)
+    assert "exhausted" not in out
 
 
 def test_simulated_429_rotates_to_another_key(

@@ -100,7 +100,7 @@ def test_exhausted_pool_pauses_then_resumes_and_finishes(demo: Path, home: Path)
     )
     out = result.stdout
     assert result.returncode == 0, out
-    assert "Credential pool exhausted for parallelism 3: only 1 usable credential" in out
+    assert "1 usable key: running 1 item at a time (parallelism 3 when more keys are free)" in out
     pause = out.index("[COORDINATOR] Credential pool exhausted. Pausing all workflows...")
     resume = out.index("[COORDINATOR] Credentials available. Resuming...", pause)
     assert pause < resume

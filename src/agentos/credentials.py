@@ -41,6 +41,13 @@ class Credential:
     secret: str = field(repr=False)
     provider: str = ""
     rpm: int | None = None  # requests per minute the key allows, when the provider does not say
+    origin: str = ""  # where it came from: "$OPENAI_API_KEY" or the credentials file's path
+
+    def source(self) -> str:
+        """`$OPENAI_API_KEY` or `credentials file <path>`: where to fix this key."""
+        if not self.origin:
+            return "built in"
+        return self.origin if self.origin.startswith("$") else f"credentials file {self.origin}"
 
 
 def permission_warning(path: Path, mode: int) -> str | None:
@@ -124,7 +131,9 @@ def parse_credentials_file(
         if unknown:
             raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         if enabled:
-            result.append(Credential(name=name, secret=key.strip(), provider=provider, rpm=rpm))
+            result.append(
+                Credential(name=name, secret=key.strip(), provider=provider, rpm=rpm, origin=str(path))
+            )
     return result
 
 
@@ -158,7 +167,8 @@ def load_credentials(provider: str) -> list[Credential]:
         for var in ENV_VARS.get(provider, ()):
             value = os.environ.get(var, "").strip()
             if value:
-                creds = [Credential(name=var.lower().replace("_", "-"), secret=value, provider=provider)]
+                name = var.lower().replace("_", "-")
+                creds = [Credential(name=name, secret=value, provider=provider, origin=f"${var}")]
                 break
         if provider == "mock":
             creds = [

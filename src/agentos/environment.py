@@ -59,6 +59,12 @@ SIMULATE_429 = Var(
 SIMULATE_429_RETRY = Var(
     "AGENTOS_SIMULATE_429_RETRY", "The retry hint of that simulated 429, in seconds.", "test"
 )
+RETRY_BASE_S = Var(
+    "AGENTOS_RETRY_BASE_S",
+    "Seconds before the first retry of a transient provider failure (5xx, refused connection,"
+    " timeout); doubled each try, with jitter. Default 1.",
+    "test",
+)
 MOCK_STATE_DIR = Var("AGENTOS_MOCK_STATE_DIR", "Where the OFFLINE MOCK keeps per-run state.", "internal")
 RUN_DIR = Var("AGENTOS_RUN_DIR", "The run folder of the batch a worker belongs to.", "internal")
 COORDINATOR_PID = Var(
@@ -98,6 +104,7 @@ VARIABLES: tuple[Var, ...] = (
     MOCK_LATENCY,
     SIMULATE_429,
     SIMULATE_429_RETRY,
+    RETRY_BASE_S,
     MOCK_STATE_DIR,
     RUN_DIR,
     COORDINATOR_PID,

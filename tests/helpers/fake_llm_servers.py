@@ -11,12 +11,21 @@ answers a review in that schema; with `reject_structured`, it answers such a req
 the provider's 400 "not supported" error instead. `usage` replaces the usage numbers sent; `verdict` sets what a review answers.
 With `echo_key=True` every error body echoes the key, as OpenAI's 401 does
 ("Incorrect API key provided: sk-..."). `retry_after` may be any text (`inf`, `1e18`).
+
+`faults` is a queue of misbehaviours, one taken per request before anything else (an
+empty queue: behave): an HTTP status as text (`"502"`, `"404"`) with an error body whose
+message has two lines; `"reset"` (close without answering); `"trickle"` (a valid answer
+sent one byte every `trickle_s`); `"huge"` (a valid 20 MB answer); `"badjson"`,
+`"nested"` (100,000 nested lists) and `"wrongtype"` (the answer's main field is `5`).
+`fault` applies one of them to every request.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -33,7 +42,13 @@ class FakeLLMServer(LoopbackServer):
         reject_structured: bool = False,
         usage: tuple[Any, Any] | None = None,
         verdict: tuple[str, list[str]] = ("APPROVED", []),
+        faults: list[str] | None = None,
+        fault: str | None = None,
+        trickle_s: float = 1.0,
     ) -> None:
+        self.faults = list(faults or [])
+        self.fault = fault
+        self.trickle_s = trickle_s
         self.kind = kind
         self.verdict = verdict  # what a review answers: the verdict and its blocking points
         self.reject_structured = reject_structured
@@ -71,6 +86,9 @@ class FakeLLMServer(LoopbackServer):
         key = self._key(handler)
         with self.lock:
             self.calls[key] += 1
+            fault = self.faults.pop(0) if self.faults else self.fault
+        if fault is not None:
+            return self._misbehave(handler, fault, body)
         prompt = json.dumps(body)
         if "invalid" in key:
             return self._error(handler, 401, key=key)
@@ -98,6 +116,42 @@ class FakeLLMServer(LoopbackServer):
         if self.echo_key and "agentos-test-echo" in prompt:
             text += f"\nThe key you sent: {key}\n"
         self._send(handler, 200, self._success(text, body))
+
+    def _misbehave(self, handler: BaseHTTPRequestHandler, fault: str, body: dict[str, Any]) -> None:
+        if fault.isdigit():
+            message = f"upstream said {fault}\nsecond line of the body"
+            return self._send(handler, int(fault), {"error": {"message": message, "code": int(fault)}})
+        if fault == "reset":
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return None
+        if fault == "huge":
+            return self._send(handler, 200, self._success("x" * 20_000_000, body))
+        raw = {
+            "badjson": b'{"choices": [ not json',
+            "nested": b"[" * 100_000 + b"]" * 100_000,
+            "wrongtype": json.dumps(
+                {"gemini": {"candidates": 5}, "anthropic": {"content": 5}}.get(
+                    self.kind, {"choices": 5, "id": "x", "object": "chat.completion"}
+                )
+            ).encode(),
+            "trickle": json.dumps(self._success("# Draft\n\nslow", body)).encode(),
+        }[fault]
+        try:
+            handler.send_response(200)
+            handler.send_header("content-type", "application/json")
+            handler.send_header("content-length", str(len(raw)))
+            handler.end_headers()
+            if fault != "trickle":
+                handler.wfile.write(raw)
+                return None
+            for byte in raw:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(self.trickle_s)
+        except OSError:
+            pass  # the client gave up
+        return None
 
     def schema_in(self, body: dict[str, Any]) -> Any:
         """The JSON schema this request asks for, in this provider's wire format, or None."""

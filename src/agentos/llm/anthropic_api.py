@@ -1,13 +1,16 @@
-"""Anthropic Claude through the official `anthropic` SDK, with SDK retries off."""
+"""Anthropic Claude through the official `anthropic` SDK, with SDK retries off (agentos
+retries transient failures itself, each try a call the key budget knows about)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agentos.llm.base import Completion, CompletionRequest, parse_retry_after
-from agentos.llm.errors import AuthError, ProviderError, RateLimited
+from agentos.llm.answer_guard import guarded_client
+from agentos.llm.base import Completion, CompletionRequest
+from agentos.llm.errors import ProviderError
+from agentos.llm.http_failure import host_of
 from agentos.llm.rate_limits import CallObserver
-from agentos.llm.structured import StructuredOutputUnsupported, looks_unsupported
+from agentos.llm.stainless import sdk_failure
 from agentos.llm.usage import Usage, clamp_tokens
 
 
@@ -31,13 +34,17 @@ class AnthropicProvider:
         self._sdk = anthropic
         # The observer sees each answer's rate-limit headers (a paced run reports them); the
         # clients of one observer (one per key) share its HTTP client and so its TLS setup.
-        http_client = observer.http_client("anthropic", anthropic.DefaultHttpxClient) if observer else None
+        http_client = (
+            observer.http_client("anthropic", anthropic.DefaultHttpxClient)
+            if observer
+            else guarded_client(anthropic.DefaultHttpxClient)
+        )
         self._client = anthropic.Anthropic(
             api_key=secret, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http_client
         )
+        self.host = host_of(self._client.base_url)
 
     def complete(self, request: CompletionRequest) -> Completion:
-        sdk = self._sdk
         kwargs: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
@@ -49,28 +56,23 @@ class AnthropicProvider:
             kwargs["output_config"] = {"format": {"type": "json_schema", "schema": request.schema.schema}}
         try:
             message = self._client.messages.create(**kwargs)
-        except sdk.RateLimitError as exc:
-            raise RateLimited(
-                parse_retry_after(dict(exc.response.headers)),
+            text = "".join(getattr(block, "text", "") or "" for block in message.content)
+            usage = _usage(message)
+        except Exception as exc:
+            raise sdk_failure(
+                self._sdk,
+                exc,
+                provider=self.name,
+                model=self.model,
+                host=self.host,
                 key_name=self.key_name,
-                message=f"anthropic: HTTP 429: {exc.message}",
+                schema_requested=request.schema is not None,
             ) from None
-        except (sdk.AuthenticationError, sdk.PermissionDeniedError) as exc:
-            raise AuthError(f"anthropic: {exc.message}", key_name=self.key_name) from None
-        except sdk.APIStatusError as exc:
-            if request.schema is not None and looks_unsupported(exc.status_code, str(exc.message)):
-                raise StructuredOutputUnsupported(
-                    f"anthropic: HTTP {exc.status_code}: {exc.message}", key_name=self.key_name
-                ) from None
-            raise ProviderError(
-                f"anthropic: HTTP {exc.status_code}: {exc.message}", key_name=self.key_name
-            ) from None
-        except sdk.APIError as exc:
-            raise ProviderError(f"anthropic: {exc.message}", key_name=self.key_name) from None
-        text = "".join(getattr(block, "text", "") for block in message.content)
         if not text:
-            raise ProviderError("anthropic: empty response", key_name=self.key_name)
-        return Completion(text=text, provider=self.name, model=self.model, usage=_usage(message))
+            raise ProviderError(
+                f"anthropic: empty answer from {self.host}", key_name=self.key_name, host=self.host
+            )
+        return Completion(text=text, provider=self.name, model=self.model, usage=usage)
 
 
 def _usage(message: Any) -> Usage | None:

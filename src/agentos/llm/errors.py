@@ -48,4 +48,22 @@ class AuthError(LLMError):
 
 
 class ProviderError(LLMError):
-    """Any other failure: bad request, server error, malformed response, network."""
+    """Any other failure: bad request, server error, malformed response, network.
+
+    `transient` failures (a 5xx, a refused or reset connection, a timeout) may pass by
+    themselves: the call is tried again with backoff. `host` names the server asked.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key_name: str | None = None,
+        transient: bool = False,
+        status: int | None = None,
+        host: str | None = None,
+    ) -> None:
+        self.transient = transient
+        self.status = status
+        self.host = host
+        super().__init__(message, key_name=key_name)

@@ -10,11 +10,35 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from agentos.llm.answer_guard import find_guard_error, guarded_transport, http_library
 from agentos.llm.base import Completion, CompletionRequest
 from agentos.llm.errors import AuthError, ProviderError, QuotaExhausted, RateLimited
+from agentos.llm.http_failure import (
+    MALFORMED,
+    clip,
+    connection_failure,
+    guard_failure,
+    host_of,
+    malformed_answer,
+    status_failure,
+)
 from agentos.llm.structured import StructuredOutputUnsupported, looks_unsupported
 from agentos.llm.usage import Usage, clamp_tokens
 from agentos.retry_hints import clamp_retry_after, parse_seconds
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+
+
+def sdk_http_client() -> type[Any]:
+    """The HTTP client class google-genai builds on: httpx2 when installed, else httpx."""
+    try:
+        import httpx2
+
+        return httpx2.Client
+    except ImportError:
+        import httpx
+
+        return httpx.Client
 
 
 def _details(body: Any) -> list[dict[str, Any]]:
@@ -80,12 +104,14 @@ class GeminiProvider:
         self.model = model
         self.key_name = key_name
         self._types = types
+        self.host = host_of(base_url or DEFAULT_BASE_URL)
         self._client = genai.Client(
             api_key=secret,
             http_options=types.HttpOptions(
                 base_url=base_url,
                 timeout=int(timeout_s * 1000),
                 retry_options=types.HttpRetryOptions(attempts=1),
+                client_args={"transport": guarded_transport(http_library(sdk_http_client()))},
             ),
         )
 
@@ -105,6 +131,8 @@ class GeminiProvider:
             response = self._client.models.generate_content(
                 model=self.model, contents=request.prompt, config=config
             )
+            text = response.text
+            usage = _usage(response)
         except errors.APIError as exc:
             mapped = self._map(exc)
             detail = f"{exc.status or ''} {exc.message or ''}"
@@ -116,22 +144,38 @@ class GeminiProvider:
                 raise StructuredOutputUnsupported(str(mapped), key_name=self.key_name) from None
             raise mapped from None
         except Exception as exc:
-            raise ProviderError(f"gemini: {type(exc).__name__}: {exc}", key_name=self.key_name) from None
-        text = response.text
-        if not text:
-            raise ProviderError("gemini: empty response", key_name=self.key_name)
-        return Completion(text=text, provider=self.name, model=self.model, usage=_usage(response))
+            raise self._other(exc) from None
+        if not isinstance(text, str) or not text:
+            raise ProviderError(
+                f"gemini: empty answer from {self.host}", key_name=self.key_name, host=self.host
+            )
+        return Completion(text=text, provider=self.name, model=self.model, usage=usage)
+
+    def _other(self, exc: Exception) -> ProviderError:
+        """A failure that is not an HTTP error status: a guard's cut, the network, a bad answer."""
+        guard = find_guard_error(exc)
+        if guard is not None:
+            return guard_failure(self.name, self.host, guard, self.key_name)
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if isinstance(exc, OSError) or names & {"TransportError", "TimeoutException", "RequestError"}:
+            return connection_failure(self.name, self.host, exc, self.key_name)
+        if isinstance(exc, MALFORMED):
+            return malformed_answer(self.name, self.host, exc, self.key_name)
+        return ProviderError(
+            f"gemini: {type(exc).__name__}: {clip(str(exc))}", key_name=self.key_name, host=self.host
+        )
 
     def _map(self, exc: Any) -> Exception:
         code, body = int(exc.code or 0), exc.details
-        message = f"gemini: HTTP {code} {exc.status or ''}: {exc.message or ''}".strip()
+        detail = clip(f"{exc.status or ''} {exc.message or ''}".strip())
+        message = f"gemini: HTTP {code} from {self.host}: {detail}"
         if code == 429:
             if is_daily_quota(body):
                 return QuotaExhausted(next_daily_reset(), key_name=self.key_name, message=message)
             return RateLimited(retry_delay(body), key_name=self.key_name, message=message)
-        if code in (401, 403) or "API_KEY_INVALID" in str(body):
+        if code in (401, 403) or "API_KEY_INVALID" in str(body)[:10_000]:
             return AuthError(message, key_name=self.key_name)
-        return ProviderError(message, key_name=self.key_name)
+        return status_failure(self.name, self.model, code, self.host, detail, self.key_name)
 
 
 def _usage(response: Any) -> Usage | None:

@@ -1,6 +1,7 @@
 """OpenAI and any OpenAI-compatible server (Ollama, vLLM) through the `openai` SDK.
 
-SDK retries are off. A 429 whose error code is `insufficient_quota` is a billing quota,
+SDK retries are off: agentos retries transient failures itself, each try a call the key
+budget knows about. A 429 whose error code is `insufficient_quota` is a billing quota,
 not a passing rate limit, so it maps to `QuotaExhausted`.
 """
 
@@ -9,10 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agentos.llm.base import Completion, CompletionRequest, parse_retry_after
-from agentos.llm.errors import AuthError, ProviderError, QuotaExhausted, RateLimited
+from agentos.llm.answer_guard import guarded_client
+from agentos.llm.base import Completion, CompletionRequest
+from agentos.llm.errors import ProviderError, QuotaExhausted
+from agentos.llm.http_failure import host_of, malformed_answer
 from agentos.llm.rate_limits import CallObserver
-from agentos.llm.structured import StructuredOutputUnsupported, looks_unsupported
+from agentos.llm.stainless import sdk_failure
 from agentos.llm.usage import Usage
 
 QUOTA_COOLDOWN_S = 3600.0
@@ -46,13 +49,17 @@ class OpenAIProvider:
         self._sdk = openai
         # The observer sees each answer's rate-limit headers (a paced run reports them); the
         # clients of one observer (one per key) share its HTTP client and so its TLS setup.
-        http_client = observer.http_client("openai", openai.DefaultHttpxClient) if observer else None
+        http_client = (
+            observer.http_client("openai", openai.DefaultHttpxClient)
+            if observer
+            else guarded_client(openai.DefaultHttpxClient)
+        )
         self._client = openai.OpenAI(
             api_key=secret, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http_client
         )
+        self.host = host_of(self._client.base_url)
 
     def complete(self, request: CompletionRequest) -> Completion:
-        sdk = self._sdk
         messages: list[dict[str, str]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
@@ -67,34 +74,35 @@ class OpenAIProvider:
             response = self._client.chat.completions.create(
                 model=self.model, messages=messages, max_tokens=request.max_tokens, **kwargs
             )
-        except sdk.RateLimitError as exc:
-            message = f"openai: HTTP 429: {exc.message}"
-            if _error_code(exc.body) == "insufficient_quota":
-                raise QuotaExhausted(
-                    time.time() + QUOTA_COOLDOWN_S, key_name=self.key_name, message=message
-                ) from None
-            raise RateLimited(
-                parse_retry_after(dict(exc.response.headers)),
-                key_name=self.key_name,
-                message=message,
-            ) from None
-        except (sdk.AuthenticationError, sdk.PermissionDeniedError) as exc:
-            raise AuthError(f"openai: {exc.message}", key_name=self.key_name) from None
-        except sdk.APIStatusError as exc:
-            if request.schema is not None and looks_unsupported(exc.status_code, str(exc.message)):
-                raise StructuredOutputUnsupported(
-                    f"openai: HTTP {exc.status_code}: {exc.message}", key_name=self.key_name
-                ) from None
-            raise ProviderError(
-                f"openai: HTTP {exc.status_code}: {exc.message}", key_name=self.key_name
-            ) from None
-        except sdk.APIError as exc:
-            raise ProviderError(f"openai: {exc.message}", key_name=self.key_name) from None
-        choices = response.choices or []
-        text = (choices[0].message.content or "") if choices else ""
+            choices = response.choices or []
+            text = (choices[0].message.content or "") if choices else ""
+            usage = _usage(response)
+        except Exception as exc:
+            raise self._failure(exc, request.schema is not None) from None
+        if not isinstance(text, str):
+            raise malformed_answer(self.name, self.host, TypeError("content is not text"), self.key_name)
         if not text:
-            raise ProviderError("openai: empty response", key_name=self.key_name)
-        return Completion(text=text, provider=self.name, model=self.model, usage=_usage(response))
+            raise ProviderError(
+                f"openai: empty answer from {self.host}", key_name=self.key_name, host=self.host
+            )
+        return Completion(text=text, provider=self.name, model=self.model, usage=usage)
+
+    def _failure(self, exc: Exception, schema_requested: bool) -> BaseException:
+        def quota(error: Any, message: str) -> QuotaExhausted | None:
+            if _error_code(error.body) != "insufficient_quota":
+                return None
+            return QuotaExhausted(time.time() + QUOTA_COOLDOWN_S, key_name=self.key_name, message=message)
+
+        return sdk_failure(
+            self._sdk,
+            exc,
+            provider=self.name,
+            model=self.model,
+            host=self.host,
+            key_name=self.key_name,
+            schema_requested=schema_requested,
+            on_429=quota,
+        )
 
 
 def _usage(response: Any) -> Usage | None:

@@ -21,6 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from agentos.llm.answer_guard import guarded_client
 from agentos.retry_hints import MAX_HINT_TEXT, clamp_retry_after
 
 MAX_COUNT = 10**9
@@ -216,7 +217,7 @@ class CallObserver:
         first use. Calls through one observer are sequential (one worker, one call at a time),
         so sharing it is safe."""
         if sdk not in self._http_clients:
-            self._http_clients[sdk] = client_class(event_hooks=self.event_hooks())
+            self._http_clients[sdk] = guarded_client(client_class, event_hooks=self.event_hooks())
         return self._http_clients[sdk]
 
     def reset(self) -> None:

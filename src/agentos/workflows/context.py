@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +14,8 @@ from typing import Any, TypedDict
 from agentos.errors import Interrupted
 from agentos.events import EventBus, EventType
 from agentos.llm.base import Completion, CompletionRequest, Provider
-from agentos.llm.errors import LLMError
+from agentos.llm.errors import LLMError, ProviderError
+from agentos.llm.retry import RetryPolicy
 from agentos.llm.usage import Usage, UsageTotals
 from agentos.paths import Workspace
 from agentos.redaction import redact
@@ -22,6 +24,16 @@ from agentos.workflows.templates import Templates
 
 POLL_S = 0.05
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
+DEFAULT_CALL_TIMEOUT_S = 300.0
+DEADLINE_GRACE_S = 2.0  # past the deadline the transport enforces, for a server that sends nothing
+
+
+class _Retry(Exception):
+    """A transient failure that will be tried again after `delay` seconds."""
+
+    def __init__(self, error: BaseException, delay: float) -> None:
+        self.error = error
+        self.delay = delay
 
 
 class StopFlag:
@@ -38,6 +50,10 @@ class StopFlag:
 
     def is_set(self) -> bool:
         return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, waking at once on a stop; True when stopped."""
+        return self._event.wait(seconds)
 
     def check(self) -> None:
         if self._event.is_set():
@@ -78,14 +94,30 @@ class RunContext:
     structured_output: bool = True  # ask the reviewer for the verdict schema natively
     usage: UsageTotals = field(default_factory=UsageTotals)  # tokens of this process's calls
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # per call: what a runaway answer costs at most
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S  # `provider_timeout`: the most one try may take
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # transient failures: tried again
 
     def call_llm(self, role: str, request: CompletionRequest) -> Completion:
-        """Run one provider call; abandon it at once if a stop is requested.
-
-        The call runs in a daemon thread so the node can give up on it without waiting
-        for the network: the checkpoint stays at the last completed node.
-        """
+        """One provider call, tried again after a transient failure (a 5xx, a refused
+        connection, a timeout) with backoff; each try is audited. A stop ends the wait at once."""
         provider = self.drafter if role == "drafter" else self.reviewer
+        waited = 0.0
+        for tries in itertools.count(1):
+            try:
+                return self._try_call(provider, role, request, tries, waited)
+            except _Retry as retry:
+                self.say(f"    {retry.error}; trying again in {retry.delay:.1f}s (retry {tries})")
+                waited += retry.delay
+                if self.stop.wait(retry.delay):
+                    self.stop.check()
+        raise AssertionError("unreachable")
+
+    def _try_call(
+        self, provider: Provider, role: str, request: CompletionRequest, tries: int, waited: float
+    ) -> Completion:
+        """Run one try in a daemon thread, so the node can give up on it without waiting for
+        the network (a stop, or a server that trickles past the deadline): the checkpoint
+        stays at the last completed node."""
         self.stop.check()
         box: dict[str, Any] = {}
 
@@ -97,26 +129,40 @@ class RunContext:
 
         label = f"{provider.name}:{provider.model}" + (" [OFFLINE MOCK]" if provider.name == "mock" else "")
         key = "per call" if getattr(provider, "paced", False) else provider.key_name or "-"
-        self.say(f"    LLM call: {role} {label}, key {key}, round {request.round}")
+        again = f", try {tries}" if tries > 1 else ""
+        self.say(f"    LLM call: {role} {label}, key {key}, round {request.round}{again}")
         started = time.monotonic()
+        deadline = started + self.call_timeout_s + DEADLINE_GRACE_S
         thread = threading.Thread(target=target, name=f"llm-{role}", daemon=True)
         thread.start()
         while thread.is_alive():
             thread.join(POLL_S)
             if self.stop.is_set() and thread.is_alive():
-                self._audit_call(provider, role, request, started, "abandoned")
+                self._audit_call(provider, role, request, started, "abandoned", tries=tries)
                 self.stop.check()
+            if thread.is_alive() and time.monotonic() > deadline:  # the transport did not cut it
+                box["error"] = ProviderError(
+                    f"{provider.name}: no complete answer within {self.call_timeout_s:g}s (provider_timeout)",
+                    key_name=provider.key_name,
+                    transient=True,
+                )
+                break
         error = box.get("error")
         if error is not None:
             outcome = type(error).__name__ if isinstance(error, LLMError) else "error"
             if isinstance(error, LLMError) and error.provider is None:
                 error.provider = provider.name
-            self._audit_call(provider, role, request, started, outcome, str(error))
+            delay = self.retry.delay(error, tries, waited)
+            self._audit_call(
+                provider, role, request, started, outcome, str(error), tries=tries, retry_in=delay
+            )
+            if delay is not None:
+                raise _Retry(error, delay)
             raise error
         result: Completion = box["result"]
         if result.usage is not None:
             self.usage.add(f"{provider.name}:{provider.model}", result.usage)
-        self._audit_call(provider, role, request, started, "ok", usage=result.usage)
+        self._audit_call(provider, role, request, started, "ok", usage=result.usage, tries=tries)
         # An answer that echoes the key must not carry it into drafts, LLDs, issues or state.
         return dataclasses.replace(result, text=redact(result.text))
 
@@ -129,6 +175,8 @@ class RunContext:
         outcome: str,
         error: str | None = None,
         usage: Usage | None = None,
+        tries: int = 1,
+        retry_in: float | None = None,
     ) -> None:
         fields: dict[str, Any] = {
             "role": role,
@@ -146,4 +194,8 @@ class RunContext:
             fields.update(usage.audit_fields())
         if error:
             fields["error"] = error
+        if tries > 1:
+            fields["try"] = tries
+        if retry_in is not None:
+            fields["retry_in_s"] = round(retry_in, 3)
         self.events.emit(EventType.LLM_CALL, **fields)

@@ -18,7 +18,8 @@ from agentos.errors import AgentosError, CheckpointError, DiskError, Interrupted
 from agentos.events import AuditWriter, EventBus, EventType
 from agentos.llm.base import Provider
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
-from agentos.llm.registry import ProviderSpec, create_provider
+from agentos.llm.registry import DEFAULT_TIMEOUT_S, ProviderSpec, create_provider
+from agentos.llm.retry import policy_from_env
 from agentos.llm.usage import UsageTotals
 from agentos.paths import Workspace
 from agentos.tracker.factory import open_tracker
@@ -116,6 +117,8 @@ def run_item(
             say=say,
             structured_output=job.structured_output,
             usage=usage,
+            call_timeout_s=job.provider_timeout_s or DEFAULT_TIMEOUT_S,
+            retry=policy_from_env(),
         )
         if job.max_output_tokens:
             ctx.max_output_tokens = job.max_output_tokens

@@ -16,6 +16,7 @@ from agentos.errors import (
     EXIT_LIMIT_REACHED,
     EXIT_OK,
     EXIT_POOL_EXHAUSTED,
+    EXIT_USAGE,
 )
 from agentos.paths import agentos_home, new_run_dir
 from agentos.std_streams import Terminal
@@ -25,6 +26,7 @@ from agentos.workflows.item_lock import ItemLocks
 from agentos.workflows.parallel import summary
 from agentos.workflows.parallel.console import ConsoleRouter, ProgressDisplay
 from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
+from agentos.workflows.parallel.credential_gate import DEAD_KEYS_ADVICE
 from agentos.workflows.parallel.item_record import ItemRecord
 from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, VerboseListener
 from agentos.workflows.parallel.provider_pools import PoolSet
@@ -35,7 +37,13 @@ from agentos.workflows.parallel.verbosity import Verbosity, console_filter
 from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context, warm_up
 
 PASS_THROUGH_ENV = tuple(
-    v.name for v in (environment.MOCK_LATENCY, environment.SIMULATE_429, environment.SIMULATE_429_RETRY)
+    v.name
+    for v in (
+        environment.MOCK_LATENCY,
+        environment.SIMULATE_429,
+        environment.SIMULATE_429_RETRY,
+        environment.RETRY_BASE_S,
+    )
 )
 
 
@@ -50,6 +58,8 @@ def audit_name(key: str) -> str:
 def exit_code_for(
     coordinator: ParallelCoordinator[Any], items: Sequence[ItemRecord], limit_reached: bool = False
 ) -> int:
+    if coordinator.dead_keys:
+        return EXIT_USAGE  # a set-up problem: waiting cannot fix it
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED
     if coordinator.stop_event.is_set():
@@ -178,7 +188,9 @@ def run_batch(
                 summary.render_table(items, terminal, live, show_cost)
                 coordinator_log.flush()
                 summary.render_table(items, coordinator_log, False, show_cost)
-                if code == EXIT_INTERRUPTED:
+                if coordinator.dead_keys:
+                    router.line(f"[COORDINATOR] {DEAD_KEYS_ADVICE}")
+                elif code == EXIT_INTERRUPTED:
                     router.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
                 elif code == EXIT_LIMIT_REACHED and not coordinator.pool_exhausted_stop:
                     router.line(

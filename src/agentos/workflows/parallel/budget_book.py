@@ -148,6 +148,7 @@ class BudgetBook:
                 out.setdefault(provider, {})[name] = {
                     "granted": b.granted,
                     "served": b.served,
+                    "sent": b.sent,
                     "refused": b.refused,
                     "limit": b.limit,
                     "window_s": round(b.window, 3) if b.window is not None else None,

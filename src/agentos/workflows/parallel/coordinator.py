@@ -149,6 +149,8 @@ class ParallelCoordinator(Generic[LeaseT]):
     def interrupted_by(self) -> str | None:
         """Why the run stopped, in the operator's words: `Ctrl+C`, `SIGTERM`; None if it did not."""
         if self.stop_signal is None:
+            if self.dead_keys:
+                return "no usable key left"
             return "credential pool exhausted, --no-wait" if self.pool_exhausted_stop else None
         if self.stop_signal == signal.SIGINT:
             return "Ctrl+C"
@@ -161,6 +163,11 @@ class ParallelCoordinator(Generic[LeaseT]):
     def pool_exhausted_stop(self) -> bool:
         """True when --no-wait ended the run because every key was out."""
         return self._gate is not None and self._gate.exhausted_stop
+
+    @property
+    def dead_keys(self) -> list[str]:
+        """One line per key when the run stopped because every key of a provider was rejected."""
+        return list(self._gate.dead) if self._gate is not None else []
 
     def get_checkpoints(self) -> list[str]:
         """Ids of items interrupted or never started: the ones a re-run will pick up."""
@@ -274,7 +281,9 @@ class ParallelCoordinator(Generic[LeaseT]):
     def _announce(self) -> None:
         if self.stop_event.is_set() and "stop" not in self._announced:
             self._announced.add("stop")
-            reason = "" if not self.pool_exhausted_stop else " (credential pool exhausted, --no-wait)"
+            reason = (
+                f" ({self.interrupted_by()})" if self.stop_signal is None and self.interrupted_by() else ""
+            )
             say(f"[COORDINATOR] Shutting down{reason}... waiting for workers to checkpoint")
         if self.admission_stop_reason is not None and "admission" not in self._announced:
             self._announced.add("admission")
@@ -312,12 +321,16 @@ class ParallelCoordinator(Generic[LeaseT]):
         self, item: ItemT, item_id: str, worker_func: Callable[[ItemT, LeaseT | None], object]
     ) -> WorkflowResult:
         """Lease keys, run the item, and resume it with another key after a credential error."""
+        previous = ""
         for attempt in range(MAX_CREDENTIAL_RETRIES):
             lease = self._lease(item_id, first=attempt == 0)
             if isinstance(lease, WorkflowResult):
+                if attempt > 0 and lease.status is ItemStatus.INTERRUPTED:  # it ran: not "before it started"
+                    lease.error = f"{previous}; interrupted: resumable from its checkpoint"
                 return lease
             outcome, value = call_worker(worker_func, item, lease.credential)
             if outcome.status is ItemStatus.CREDENTIAL:
+                previous = outcome.error or "credential problem"
                 retry = self._after_credential_error(item_id, lease, outcome)
                 if retry is None:
                     continue  # resume from the checkpoint with another (or the cooled) key

@@ -41,6 +41,19 @@ class _Key:
     rate_limited: int = 0  # 429s this run, for the summary
 
 
+@dataclass(frozen=True)
+class DeadKey:
+    """A key that can never serve this run again, and where to fix it."""
+
+    name: str
+    source: str  # `$OPENAI_API_KEY` or `credentials file <path>`
+    reason: str  # the provider's (redacted) answer
+
+    def line(self) -> str:
+        where = self.source if self.source == "built in" else f"from {self.source}"
+        return f"{self.name} ({where}) was rejected: {self.reason}"
+
+
 class CredentialCoordinator(Generic[T]):
     """A thread-safe pool. `acquire` returns one of the items you gave (str or Credential).
 
@@ -156,10 +169,10 @@ class CredentialCoordinator(Generic[T]):
             )
             self._save_state()
         elif isinstance(error, AuthError):
-            entry.disabled = "rejected by the provider"
+            entry.disabled = str(error) or "rejected by the provider"
             say(
                 f"[COORDINATOR] Credential {entry.cred.name} was rejected (auth error); "
-                "disabled for this run. Check or replace it in the credentials file."
+                f"disabled for this run. Check or replace it ({entry.cred.source()})."
             )
 
     # -- introspection -------------------------------------------------------------
@@ -169,6 +182,14 @@ class CredentialCoordinator(Generic[T]):
             self._maybe_refresh()
             now = self._clock()
             return sum(1 for k in self._keys.values() if self._usable(k, now))
+
+    def dead_keys(self) -> list[DeadKey]:
+        """Every key, when none can ever serve this run again (all rejected); else []."""
+        with self._cond:
+            self._maybe_refresh()
+            if not self._keys or any(k.disabled is None for k in self._keys.values()):
+                return []
+            return [DeadKey(k.cred.name, k.cred.source(), k.disabled or "") for k in self._keys.values()]
 
     def earliest_available(self) -> float | None:
         """Clock time when the first cooling key frees up; None if none will by itself."""

@@ -23,6 +23,10 @@ from agentos.llm.mock import simulate_429_enabled, simulated_retry_after
 from agentos.workflows.parallel.output_prefixer import say
 
 LeaseT = TypeVar("LeaseT")
+DEAD_KEYS_ADVICE = (
+    "Stopped: no usable key left (see above). Fix or replace the key(s), then run the same "
+    "command again to resume."
+)
 
 
 class CredentialSource(Protocol[LeaseT]):
@@ -58,6 +62,7 @@ class CredentialGate(Generic[LeaseT]):
         self.no_wait = no_wait
         self.acquire_timeout = acquire_timeout
         self.exhausted_stop = False  # set when --no-wait ended the run on an empty pool
+        self.dead: list[str] = []  # set when every key of a provider was rejected: the run stops
         self._state = "full"
         self._simulated = False
         self._lock = threading.Lock()
@@ -76,8 +81,8 @@ class CredentialGate(Generic[LeaseT]):
 
     def _acquire(self, item_id: str) -> LeaseT | None:
         credential = self.source.acquire(timeout=0)
-        if credential is None and not self.stop.is_set():
-            say(f"[COORDINATOR] Credential pool exhausted: {item_id} waits for a free credential")
+        if credential is None and not self.stop.is_set() and not self.stop_if_dead():
+            say(f"[COORDINATOR] {item_id} waiting for a key")
             credential = self.source.acquire(timeout=self.acquire_timeout)
         if credential is not None and simulate_429_enabled() and self._take_simulation():
             say("[COORDINATOR] Simulated HTTP 429 on the first credential (AGENTOS_SIMULATE_429)")
@@ -132,6 +137,29 @@ class CredentialGate(Generic[LeaseT]):
             return None
         return max(0, value)
 
+    def stop_if_dead(self) -> bool:
+        """No key of some provider can ever serve this run again (every one rejected): say
+        which, where each came from, and stop the run rather than wait for nothing."""
+        dead_keys = capability(self.source, "dead_keys")
+        if dead_keys is None:
+            return False
+        with self._lock:
+            if self.dead:
+                return True
+            try:
+                lines = dead_keys()
+            except Exception as exc:
+                self._warn_once("dead_keys", exc)
+                return False
+            if not isinstance(lines, list) or not lines:
+                return False
+            self.dead = [str(line) for line in lines]
+            for line in self.dead:
+                say(f"[COORDINATOR] No usable key left: {line}")
+            self.stop.set()
+        self.close()  # wake items waiting for a key: none will come
+        return True
+
     def _warn_once(self, operation: str, exc: Exception) -> None:
         if operation not in self._warned:
             self._warned.add(operation)
@@ -142,6 +170,8 @@ class CredentialGate(Generic[LeaseT]):
         usable = self.usable()
         if usable is None:
             return self.max_workers
+        if usable == 0 and work_waiting and self.stop_if_dead():
+            return 0
         if usable == 0:
             state = "paused"
         elif usable < 2 and usable < self.max_workers:
@@ -161,10 +191,10 @@ class CredentialGate(Generic[LeaseT]):
                 self.stop.set()
         elif self._state == "paused":
             say("[COORDINATOR] Credentials available. Resuming...")
-        if state == "reduced":
+        if state == "reduced":  # normal queueing, not an exhausted pool
             say(
-                f"[COORDINATOR] Credential pool exhausted for parallelism {self.max_workers}: "
-                f"only {usable} usable credential, parallelism reduced to {usable}"
+                f"[COORDINATOR] {usable} usable key: running {usable} item at a time "
+                f"(parallelism {self.max_workers} when more keys are free)"
             )
         elif state == "full" and self._state == "reduced":
             say(f"[COORDINATOR] {usable} usable credentials: parallelism back to {self.max_workers}")

@@ -96,6 +96,7 @@ class KeyBudget:
         self.after_response = False  # HEADERS: count resets from the answer, not the send (a 429 said so)
         self.ok_since_429 = 0
         self.granted = self.served = self.refused = 0
+        self.sent = 0  # calls that reached the provider, whatever it answered (errors included)
 
     # -- questions -------------------------------------------------------------------
     def in_flight(self) -> int:
@@ -176,6 +177,8 @@ class KeyBudget:
         if call is None:
             return
         call.done_at = now
+        if sent_at is not None or outcome is not Outcome.ERROR:
+            self.sent += 1
         sent = sent_at if sent_at is not None and call.granted_at <= sent_at <= now else None
         if info is not None and info.requests.known:
             self._headers(call, now, sent, info, refused=outcome is Outcome.RATE_LIMITED)

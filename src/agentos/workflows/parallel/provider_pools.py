@@ -82,6 +82,12 @@ class PoolSet:
     def usable_count(self) -> int:
         return min((pool.usable_count() for pool in self.pools.values()), default=0)
 
+    def dead_keys(self) -> list[str]:
+        """One line per key of each provider whose every key was rejected; [] if none is."""
+        return [
+            f"{provider}: {dead.line()}" for provider, pool in self.pools.items() for dead in pool.dead_keys()
+        ]
+
     def earliest_available(self) -> float | None:
         """When every provider has a usable key again (None: not by waiting alone)."""
         waits = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentos.wording import counted
 from agentos.workflows.parallel.budget_book import BudgetBook
 from agentos.workflows.parallel.permit_server import PermitServer, RateStrategy, rate_strategy
 from agentos.workflows.parallel.provider_pools import PoolSet
@@ -60,7 +61,8 @@ class Pacing:
         return {"strategy": self.strategy.value, "paced": self.active, "keys": keys}
 
     def summary_line(self) -> str | None:
-        """`429s per key: openai: alpha 0 (16 calls), beta 1 (15 calls)` (calls: paced runs).
+        """`429s per key: openai: alpha 0 (16 calls), beta 1 (15 calls)` (calls sent, answered or
+        not: paced runs).
 
         None for an offline-mock run without a 429: its keys are fake, the line only noise.
         """
@@ -71,7 +73,7 @@ class Pacing:
         for provider, names in keys.items():
             shown = []
             for name, entry in names.items():
-                calls = f" ({entry['served']} calls)" if "served" in entry else ""
+                calls = f" ({counted(entry['sent'], 'call')})" if "sent" in entry else ""
                 shown.append(f"{name} {entry['429s']}{calls}")
             parts.append(f"{provider}: {', '.join(shown)}")
         return "429s per key: " + "; ".join(parts)

@@ -8,7 +8,7 @@ from typing import Any
 
 from agentos.credentials import Credential
 from agentos.durations import format_duration
-from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
+from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED, EXIT_USAGE
 from agentos.redaction import register_secret
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
@@ -16,6 +16,7 @@ from agentos.workflows.item_execution import run_item
 from agentos.workflows.item_lock import ItemLocks
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
+from agentos.workflows.parallel.credential_gate import DEAD_KEYS_ADVICE
 from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.verbosity import Verbosity, single_view
@@ -110,6 +111,9 @@ def _run_single(
     if timed_out.is_set() and not (result is not None and result.success):
         print(f"FAILED: timed out after {limit} (--item-timeout); checkpoint kept at {job.db_path}")
         return EXIT_FAILED
+    if coordinator.dead_keys:
+        print(f"[COORDINATOR] {DEAD_KEYS_ADVICE}")
+        return EXIT_USAGE
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED
     if coordinator.stop_event.is_set() or result is None or result.status is ItemStatus.INTERRUPTED:
