@@ -29,6 +29,7 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOS_", "GH_", "GITHUB_"))}
     env.update({"AGENTOS_HOME": str(home), "AGENTOS_MOCK_LATENCY": "0.01", "PYTHONUNBUFFERED": "1"})
+    env["AGENTOS_RETRY_BASE_S"] = "0.05"  # a transient failure's retries, without the real waits
     env.update(extra)
     return env
 
