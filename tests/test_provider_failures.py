@@ -61,7 +61,7 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("items", [["--all", "--parallel", "3"], issue_flags(3)])
 def test_every_key_rejected_stops_at_once_with_exit_2(demo: Path, home: Path, items: list[str]) -> None:
-    with FakeLLMServer("openai") as server:
+    with FakeLLMServer("openai", echo_key=True) as server:  # its 401 echoes the key, as OpenAI's does
         code, out, elapsed = openai_run(demo, home, server.url, *items, key=BAD, timeout=60)
     assert code == 2, out
     assert elapsed < 30, elapsed  # it waited until killed before

@@ -24,6 +24,13 @@ def test_backoff_doubles_is_jittered_and_bounded() -> None:
     assert top.delay(error, 2, 44.0) is None  # the total wait is bounded
 
 
+def test_a_servers_retry_after_is_honoured_but_capped() -> None:
+    policy = RetryPolicy(rng=lambda: 1.0)
+    assert policy.delay(ProviderError("503", transient=True, retry_after=3.0), 1, 0.0) == 3.0
+    assert policy.delay(ProviderError("503", transient=True, retry_after=1e9), 1, 0.0) == 15.0
+    assert policy.delay(ProviderError("503", transient=True, retry_after=float("inf")), 1, 0.0) == 1.0
+
+
 def test_the_pool_is_dead_only_when_every_key_is_rejected() -> None:
     keys = [
         Credential("a", "secret-aaaaaa", "openai", origin="$OPENAI_API_KEY"),

@@ -62,8 +62,10 @@ class ProviderError(LLMError):
         transient: bool = False,
         status: int | None = None,
         host: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.transient = transient
+        self.retry_after = clamp_retry_after(retry_after)  # a 503's hint: a provider's number
         self.status = status
         self.host = host
         super().__init__(message, key_name=key_name)

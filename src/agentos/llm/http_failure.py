@@ -61,11 +61,24 @@ def is_transient(status: int) -> bool:
 
 
 def status_failure(
-    provider: str, model: str, status: int, host: str, detail: str, key_name: str | None
+    provider: str,
+    model: str,
+    status: int,
+    host: str,
+    detail: str,
+    key_name: str | None,
+    retry_after: float | None = None,
 ) -> ProviderError:
     """`openai: HTTP 404 from api.openai.com (model gpt-x): The model does not exist`."""
     text = f"{provider}: HTTP {status} from {host} (model {model})" + (f": {detail}" if detail else "")
-    return ProviderError(text, key_name=key_name, transient=is_transient(status), status=status, host=host)
+    return ProviderError(
+        text,
+        key_name=key_name,
+        transient=is_transient(status),
+        status=status,
+        host=host,
+        retry_after=retry_after,
+    )
 
 
 def connection_failure(

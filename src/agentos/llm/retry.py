@@ -21,7 +21,8 @@ from agentos.llm.errors import ProviderError
 @dataclass(frozen=True)
 class RetryPolicy:
     """At most `retries` more tries; waits drawn from [0, min(cap, base * 2**n)] ("full
-    jitter"), and never more than `total_wait_s` spent waiting across one call."""
+    jitter"), or the server's retry-after (capped), and never more than `total_wait_s`
+    spent waiting across one call."""
 
     retries: int = 3
     base_s: float = 1.0
@@ -35,6 +36,8 @@ class RetryPolicy:
             return None
         ceiling = min(self.cap_s, self.base_s * 2.0 ** (failed_tries - 1))
         wait = self.rng() * ceiling
+        if error.retry_after is not None:  # the server's own hint (a 503's retry-after), capped
+            wait = min(error.retry_after, self.cap_s)
         if waited_s + wait > self.total_wait_s:
             return None
         return wait

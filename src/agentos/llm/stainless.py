@@ -46,7 +46,8 @@ def sdk_failure(
         return AuthError(f"{provider}: HTTP {exc.status_code} from {host}: {detail}", key_name=key_name)
     if isinstance(exc, sdk.APIStatusError):
         detail = body_message(exc.body, exc.message)
-        failure = status_failure(provider, model, exc.status_code, host, detail, key_name)
+        hint = parse_retry_after(dict(exc.response.headers))  # a 503 may say when to come back
+        failure = status_failure(provider, model, exc.status_code, host, detail, key_name, hint)
         if schema_requested and looks_unsupported(exc.status_code, str(exc.message)):
             return StructuredOutputUnsupported(str(failure), key_name=key_name)
         return failure
