@@ -46,6 +46,24 @@ def test_a_key_cooling_in_the_pool_is_never_granted() -> None:
     assert keys == {"k2"}
 
 
+def test_a_key_rejected_on_the_channel_is_never_granted_again() -> None:
+    """Issue 21 point 5: the book hears of a rejection from the call itself, not only when
+    the item's outcome comes back, so no second call goes out on a rejected key."""
+    book, clock, pool, _ = book_with(keys=2)
+    first = book.try_acquire("openai")
+    assert isinstance(first, Grant)
+    book.complete(first.id, Outcome.REJECTED, sent_at=0.0)
+    assert pool.rejected == {first.key}
+    keys = set()
+    for step in range(1, 7):
+        clock.now = step * 1.0
+        grant = book.try_acquire("openai")
+        assert isinstance(grant, Grant)
+        keys.add(grant.key)
+        book.complete(grant.id, Outcome.OK)
+    assert first.key not in keys
+
+
 def test_no_key_with_room_says_when_one_will_have_it() -> None:
     book, _clock, _, _ = book_with(keys=1, rpm=2)
     for _ in range(2):

@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from agentos.credentials import Credential
+from agentos.llm.errors import AuthError, LLMError
 from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
 from agentos.workflows.parallel.budget_book import BudgetBook, Grant
 
@@ -35,12 +36,17 @@ class FakePool:
         self.per_key_concurrency = per_key_concurrency
         self.creds = [Credential(n, f"secret-{n}-0123456789", "openai", rpm) for n in names]
         self.cooling: dict[str, float] = {}
+        self.rejected: set[str] = set()
 
     def credentials(self) -> list[Credential]:
         return list(self.creds)
 
     def is_usable(self, name: str) -> bool:
-        return self.cooling.get(name, 0.0) <= self.clock()
+        return name not in self.rejected and self.cooling.get(name, 0.0) <= self.clock()
+
+    def mark(self, name: str, error: LLMError) -> None:
+        if isinstance(error, AuthError):
+            self.rejected.add(name)
 
 
 @dataclass

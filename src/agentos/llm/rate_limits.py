@@ -35,6 +35,7 @@ class Outcome(StrEnum):
 
     OK = "ok"
     RATE_LIMITED = "rate_limited"
+    REJECTED = "rejected"  # the key itself was refused (401/403): never grant it again
     ERROR = "error"  # any other failure: the call may or may not have been counted
 
 

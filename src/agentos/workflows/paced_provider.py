@@ -16,7 +16,7 @@ from agentos import environment
 from agentos.credentials import Credential
 from agentos.errors import Interrupted
 from agentos.llm.base import Completion, CompletionRequest, Provider
-from agentos.llm.errors import RateLimited
+from agentos.llm.errors import AuthError, RateLimited
 from agentos.llm.rate_limits import CallObserver, Outcome
 from agentos.llm.registry import ProviderSpec, create_provider
 from agentos.workflows.permit_client import PermitClient, PermitUnavailable, shared_client
@@ -108,6 +108,9 @@ class PacedProvider:
             self._client.done(
                 permit.grant, Outcome.RATE_LIMITED, observer.info(), observer.sent_at, exc.retry_after
             )
+            raise
+        except AuthError:  # at once, not when the item's outcome comes back: no call on it after this
+            self._client.done(permit.grant, Outcome.REJECTED, observer.info(), observer.sent_at, None)
             raise
         except BaseException:
             self._client.done(permit.grant, Outcome.ERROR, observer.info(), observer.sent_at, None)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agentos.credentials import Credential
+from agentos.llm.errors import AuthError, LLMError
 from agentos.llm.rate_limits import Outcome, RateLimitInfo
 from agentos.workflows.parallel.key_budget import INF, KeyBudget
 from agentos.workflows.parallel.output_prefixer import say as default_say
@@ -36,6 +37,8 @@ class KeyPool(Protocol):
     def credentials(self) -> Sequence[Credential]: ...
 
     def is_usable(self, name: str) -> bool: ...
+
+    def mark(self, name: str, error: LLMError) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,11 @@ class BudgetBook:
             where = self._grants.pop(grant_id, None)
             if where is not None:
                 self._budgets[where].complete(grant_id, self.clock(), outcome, info, sent_at, retry_after)
+                if outcome is Outcome.REJECTED:  # no further call is granted this key
+                    provider, name = where
+                    self.pools[provider].mark(
+                        name, AuthError(f"{provider}: key {name} rejected by the provider")
+                    )
             self._cond.notify_all()
 
     def abandon(self, grant_id: int) -> None:

@@ -169,11 +169,13 @@ class CredentialCoordinator(Generic[T]):
             )
             self._save_state()
         elif isinstance(error, AuthError):
+            first = entry.disabled is None  # the permit channel reports it first, the item after
             entry.disabled = str(error) or "rejected by the provider"
-            say(
-                f"[COORDINATOR] Credential {entry.cred.name} was rejected (auth error); "
-                f"disabled for this run. Check or replace it ({entry.cred.source()})."
-            )
+            if first:
+                say(
+                    f"[COORDINATOR] Credential {entry.cred.name} was rejected (auth error); "
+                    f"disabled for this run. Check or replace it ({entry.cred.source()})."
+                )
 
     # -- introspection -------------------------------------------------------------
     def usable_count(self) -> int:
