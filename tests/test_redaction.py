@@ -1,11 +1,14 @@
 """Keys are redacted at every sink, also when they arrive split across writes or reads."""
 
+import base64
 import io
 import json
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +17,7 @@ from hypothesis import strategies as st
 from agentos import safe_json
 from agentos.events import Event, EventType
 from agentos.llm.errors import AuthError, ProviderError
-from agentos.redaction import StreamRedactor, clear_secrets, redact, redact_data, register_secret
+from agentos.redaction import StreamRedactor, clear_secrets, clip, redact, redact_data, register_secret
 from agentos.workflows.checkpoint import CheckpointStore
 from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.lineage import write_lineage
@@ -128,3 +131,41 @@ def test_fuzz_any_chunking_equals_redacting_the_whole(text: str, cuts: list[int]
     points = sorted({min(c, len(text)) for c in cuts})
     chunks = [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
     assert feed_all(chunks) == redact(text)
+
+
+def test_clip_redacts_before_it_cuts() -> None:
+    """Issue 20 finding 4: padding then a token, cut at 200: neither part of the token shows."""
+    token = "ghp_SECRETTOKENabcdefghijklmnopqrstuvwx"
+    register_secret(token, "GH_TOKEN")
+    try:
+        for pad in (150, 161, 170, 195):
+            text = "x" * pad + token + " tail"
+            clipped = clip(text, 200)
+            assert "ghp_" not in clipped and "SECRET" not in clipped, clipped
+            assert len(clipped) <= 200
+    finally:
+        clear_secrets()
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        lambda k: k.upper(),
+        lambda k: k.lower(),
+        lambda k: urllib.parse.quote(k, safe=""),
+        lambda k: k.encode().hex(),
+        lambda k: base64.b64encode(k.encode()).decode(),
+        lambda k: base64.b64encode(b"x" + k.encode()).decode(),
+        lambda k: base64.b64encode(b"xy" + k.encode()).decode(),
+        lambda k: base64.urlsafe_b64encode(b"xy" + k.encode()).decode(),
+    ],
+)
+def test_common_encodings_of_a_key_are_redacted(shown: Any) -> None:
+    key = "sk-Live+Key/with=odd_chars-0123"
+    register_secret(key, "openai-api-key")
+    try:
+        text = f"Authorization echoed: {shown(key)} (end)"
+        assert "<key:openai-api-key>" in redact(text), redact(text)
+        assert shown(key) not in redact(text)
+    finally:
+        clear_secrets()

@@ -13,7 +13,7 @@ from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from tests.helpers.cli import run_cli
-from tests.helpers.fake_llm_servers import FakeLLMServer
+from tests.helpers.fake_llm_servers import FakeLLMServer, echo
 from tests.test_worker_launcher import hostile_runner
 
 pytestmark = pytest.mark.timeout(240)
@@ -90,3 +90,34 @@ def test_no_key_reaches_any_sink(demo: Path, home: Path) -> None:
     assert list(home.glob("checkpoints/**/*.db")), "the failed item's checkpoint is kept (and searched)"
     for name, secret in KEYS.items():
         assert leaks(secret, [home, demo], consoles) == [], f"key {name} leaked"
+
+
+@pytest.mark.parametrize("form", ["url", "upper", "b64-0", "b64-1", "b64-2"])
+def test_an_encoded_echo_of_the_key_reaches_no_sink(demo: Path, home: Path, form: str) -> None:
+    """Issue 20 finding 6: the key echoed URL-encoded, upper-cased or base64-encoded."""
+    secret = "sk-good-Zq9+/x7Y_w8v=0aBcD-1"  # characters that URL and base64 encodings change
+    echo_issue = demo / "issues" / "3.md"
+    echo_issue.write_text(echo_issue.read_text() + "\nagentos-test-echo: echo the key.\n")
+    with FakeLLMServer("openai", echo_key=True, echo_form=form) as server:
+        result = run_cli(
+            "lld-workflow",
+            "--repo",
+            str(demo),
+            "--issue",
+            "3",
+            "--issue",
+            "5",
+            "--provider",
+            "openai:gpt-test",
+            home=home,
+            OPENAI_API_KEY=secret,
+            AGENTOS_OPENAI_BASE_URL=server.url + "/v1",
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    echoed = echo(secret, form)
+    assert echoed != secret
+    lld = (demo / "docs" / "lld" / "active" / "LLD-003.md").read_text()
+    assert "The key you sent: " in lld and "<key:openai-api-key>" in lld  # the echo arrived, redacted
+    consoles = [result.stdout, result.stderr]
+    for shown in {echoed, secret}:
+        assert leaks(shown, [home, demo], consoles) == [], shown

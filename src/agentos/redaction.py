@@ -4,11 +4,15 @@ Keys are registered wherever they are loaded (the coordinator's pool, a worker's
 environment, a provider client); every sink then passes its text through `redact`.
 `StreamRedactor` does the same for a byte stream that arrives in arbitrary chunks, so a
 key split across two writes or two reads is still caught. Output names keys only.
+Each key is also redacted in the forms a server may echo it in (see `encodings`), and
+`clip` redacts before it cuts.
 """
 
 from __future__ import annotations
 
+import base64
 import threading
+import urllib.parse
 from typing import Any
 
 _lock = threading.Lock()
@@ -18,11 +22,29 @@ _ordered: list[tuple[str, str]] = []  # longest first, rebuilt on registration
 MIN_SECRET_LENGTH = 6  # shorter strings would redact ordinary words
 
 
+def encodings(value: str) -> set[str]:
+    """The forms of a secret a server may echo: as given, upper- and lower-cased,
+    URL-encoded, hex, and base64 (standard and URL-safe) at each of its 3 byte offsets
+    (the part of the encoding that depends on the secret alone, wherever it sits)."""
+    raw = value.encode("utf-8")
+    forms = {value, value.upper(), value.lower(), raw.hex(), raw.hex().upper()}
+    forms |= {urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value, safe="")}
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
+        start, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
+        inner = encoded[start:end]
+        forms |= {inner, inner.replace("+", "-").replace("/", "_")}
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
 def register_secret(value: str, name: str) -> None:
+    """Redact `value`, and its common encodings (`encodings`), as `<key:name>` from now on."""
     if len(value) >= MIN_SECRET_LENGTH:
         with _lock:
             if _secrets.get(value) == name:
                 return
+            for form in encodings(value):
+                _secrets.setdefault(form, name)
             _secrets[value] = name
             _ordered[:] = sorted(_secrets.items(), key=lambda kv: -len(kv[0]))
 
@@ -47,6 +69,13 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, f"<key:{name}>")
     return text
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` redacted, then cut to `limit` characters (with `…`): cut first, a key split by
+    the cut would no longer match, and its first part would show."""
+    clean = redact(text)
+    return clean if len(clean) <= limit else clean[: max(0, limit - 1)] + "…"
 
 
 def contains_secret(data: str | bytes) -> bool:

@@ -22,15 +22,29 @@ sent one byte every `trickle_s`); `"huge"` (a valid 20 MB answer); `"badjson"`,
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from benchmarks.loopback import LoopbackServer
+
+
+def echo(key: str, form: str) -> str:
+    """The key as a hostile server may echo it: as is, URL-encoded, upper-cased, or inside
+    base64 at each byte offset (`b64-0`, `b64-1`, `b64-2`)."""
+    if form == "url":
+        return urllib.parse.quote(key, safe="")
+    if form == "upper":
+        return key.upper()
+    if form.startswith("b64-"):
+        return base64.b64encode(b"k" * int(form[-1]) + key.encode()).decode()
+    return key
 
 
 class FakeLLMServer(LoopbackServer):
@@ -45,7 +59,9 @@ class FakeLLMServer(LoopbackServer):
         faults: list[str] | None = None,
         fault: str | None = None,
         trickle_s: float = 1.0,
+        echo_form: str = "plain",
     ) -> None:
+        self.echo_form = echo_form
         self.faults = list(faults or [])
         self.fault = fault
         self.trickle_s = trickle_s
@@ -114,7 +130,7 @@ class FakeLLMServer(LoopbackServer):
         else:
             text = "# Draft\n\n## Context\n\nA design written by the loopback server.\n"
         if self.echo_key and "agentos-test-echo" in prompt:
-            text += f"\nThe key you sent: {key}\n"
+            text += f"\nThe key you sent: {echo(key, self.echo_form)}\n"
         self._send(handler, 200, self._success(text, body))
 
     def _misbehave(self, handler: BaseHTTPRequestHandler, fault: str, body: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ from agentos.llm.base import Completion, CompletionRequest
 from agentos.llm.errors import AuthError, ProviderError, QuotaExhausted, RateLimited
 from agentos.llm.http_failure import (
     MALFORMED,
-    clip,
     connection_failure,
+    first_line,
     guard_failure,
     host_of,
     malformed_answer,
@@ -162,12 +162,12 @@ class GeminiProvider:
         if isinstance(exc, MALFORMED):
             return malformed_answer(self.name, self.host, exc, self.key_name)
         return ProviderError(
-            f"gemini: {type(exc).__name__}: {clip(str(exc))}", key_name=self.key_name, host=self.host
+            f"gemini: {type(exc).__name__}: {first_line(str(exc))}", key_name=self.key_name, host=self.host
         )
 
     def _map(self, exc: Any) -> Exception:
         code, body = int(exc.code or 0), exc.details
-        detail = clip(f"{exc.status or ''} {exc.message or ''}".strip())
+        detail = first_line(f"{exc.status or ''} {exc.message or ''}".strip())
         message = f"gemini: HTTP {code} from {self.host}: {detail}"
         if code == 429:
             if is_daily_quota(body):

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from agentos.llm.answer_guard import AnswerGuardError
 from agentos.llm.errors import ProviderError
-from agentos.redaction import redact
+from agentos.redaction import clip, redact
 
 MAX_DETAIL = 200
 TRANSIENT_STATUS = frozenset({408, 409})  # request timeout, conflict: as the SDKs retry them
@@ -35,12 +35,11 @@ def host_of(url: Any) -> str:
     return host if port is None or port == default else f"{host}:{port}"
 
 
-def clip(text: str, limit: int = MAX_DETAIL) -> str:
+def first_line(text: str, limit: int = MAX_DETAIL) -> str:
     """The first non-empty line of `text`, redacted first and then cut (a key cut in two
     by the cut would not be found by redaction afterwards)."""
     lines = [line.strip() for line in redact(str(text)).splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    return first if len(first) <= limit else first[: limit - 1] + "…"
+    return clip(lines[0] if lines else "", limit)
 
 
 def body_message(body: Any, fallback: str = "") -> str:
@@ -50,10 +49,10 @@ def body_message(body: Any, fallback: str = "") -> str:
         for name in ("message", "detail", "status", "type"):
             value = inner.get(name)
             if isinstance(value, str) and value.strip():
-                return clip(value)
+                return first_line(value)
     if isinstance(inner, str) and inner.strip():
-        return clip(inner)
-    return clip(fallback)
+        return first_line(inner)
+    return first_line(fallback)
 
 
 def is_transient(status: int) -> bool:
@@ -103,7 +102,7 @@ def malformed_answer(provider: str, host: str, exc: BaseException, key_name: str
     elif type(exc).__name__ == "JSONDecodeError":
         what = "invalid JSON"
     else:
-        what = f"{type(exc).__name__}: {clip(str(exc), 120)}"
+        what = f"{type(exc).__name__}: {first_line(str(exc), 120)}"
     return ProviderError(f"{provider}: malformed answer from {host}: {what}", key_name=key_name, host=host)
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from agentos.llm.errors import ProviderError
+from agentos.redaction import clip
 
 MAX_POINTS = 50  # per list: a longer list is not a review
 MAX_POINT_CHARS = 2000
@@ -123,4 +124,4 @@ def parse_review_answer(text: str) -> ReviewAnswer:
         first = errors[0] if errors else {"loc": (), "msg": "invalid"}
         where = ".".join(str(part) for part in first.get("loc", ())) or "answer"
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise AnswerNotInSchema(f"{where}: {str(first.get('msg', 'invalid'))[:200]}{more}") from None
+        raise AnswerNotInSchema(f"{where}: {clip(str(first.get('msg', 'invalid')), 200)}{more}") from None

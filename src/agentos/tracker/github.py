@@ -20,7 +20,7 @@ import httpx
 from agentos import stop_signals
 from agentos.errors import ConfigError, ItemNotFound
 from agentos.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
-from agentos.redaction import register_secret
+from agentos.redaction import clip, register_secret
 from agentos.retry_hints import clamp_retry_after, parse_seconds
 from agentos.tracker.base import IssueSpec, TrackerConfig
 
@@ -127,7 +127,7 @@ class GitHubTracker:
         if response.status_code == 404:
             raise ItemNotFound("GitHub resource", what, self.repo)
         if response.status_code >= 400:
-            raise ConfigError(f"GitHub error {response.status_code} for {what}: {response.text[:200]}")
+            raise ConfigError(f"GitHub error {response.status_code} for {what}: {clip(response.text, 200)}")
         return response.json()
 
     # -- Tracker protocol ----------------------------------------------------------------
