@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlparse
 from benchmarks.loopback import LoopbackServer
 
 TOKEN = "ghp_loopbackTOKEN1234567890"
+_UNSET: Any = object()
 
 
 class FakeGitHub(LoopbackServer):
@@ -26,6 +27,15 @@ class FakeGitHub(LoopbackServer):
         self.retry_after = "1"  # the secondary limit's hint: any text (`inf`, `1e18`)
         self.reset_at: str | None = None  # the primary limit's reset: any text; None: now + 1
         self.create_delay = 0.0
+        # Hostile behaviours (issue 20): every list page names a next page; the list is
+        # trickled a byte every `trickle_s`; the next link points to `next_base` (another
+        # host); the list answers `list_error` (status, body) or `list_json` (any JSON).
+        self.endless_next = False
+        self.trickle_s: float | None = None
+        self.next_base: str | None = None
+        self.list_error: tuple[int, str] | None = None
+        self.list_json: Any = _UNSET
+        self.search_enabled = True
         self.lock = threading.Lock()
         for number, title, body in [
             (1, "Cache the catalogue", "Cache catalogue pages for 5 minutes."),
@@ -80,7 +90,11 @@ class FakeGitHub(LoopbackServer):
             return self._send(h, 401, {"message": "Bad credentials"})
         base = f"/repos/{self.repo}"
         if method == "GET" and url.path == base:
-            return self._send(h, 200, {"full_name": self.repo})
+            with self.lock:
+                count = sum(1 for i in self.issues.values() if i["state"] == "open")
+            return self._send(h, 200, {"full_name": self.repo, "open_issues_count": count})
+        if method == "GET" and url.path == "/search/issues" and self.search_enabled:
+            return self._search(h, query.get("q", ""))
         if url.path == f"{base}/issues" and method == "GET":
             with self.lock:
                 if self.primary_limit_once:
@@ -92,6 +106,11 @@ class FakeGitHub(LoopbackServer):
                         {"message": "API rate limit exceeded"},
                         {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
                     )
+            if self.list_error is not None:
+                code, text = self.list_error
+                return self._send(h, code, {"message": text})
+            if self.list_json is not _UNSET:
+                return self._send(h, 200, self.list_json)
             return self._list(h, query)
         if url.path == f"{base}/issues" and method == "POST":
             with self.lock:
@@ -139,8 +158,34 @@ class FakeGitHub(LoopbackServer):
             per_page = 2  # force pagination of the small open list
             chunk = items[(page - 1) * per_page : page * per_page]
         headers = {}
-        if page * per_page < len(items):
+        if page * per_page < len(items) or self.endless_next:
             nxt = dict(query, page=str(page + 1), per_page=str(int(query.get("per_page", 30))))
             qs = "&".join(f"{k}={v}" for k, v in nxt.items())
-            headers["link"] = f'<{self.url}/repos/{self.repo}/issues?{qs}>; rel="next"'
+            headers["link"] = f'<{self.next_base or self.url}/repos/{self.repo}/issues?{qs}>; rel="next"'
+        if self.trickle_s is not None:
+            return self._trickle(h, chunk, headers)
         return self._send(h, 200, chunk, headers)
+
+    def _trickle(self, h: BaseHTTPRequestHandler, payload: Any, headers: dict[str, str]) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            h.send_response(200)
+            h.send_header("content-type", "application/json")
+            h.send_header("content-length", str(len(data)))
+            for key, value in headers.items():
+                h.send_header(key, value)
+            h.end_headers()
+            for byte in data:
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+                time.sleep(self.trickle_s or 0)
+        except OSError:
+            pass
+
+    def _search(self, h: BaseHTTPRequestHandler, q: str) -> None:
+        """GitHub's issue search, for the one query agentos makes: a quoted token in bodies."""
+        with self.lock:
+            self.requests.append(f"SEARCH {q}")
+            token = q.split('"')[1] if q.count('"') >= 2 else q
+            found = [i for i in self.issues.values() if token in str(i.get("body") or "")]
+        return self._send(h, 200, {"total_count": len(found), "incomplete_results": False, "items": found})

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 
 from agentos import stop_signals
-from agentos.errors import ConfigError, ItemNotFound
+from agentos.errors import ConfigError, Interrupted, ItemNotFound
 from agentos.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
 from agentos.redaction import clip, register_secret
 from agentos.retry_hints import clamp_retry_after, parse_seconds
@@ -28,6 +29,11 @@ _NEXT = re.compile(r'<([^<>]+)>;\s*rel="next"')  # [^<>]: linear even on a hosti
 SECONDARY_DEFAULT_WAIT_S = 60.0
 FILED_SCAN_PAGES = 3
 MAX_ATTEMPTS = 20
+PER_PAGE = 100
+MAX_PAGES = 200  # 20,000 open issues: a longer chain of `next` links is a broken server
+REQUEST_DEADLINE_S = 60.0  # one request, headers and body: a trickled answer ends here
+MAX_BODY_BYTES = 16 * 1024 * 1024  # one page of 100 issues is well under 1 MB
+POLL_S = 0.05
 
 
 def github_token() -> str:
@@ -69,6 +75,10 @@ class GitHubTracker:
         self.repo = repo
         self.label = label
         self._sleep, self._clock, self._say = sleep, clock, say
+        self._api = httpx.URL(api_url.rstrip("/") + "/")
+        self.host = self._api.netloc.decode("ascii", "replace")
+        self.deadline_s = REQUEST_DEADLINE_S
+        self._open_count: int | None = None  # the repository's own count, once verify() read it
         self._client = httpx.Client(
             base_url=api_url.rstrip("/"),
             headers={
@@ -92,16 +102,60 @@ class GitHubTracker:
     # -- HTTP with rate-limit handling -------------------------------------------------
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         for _ in range(MAX_ATTEMPTS):
-            try:
-                response = self._client.request(method, url, **kwargs)
-            except httpx.HTTPError as exc:
-                raise ConfigError(f"cannot reach the GitHub API ({type(exc).__name__}): {exc}") from None
+            response = self._bounded(method, url, **kwargs)
             wait = self._rate_limit_wait(response)
             if wait is None:
                 return response
             self._say(f"[COORDINATOR] GitHub API rate limit: waiting {wait:.0f}s before retrying")
             self._sleep(wait)
         raise ConfigError("GitHub API kept answering with rate limits; try again later")
+
+    def _bounded(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, over within `deadline_s` in total (a server may trickle its body a
+        byte at a time) and at most MAX_BODY_BYTES, in a daemon thread, so that a Ctrl+C
+        or SIGTERM ends it at once (Interrupted, exit 130) whatever the network does."""
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                with self._client.stream(method, url, **kwargs) as response:
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body += chunk
+                        if len(body) > MAX_BODY_BYTES:
+                            raise ConfigError(
+                                f"GitHub ({self.host}) answered {method} {_path(url)} with more than "
+                                f"{MAX_BODY_BYTES // (1024 * 1024)} MB; refusing it"
+                            )
+                    box["response"] = httpx.Response(
+                        response.status_code,
+                        headers=response.headers,
+                        content=bytes(body),
+                        request=response.request,
+                    )
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name="github-request", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + self.deadline_s
+        while thread.is_alive():
+            thread.join(POLL_S)
+            if stop_signals.requested():
+                raise Interrupted(f"interrupted during a GitHub request ({method} {_path(url)})")
+            if thread.is_alive() and time.monotonic() > deadline:
+                raise ConfigError(
+                    f"GitHub ({self.host}) did not answer {method} {_path(url)} within {self.deadline_s:g}s"
+                )
+        error = box.get("error")
+        if isinstance(error, httpx.HTTPError):
+            raise ConfigError(
+                f"cannot reach the GitHub API at {self.host} ({type(error).__name__}): {clip(str(error), 200)}"
+            )
+        if error is not None:
+            raise error
+        response: httpx.Response = box["response"]
+        return response
 
     def _rate_limit_wait(self, response: httpx.Response) -> float | None:
         if response.status_code not in (403, 429):
@@ -128,28 +182,75 @@ class GitHubTracker:
             raise ItemNotFound("GitHub resource", what, self.repo)
         if response.status_code >= 400:
             raise ConfigError(f"GitHub error {response.status_code} for {what}: {clip(response.text, 200)}")
-        return response.json()
+        try:
+            return response.json()
+        except (ValueError, RecursionError):
+            raise ConfigError(f"GitHub ({self.host}) answered {what} with malformed JSON") from None
+
+    def _expect(self, data: Any, kind: type, what: str) -> Any:
+        """`data` if it is a `kind` (list or dict), else one clear error naming host and what."""
+        if not isinstance(data, kind):
+            shown = "null" if data is None else type(data).__name__
+            raise ConfigError(
+                f"GitHub ({self.host}) answered {what} with {shown}, not a {'list' if kind is list else 'object'}"
+            )
+        return data
+
+    def _next_link(self, response: httpx.Response) -> str | None:
+        """The `next` page, only on the configured API host (scheme, host and port): the
+        token is never sent to a host a server named, as `gh` and the SDKs do."""
+        match = _NEXT.search(response.headers.get("link", "")[:8192])
+        if match is None:
+            return None
+        try:
+            target = httpx.URL(match.group(1))
+        except (httpx.InvalidURL, ValueError):
+            raise ConfigError(f"GitHub ({self.host}) sent a malformed next-page link") from None
+        if (target.scheme, target.host, target.port) != (self._api.scheme, self._api.host, self._api.port):
+            raise ConfigError(
+                f"GitHub's next-page link points to {target.scheme}://{target.netloc.decode('ascii', 'replace')}, "
+                f"not the API host {self.host}; not following it with the token"
+            )
+        return str(target)
 
     # -- Tracker protocol ----------------------------------------------------------------
     def verify(self) -> None:
         """Fail before any workflow starts if the token or repository is wrong."""
-        self._check(self._request("GET", f"/repos/{self.repo}"), f"repository {self.repo}")
+        data = self._check(self._request("GET", f"/repos/{self.repo}"), f"repository {self.repo}")
+        count = data.get("open_issues_count") if isinstance(data, dict) else None
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            self._open_count = count  # issues and pull requests: a bound on the open listing
+
+    def _page_limit(self, params: dict[str, Any], max_pages: int | None) -> int:
+        limit = MAX_PAGES if max_pages is None else max_pages
+        if params.get("state", "open") == "open" and self._open_count is not None:
+            limit = min(limit, self._open_count // PER_PAGE + 2)  # new issues may arrive meanwhile
+        return limit
 
     def _pages(self, params: dict[str, Any], max_pages: int | None = None) -> list[dict[str, Any]]:
+        """Every page of an issue listing, bounded by MAX_PAGES and by the repository's own
+        open-issue count; a server that names a next page forever is an error."""
         url: str | None = f"/repos/{self.repo}/issues"
         items: list[dict[str, Any]] = []
-        pages = 0
-        while url and (max_pages is None or pages < max_pages):
+        pages, limit = 0, self._page_limit(params, max_pages)
+        while url:
+            if pages >= limit:
+                if max_pages is not None:
+                    break  # a scan of recent pages only: stopping is the point
+                raise ConfigError(
+                    f"GitHub ({self.host}) kept naming a next page after {pages} pages of 100 issues "
+                    f"(the repository reports {self._open_count if self._open_count is not None else 'no'} "
+                    "open issues); stopping"
+                )
             response = self._request("GET", url, params=params if pages == 0 else None)
-            batch = self._check(response, "issue list")
+            batch = self._expect(self._check(response, "issue list"), list, "the issue list")
             items.extend(i for i in batch if isinstance(i, dict))
-            match = _NEXT.search(response.headers.get("link", ""))
-            url = match.group(1) if match else None
+            url = self._next_link(response)
             pages += 1
         return items
 
     def open_issue_numbers(self) -> list[int]:
-        params: dict[str, Any] = {"state": "open", "per_page": 100}
+        params: dict[str, Any] = {"state": "open", "per_page": PER_PAGE}
         if self.label:
             params["labels"] = self.label
         issues = self._pages(params)
@@ -171,6 +272,7 @@ class GitHubTracker:
         data = self._check(
             self._request("GET", f"/repos/{self.repo}/issues/{int(number)}"), f"issue #{number}"
         )
+        data = self._expect(data, dict, f"issue #{number}")
         if "pull_request" in data:
             raise ConfigError(f"#{number} in {self.repo} is a pull request, not an issue")
         return IssueSpec(
@@ -191,10 +293,25 @@ class GitHubTracker:
         return number
 
     def find_filed(self, marker: str) -> int | None:
-        params = {"state": "all", "per_page": 100, "sort": "created", "direction": "desc"}
+        """The issue an earlier run filed with `marker`, however many issues came since: the
+        newest pages first (the search index lags a new issue by seconds), then the search
+        API, which finds an older one (a run killed during its POST, resumed much later)."""
+        params = {"state": "all", "per_page": PER_PAGE, "sort": "created", "direction": "desc"}
         for issue in self._pages(params, max_pages=FILED_SCAN_PAGES):
             if marker in str(issue.get("body") or "") and "pull_request" not in issue:
                 return self._number(issue, "the filed-issue search")
+        return self._search_filed(marker)
+
+    def _search_filed(self, marker: str) -> int | None:
+        token = marker.removeprefix("<!-- agentos-filing: ").removesuffix(" -->").rsplit("/", 1)[-1]
+        query = f'"{token}" repo:{self.repo} in:body is:issue'
+        data = self._check(
+            self._request("GET", "/search/issues", params={"q": query, "per_page": 20}), "issue search"
+        )
+        found = self._expect(data, dict, "the issue search").get("items")
+        for issue in found if isinstance(found, list) else []:
+            if isinstance(issue, dict) and marker in str(issue.get("body") or ""):
+                return self._number(issue, "the issue search")
         return None
 
     def create_issue(self, title: str, body: str, labels: list[str]) -> int:
@@ -204,4 +321,9 @@ class GitHubTracker:
         data = self._check(
             self._request("POST", f"/repos/{self.repo}/issues", json=payload), "issue creation"
         )
-        return self._number(data, "issue creation")
+        return self._number(self._expect(data, dict, "issue creation"), "issue creation")
+
+
+def _path(url: str) -> str:
+    """A request's path for a message: no host, no query (a query may be long)."""
+    return str(url).split("?", 1)[0][-120:]

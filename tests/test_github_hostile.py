@@ -1,0 +1,139 @@
+"""A hostile GitHub (issue 20 findings 2, 4, 5, 13, 17): endless next links, a trickled
+body, a next link to another host, an error body that ends with the token, malformed
+lists, and a brief filed long ago that only the search API still finds."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentos.errors import ConfigError
+from agentos.redaction import clear_secrets, register_secret
+from agentos.tracker.github import GitHubTracker
+from tests.helpers.cli import run_cli
+from tests.helpers.fake_github import TOKEN, FakeGitHub
+from tests.helpers.live_run import LiveRun, kill_all
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def tracker(server: FakeGitHub, **kwargs: Any) -> GitHubTracker:
+    t = GitHubTracker(
+        server.repo, TOKEN, api_url=server.url, sleep=lambda s: None, say=lambda s: None, **kwargs
+    )
+    t.verify()
+    return t
+
+
+def test_endless_next_links_stop_at_the_repositorys_own_count() -> None:
+    with FakeGitHub() as server:
+        server.endless_next = True
+        with pytest.raises(ConfigError, match="kept naming a next page after 2 pages"):
+            tracker(server).open_issue_numbers()
+        assert len([r for r in server.requests if r.endswith("/issues")]) == 2  # 3 open: 1 page + 1 spare
+
+
+def test_a_trickled_page_ends_at_the_request_deadline() -> None:
+    with FakeGitHub() as server:
+        t = tracker(server)
+        t.deadline_s = 1.5
+        server.trickle_s = 0.5
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match=r"did not answer GET /repos/acme/widgets/issues within 1.5s"):
+            t.open_issue_numbers()
+        assert time.monotonic() - started < 5
+
+
+def test_the_token_never_follows_a_next_link_to_another_host() -> None:
+    with FakeGitHub() as other, FakeGitHub() as server:
+        server.next_base = other.url  # same address, another port
+        with pytest.raises(ConfigError, match="not following it with the token"):
+            tracker(server).open_issue_numbers()
+        assert other.requests == []  # the other host never saw a request, so never the token
+
+
+def test_an_error_body_ending_with_the_token_shows_no_part_of_it() -> None:
+    register_secret(TOKEN, "GH_TOKEN")
+    try:
+        with FakeGitHub() as server:
+            for pad in (150, 161, 175, 190):
+                server.list_error = (500, "x" * pad + TOKEN)
+                with pytest.raises(ConfigError) as info:
+                    tracker(server).open_issue_numbers()
+                message = str(info.value)
+                assert "ghp_" not in message and "loopbackTOKEN" not in message, message
+    finally:
+        clear_secrets()
+
+
+@pytest.mark.parametrize(("payload", "shown"), [(5, "int"), (None, "null"), ({"a": 1}, "dict")])
+def test_a_malformed_issue_list_is_one_clear_error(payload: Any, shown: str) -> None:
+    with FakeGitHub() as server:
+        server.list_json = payload
+        with pytest.raises(ConfigError, match=rf"answered the issue list with {shown}, not a list"):
+            tracker(server).open_issue_numbers()
+
+
+def test_a_malformed_issue_list_through_the_cli_is_exit_2_without_traceback(demo: Path, home: Path) -> None:
+    with FakeGitHub() as server:
+        server.list_json = None
+        result = run_cli(
+            "lld-workflow",
+            "--repo",
+            str(demo),
+            "--all",
+            "--provider",
+            "mock",
+            "--github",
+            server.repo,
+            "--github-api-url",
+            server.url,
+            home=home,
+            GH_TOKEN=TOKEN,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "answered the issue list with null, not a list" in result.stderr
+
+
+def test_a_signal_ends_an_endless_listing_at_once_with_130(demo: Path, home: Path) -> None:
+    with FakeGitHub() as server:
+        server.trickle_s = 2.0  # each page takes minutes
+        args = ["--repo", str(demo), "--all", "--provider", "mock"]
+        run = LiveRun(
+            "lld-workflow",
+            *args,
+            "--github",
+            server.repo,
+            "--github-api-url",
+            server.url,
+            home=home,
+            GH_TOKEN=TOKEN,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not any(r.endswith("/issues") for r in server.requests) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+            started = time.monotonic()
+            run.proc.send_signal(signal.SIGINT)
+            code = run.wait(timeout=20)
+            assert time.monotonic() - started < 5
+        finally:
+            kill_all(run)
+    assert code == 130, run.output
+
+
+def test_a_brief_filed_before_many_newer_issues_is_found_by_search() -> None:
+    with FakeGitHub() as server:
+        t = tracker(server)
+        marker = "<!-- agentos-filing: widgets/0123456789abcdef -->"
+        first = t.create_issue("Widgets", f"body\n{marker}\n", [])
+        for n in range(350):  # more than the 3 pages the recent scan reads
+            t.create_issue(f"Newer {n}", "unrelated", [])
+        assert t.find_filed(marker) == first
+        assert any(r.startswith("SEARCH ") for r in server.requests)
