@@ -9,16 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from agentos.file_lock import FileLock, lock_path, probe, workspace_lock
+from agentos.file_lock import FileLock, LockError, lock_path, probe, workspace_lock
+from tests.helpers.cli import issue_flags, run_cli
 
 pytestmark = pytest.mark.timeout(60)
 
 HOLDER = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
 from agentos.file_lock import FileLock
 lock = FileLock(Path(sys.argv[1]))
 assert lock.try_acquire()
+def let_go(*_):
+    lock.release()  # deletes the file as it lets go
+    sys.exit(0)
+signal.signal(signal.SIGTERM, let_go)
 print("held", flush=True)
 time.sleep(60)
 """
@@ -81,3 +86,64 @@ def test_workspace_lock_waits_for_the_holder(tmp_path: Path) -> None:
         child.wait(timeout=10)
         killer.wait(timeout=10)
     assert waited >= 0.3, "it waited until the holder died"
+
+
+def test_a_hard_linked_lock_file_is_refused_and_the_outside_file_kept(tmp_path: Path) -> None:
+    """Issue 20 finding 10: a hard link planted at the lock path would take our pid."""
+    outside = tmp_path / "outside" / "precious.txt"
+    outside.parent.mkdir()
+    outside.write_text("precious data\n")
+    path = lock_path(tmp_path / "ws", "lld_workflow_3")
+    path.parent.mkdir(parents=True)
+    os.link(outside, path)
+    with pytest.raises(LockError, match="2 hard links"):
+        FileLock(path).try_acquire()
+    assert outside.read_text() == "precious data\n"
+
+
+def test_a_fifo_at_the_lock_path_is_refused_at_once(tmp_path: Path) -> None:
+    path = lock_path(tmp_path, "lld_workflow_4")
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    with pytest.raises(LockError, match="not a regular file"):
+        FileLock(path).try_acquire()
+
+
+def test_the_holder_removes_its_lock_file_and_a_waiter_locks_the_new_one(tmp_path: Path) -> None:
+    """Issue 19 finding 10: no lock file is left behind, and deleting never splits an owner."""
+    path = lock_path(tmp_path, "filing")
+    lock = FileLock(path)
+    assert lock.try_acquire()
+    lock.release()
+    assert not path.exists()
+    child = hold_in_child(path)
+    killer = subprocess.Popen(["sh", "-c", f"sleep 0.5; kill -TERM {child.pid}"])
+    try:
+        waiter = FileLock(path)
+        assert waiter.try_acquire(blocking=True, timeout=20)
+        assert child.wait(timeout=10) == 0  # it let go by deleting its file
+        assert os.stat(path).st_ino == os.fstat(waiter._fd or -1).st_ino  # we hold the file at the path
+        assert probe(path) == os.getpid()
+        waiter.release()
+        assert not path.exists()
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        killer.wait(timeout=10)
+
+
+@pytest.mark.timeout(120)
+def test_a_run_leaves_no_lock_files_and_refuses_a_planted_hard_link(demo: Path, home: Path) -> None:
+    outside = home.parent / "precious.txt"
+    outside.write_text("precious data\n")
+    locks = demo / ".agentos" / "locks"
+    locks.mkdir(parents=True)
+    os.link(outside, locks / "lld_workflow_3.lock")
+    result = run_cli(
+        "lld-workflow", "--repo", str(demo), *issue_flags(3, 5, 8), "--provider", "mock", home=home
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "hard links" in out and "LLD-3" in out
+    assert outside.read_text() == "precious data\n"
+    assert sorted(p.name for p in locks.iterdir()) == ["lld_workflow_3.lock"], out  # only the planted link

@@ -3,8 +3,15 @@
 A lock lives in `<workspace>/.agentos/locks/`, not in AGENTOS_HOME, so two runs with
 different homes still meet on it. The kernel drops a flock when the last descriptor of
 its open file goes away, so a crash or `kill -9` frees it; no stale lock to clean up.
-Lock files are never deleted: unlinking a flock file lets a third process lock a new
-inode while a second still holds the old one.
+
+The holder deletes its lock file when it lets go, while it still holds it; whoever takes
+a lock checks, once it has it, that the path still names the file it locked, and starts
+over if not. So nobody ever holds a lock on a file that is no longer there, and a run
+leaves no lock files behind.
+
+A lock file is opened without following a symlink, and refused unless it is a regular
+file of ours with one link: a hard link planted at the path would otherwise make us
+write our pid into a file elsewhere.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,31 +64,41 @@ class FileLock:
 
     def _open(self) -> int:
         folder = self.path.parent
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
             if not folder.is_dir():
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / ".gitignore").write_text("*\n", encoding="utf-8")
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
             raise LockError(self.path, exc.strerror or str(exc)) from None
+        problem = _not_ours(os.fstat(fd))
+        if problem is not None:
+            os.close(fd)
+            raise LockError(self.path, f"{problem}; refusing to write to it (remove it if it is not needed)")
+        return fd
 
     def try_acquire(self, blocking: bool = False, timeout: float = 30.0) -> bool:
         """Take the lock and write our pid into it. False (and `holder` set) when another has it."""
-        fd = self._open()
         deadline = time.monotonic() + (timeout if blocking else PROBE_RETRIES * PROBE_PAUSE_S)
         while True:
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     self.holder = _read_pid(fd)
                     os.close(fd)
                     return False
+                os.close(fd)
                 time.sleep(PROBE_PAUSE_S)
+                continue
             except OSError as exc:
                 os.close(fd)
                 raise LockError(self.path, exc.strerror or str(exc)) from None
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # its holder deleted it as it let go: lock the file now at the path
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
@@ -88,12 +106,35 @@ class FileLock:
         return True
 
     def release(self) -> None:
-        """Unlock and close. The pid stays in the file; it is only read while the lock is held."""
+        """Delete the lock file (still holding it, and only if it is still ours), unlock, close."""
         fd, self._fd = self._fd, None
         if fd is not None:
             with contextlib.suppress(OSError):
+                if _same_file(fd, self.path):
+                    os.unlink(self.path)
+            with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def _not_ours(info: os.stat_result) -> str | None:
+    """Why an opened lock file must not be written to, or None."""
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if info.st_nlink != 1:
+        return f"it has {info.st_nlink} hard links (one may be a file outside the workspace)"
+    if info.st_uid != os.geteuid():
+        return f"it belongs to another user (uid {info.st_uid})"
+    return None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Does `path` still name the file open as `fd`?"""
+    try:
+        on_disk, held = os.stat(path, follow_symlinks=False), os.fstat(fd)
+    except OSError:
+        return False
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
 
 def probe(path: Path) -> int | None:

@@ -125,7 +125,10 @@ class Worker:
         if not mine.try_acquire():
             self._say(f"skipped: {skipped_message(mine.holder)}")
             return ItemOutcome(ItemStatus.SKIPPED, error=skipped_message(mine.holder))
-        return run_item(self.job, stop=self.stop, credentials=credentials, say=self._say)
+        try:
+            return run_item(self.job, stop=self.stop, credentials=credentials, say=self._say)
+        finally:
+            mine.release()  # its file goes too; a killed worker's lock dies with it, file left
 
     @staticmethod
     def _say(line: str) -> None:
