@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,31 @@ def test_help_names_the_default_provider_and_model(home: Path) -> None:
     for command in ("lld-workflow", "issue-workflow"):
         text = " ".join(run_cli(command, "--help", home=home).stdout.split())
         assert "Default: gemini:gemini-2.5-flash, or provider in agentos.toml." in text
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("command", "folder"),
+    [
+        ("lld-workflow", "docs/lld/status"),
+        ("lld-workflow", "docs/lld/active"),
+        ("lld-workflow", "docs/lineage"),
+        ("lld-workflow", "docs"),
+        ("issue-workflow", "ideas/done"),
+    ],
+)
+def test_a_symlinked_output_folder_is_refused_by_name(
+    demo: Path, home: Path, tmp_path: Path, command: str, folder: str
+) -> None:
+    """Issue 20 finding 12: written through, results would land outside the workspace."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    path = demo / folder
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(outside, target_is_directory=True)
+    result = run_cli(command, "--repo", str(demo), "--all", "--provider", "mock", home=home)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{folder}/ in workspace {demo} is a symlink" in result.stderr
+    assert list(outside.iterdir()) == []

@@ -31,6 +31,25 @@ def write_text_atomic(path: Path, text: str, *, make_parents: bool = True) -> No
     _fsync_folder(path.parent)
 
 
+MAX_SIBLINGS = 1000
+
+
+def move_without_replacing(source: Path, target: Path) -> Path:
+    """Move `source` to `target`, or, when `target` exists, to `<stem>-2<suffix>`, `-3`...
+    Never replaces a file: `os.link` fails on an existing name, atomically. Returns the path used."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, MAX_SIBLINGS + 1):
+        candidate = target if n == 1 else target.with_name(f"{target.stem}-{n}{target.suffix}")
+        try:
+            os.link(source, candidate, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        os.unlink(source)
+        _fsync_folder(candidate.parent)
+        return candidate
+    raise FileExistsError(f"{target} and {MAX_SIBLINGS - 1} numbered siblings all exist")
+
+
 def _fsync_folder(folder: Path) -> None:
     """Make the rename itself durable. Best effort: some file systems refuse a folder fd."""
     try:

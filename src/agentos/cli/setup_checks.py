@@ -7,6 +7,9 @@ Each check returns plain problem lines; the caller decides the exit code.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from agentos.cli.config import RunConfig
 from agentos.credentials import load_credentials, no_key_message
 from agentos.errors import ConfigError
@@ -20,6 +23,7 @@ def check_workspace(config: RunConfig) -> None:
     `ideas/active/` matters to issue-workflow in every mode.
     """
     workspace = config.workspace
+    check_output_folders(config)
     if config.kind is WorkflowKind.LLD:
         if config.tracker.kind != "local":
             return
@@ -31,6 +35,37 @@ def check_workspace(config: RunConfig) -> None:
             f"workspace {workspace.root} has no {folder.relative_to(workspace.root)}/ folder "
             f"({config.kind.value}-workflow reads {reads}); is --repo the right folder?"
         )
+
+
+def output_folders(config: RunConfig) -> list[Path]:
+    """Every folder of the workspace a run writes into."""
+    ws = config.workspace
+    common = [ws.root / "docs" / "lineage", ws.root / ".agentos"]
+    if config.kind is WorkflowKind.LLD:
+        return [ws.lld_active, ws.lld_status_dir, *common]
+    return [ws.ideas_done, ws.issues_dir, *common]
+
+
+def check_output_folders(config: RunConfig) -> None:
+    """A folder we write into that is a symlink, or leads out of the workspace, is refused
+    by name before anything runs: written through, results would land wherever it points
+    (and an approved LLD's status record, written elsewhere, would never be seen again)."""
+    root = config.workspace.root
+    real_root = root.resolve()
+    for folder in output_folders(config):
+        path = root
+        for part in folder.relative_to(root).parts:
+            path = path / part
+            if path.is_symlink():
+                raise ConfigError(
+                    f"{path.relative_to(root)}/ in workspace {root} is a symlink (to {os.readlink(path)}); "
+                    "agentos writes there and refuses a folder that may lead out of the workspace: "
+                    "make it a real folder"
+                )
+            if path.exists() and not path.resolve().is_relative_to(real_root):
+                raise ConfigError(
+                    f"{path.relative_to(root)}/ leads out of workspace {root}; make it a real folder"
+                )
 
 
 def setup_problems(config: RunConfig) -> list[str]:

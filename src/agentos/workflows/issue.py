@@ -9,12 +9,12 @@ anything else happens, and filing itself is idempotent through a hidden marker.
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from agentos.atomic_file import move_without_replacing
 from agentos.errors import InvalidSpec, ItemNotFound
 from agentos.events import EventType
 from agentos.tracker.base import filing_marker
@@ -94,9 +94,13 @@ def archive_brief(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[st
     if filed is not None:
         source = ctx.workspace.brief_file(slug)
         target = ctx.workspace.ideas_done / source.name
-        if source.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+        if source.exists():  # an earlier brief of the same name, already filed, stays as it is
+            moved = move_without_replacing(source, target)
+            if moved != target:
+                ctx.say(
+                    f"    ideas/done/{target.name} is an earlier brief; kept it, and moved this one "
+                    f"to ideas/done/{moved.name}"
+                )
         final = f"Status: APPROVED\nFiled as issue #{filed}\n\n{state.get('draft', '')}"
         write_lineage(ctx.lineage_dir, seq, "final", final)
         return {"status": "approved", "output": f"issue #{filed}", "seq": seq}

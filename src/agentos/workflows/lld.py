@@ -6,13 +6,14 @@ N0_load_issue -> N1_design -> N2_review -> (N1_design | N3_finalize)
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agentos import safe_json
-from agentos.atomic_file import write_text_atomic
+from agentos.atomic_file import move_without_replacing, write_text_atomic
 from agentos.errors import InvalidSpec
 from agentos.workflows.context import RunContext, WorkflowState
 from agentos.workflows.lineage import archive_previous, write_lineage
@@ -61,7 +62,7 @@ def finalize(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, An
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
     header = [
-        f"<!-- agentos-status: {status} -->",
+        f"{STATUS_LINE_PREFIX.decode()} {status} -->",
         f"# LLD-{number:03d}: {state.get('title', '')}",
         "",
         f"- **Status:** {status}" + ("" if approved else f" (not approved after {rounds} review round(s))"),
@@ -76,6 +77,7 @@ def finalize(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, An
         header += ["", "**Open blocking points:**", *[f"- {p}" for p in state["feedback"]]]
     document = "\n".join([*header, "", *lines]).rstrip() + "\n"
     path = ctx.workspace.lld_file(number)
+    _keep_hand_written(ctx, path, number)
     write_text_atomic(path, document)
     record = {
         "issue": number,
@@ -90,6 +92,21 @@ def finalize(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, An
     seq = state.get("seq", 0) + 1
     write_lineage(ctx.lineage_dir, seq, "final", document)
     return {"status": "approved" if approved else "needs_revision", "output": str(path), "seq": seq}
+
+
+STATUS_LINE_PREFIX = b"<!-- agentos-status:"  # the first line of every LLD agentos writes
+
+
+def _keep_hand_written(ctx: RunContext, path: Path, number: int) -> None:
+    """An LLD at our path that agentos did not write (no status record, no status line) is
+    someone's work: move it aside, never overwrite it, and say where it went."""
+    if ctx.workspace.lld_status_file(number).exists() or not path.is_file():
+        return
+    with path.open("rb") as handle:
+        if handle.read(64).startswith(STATUS_LINE_PREFIX):
+            return
+    kept = move_without_replacing(path, path.with_name(f"{path.stem}.hand-written{path.suffix}"))
+    ctx.say(f"    {path.name} was not written by agentos; kept it as {kept.name}")
 
 
 def build_lld_graph() -> StateGraph[WorkflowState, RunContext, WorkflowState, WorkflowState]:
