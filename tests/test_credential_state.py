@@ -3,6 +3,7 @@ kills a thread or the run; the pool then works in memory."""
 
 import json
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -167,5 +168,42 @@ def test_a_directory_as_state_file_in_a_real_run(demo: Path, home: Path) -> None
     code, out = mock_run(demo, home)
     assert code == 0, out
     assert "Traceback" not in out and "Summary: 2 approved" in out
-    assert "cannot read the credential state file" in out or "cannot write the credential state file" in out
+    assert "refused credential state file" in out and "it is a directory" in out, out
     assert "rate-limited; cooling down" in out
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "huge"])
+def test_a_hostile_state_file_is_one_warning_never_a_hang(demo: Path, home: Path, kind: str) -> None:
+    """Issue 20 finding 1: a FIFO blocked open() for minutes, /dev/zero gave a MemoryError,
+    a 114 MB file slowed the run to a crawl."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "credential-state.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.write_text(
+            '{"mock/x": {"cooldown_until": 0, "quota_until": 0}, "pad": "' + "x" * 3_000_000 + '"}'
+        )
+    result = run_cli(
+        "lld-workflow",
+        "--repo",
+        str(demo),
+        "--issue",
+        "3",
+        "--issue",
+        "5",
+        "--provider",
+        "mock",
+        home=home,
+        timeout=60,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert out.count("refused credential state file") == 1, out
+    assert "cool-downs are kept in memory for this run" in out
+    assert "Traceback" not in out and "MemoryError" not in out
+    if kind == "fifo":
+        assert stat.S_ISFIFO(os.lstat(path).st_mode)  # left as it was

@@ -284,7 +284,7 @@ def test_symlinked_briefs_are_refused_and_never_sent(demo: Path, home: Path, out
     (run_dir,) = run_dirs(home)
     for item in ("ISSUE-leak", "ISSUE-environ"):
         log = (run_dir / f"{item}.log").read_text()
-        assert ">>> Executing: N0_load_brief" in log and "N1_draft" not in log and "LLM call" not in log
+        assert "refused brief" in log and "N1_draft" not in log and "LLM call" not in log  # refused before N0
     assert not (demo / "docs/lineage/active/ISSUE-leak").exists()
     assert not (demo / "docs/lineage/active/ISSUE-environ").exists()
     assert "Filed issue #43" in out and not (demo / "issues/44.md").exists()  # only the real brief

@@ -27,6 +27,7 @@ from agentos.errors import CheckpointError, CheckpointRefused, ItemNotFound
 from agentos.paths import Workspace
 from agentos.tracker.base import Tracker
 from agentos.workflows.item import WorkflowKind
+from agentos.workspace_files import read_input
 
 APPLICATION_ID = 0x41674F73  # "AgOs"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -59,7 +60,7 @@ def item_input(kind: WorkflowKind, key: str, workspace: Workspace, tracker: Trac
     path = workspace.brief_file(key)
     if not path.is_file():
         raise ItemNotFound("brief", key, str(workspace.ideas_active))
-    return path.read_text(encoding="utf-8", errors="replace")
+    return read_input(workspace, path, what="brief")  # bounded, like the node that reads it
 
 
 def owner_for(kind: WorkflowKind, key: str, workspace: Workspace, tracker: Tracker) -> Owner:

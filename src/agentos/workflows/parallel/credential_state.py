@@ -12,13 +12,17 @@ import contextlib
 import fcntl
 import json
 import math
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from agentos import safe_json
 from agentos.atomic_file import write_text_atomic
+from agentos.errors import FileRefused
 from agentos.workflows.parallel.output_prefixer import say
+from agentos.workspace_files import read_text
 
 FIELDS = ("cooldown_until", "quota_until")
 Marks = dict[str, dict[str, float]]
@@ -42,6 +46,9 @@ def validate(data: Any) -> tuple[Marks, list[str]]:
     return good, dropped
 
 
+MAX_STATE_BYTES = 1_048_576  # a few hundred bytes per key: a larger file is not ours
+
+
 class CredentialState:
     """`{"<provider>/<key name>": {"cooldown_until": t, "quota_until": t}}` in one JSON file.
 
@@ -52,6 +59,7 @@ class CredentialState:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._warned: set[str] = set()
+        self._memory_only = False  # the file is not a small regular file: never touch it again
 
     def _warn_once(self, kind: str, message: str) -> None:
         if kind not in self._warned:
@@ -61,25 +69,44 @@ class CredentialState:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock_file = self.path.with_suffix(".lock")
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device: flock would not help
+                raise OSError(f"{lock_file} is not a regular file")
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def _read(self) -> tuple[Marks, bool]:
-        """The valid marks, and whether the file needs rewriting (it held bad data)."""
+        """The valid marks, and whether the file needs rewriting (it held bad data).
+
+        Read by the rules for workspace files: a regular file, not a symlink, opened without
+        blocking (a FIFO), at most MAX_STATE_BYTES (a symlink to /dev/zero, a huge file).
+        Anything else: one warning, and cool-downs live in memory for this run."""
+        if self._memory_only:
+            return {}, False
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = read_text(
+                self.path,
+                None,
+                what="credential state file",
+                max_bytes=MAX_STATE_BYTES,
+                errors="strict",
+                allow_symlinks=False,
+                limit_hint="it holds a few key names and times",
+            )
         except FileNotFoundError:
             return {}, False
-        except (OSError, UnicodeDecodeError) as exc:
-            self._warn_once(
-                "read",
-                f"cannot read the credential state file {self.path} ({exc}); "
-                "cool-downs are kept in memory for this run",
-            )
+        except (FileRefused, OSError) as exc:
+            if isinstance(exc, FileRefused) and not os.path.lexists(self.path):
+                return {}, False
+            self._memory_only = True
+            self._warn_once("read", f"{exc}; cool-downs are kept in memory for this run")
             return {}, False
         try:
             data: Any = json.loads(text)
@@ -96,6 +123,8 @@ class CredentialState:
         return data, bool(dropped)
 
     def _write(self, data: Marks) -> None:
+        if self._memory_only:
+            return
         try:
             write_text_atomic(self.path, safe_json.dumps(data, indent=2, sort_keys=True))
         except OSError as exc:
