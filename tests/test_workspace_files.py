@@ -17,7 +17,7 @@ from agentos.tracker.local import LocalTracker
 from agentos.workflows.pending import lld_status
 from agentos.workflows.templates import Templates
 from agentos.workspace_files import check_file, read_bytes, read_text
-from tests.helpers.cli import run_cli, run_dirs
+from tests.helpers.cli import issue_flags, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(120)
 SECRET = "TOP-SECRET-OUTSIDE-THE-WORKSPACE-4711"
@@ -368,3 +368,29 @@ def test_dry_run_names_the_items_that_would_be_refused(demo: Path, home: Path, o
     assert "ISSUE-leak: would fail: refused brief ideas/active/leak.md: it is a symlink to" in briefs.stdout
     assert "ISSUE-offline-mode: would start fresh" in briefs.stdout
     assert not home.exists() and SECRET not in lld.stdout + briefs.stdout
+
+
+@pytest.mark.timeout(120)
+def test_bom_utf16_and_control_characters(demo: Path, home: Path) -> None:
+    """Issue 20 finding 15: a BOM failed as "no title", UTF-16 too; NUL and escapes were copied."""
+    issues = demo / "issues"
+    (issues / "3.md").write_bytes(b"\xef\xbb\xbf# Cache the catalogue\n\nCache pages for five minutes.\n")
+    (issues / "5.md").write_bytes("# Sixteen\n\nSaved as UTF-16.\n".encode("utf-16"))
+    (issues / "8.md").write_bytes(
+        b"# Escapes \x1b[2J here\n\nA NUL \x00 and a bell \x07 and \x1b]0;title\x07.\n"
+    )
+    named = run_cli("lld-workflow", "--repo", str(demo), *issue_flags(3, 5), "--provider", "mock", home=home)
+    assert named.returncode == 2  # named on the command line: refused before the run
+    assert "refused issue issues/5.md: it is UTF-16, not UTF-8; save it as UTF-8" in named.stderr
+    result = run_cli(
+        "lld-workflow", "--repo", str(demo), "--all", "--parallel", "3", "--provider", "mock", home=home
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out  # the UTF-16 issue fails (and the demo's invalid one)
+    assert "[LLD-5] FAILED: refused issue issues/5.md: it is UTF-16, not UTF-8; save it as UTF-8" in out
+    lld3 = (demo / "docs/lld/active/LLD-003.md").read_text()
+    assert "# LLD-003: Cache the catalogue" in lld3
+    written = b"".join(p.read_bytes() for p in (demo / "docs").rglob("*") if p.is_file())
+    for control in (b"\x00", b"\x1b", b"\x07"):
+        assert control not in written
+    assert "# LLD-008: Escapes [2J here" in (demo / "docs/lld/active/LLD-008.md").read_text()

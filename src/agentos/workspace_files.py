@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos.errors import FileRefused
+from agentos.plain_text import foreign_encoding, strip_bom, strip_controls
 
 if TYPE_CHECKING:
     from agentos.paths import Workspace
@@ -176,8 +177,13 @@ def read_text(
     data = read_bytes(
         path, root, what=what, max_bytes=max_bytes, allow_symlinks=allow_symlinks, limit_hint=limit_hint
     )
+    encoding = foreign_encoding(data)
+    if encoding is not None:
+        raise FileRefused(
+            what, Path(path), f"it is {encoding}, not UTF-8; save it as UTF-8", shown_path(Path(path), root)
+        )
     try:
-        return data.decode("utf-8", errors=errors)
+        return strip_bom(data).decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:
         raise FileRefused(
             what,
@@ -188,5 +194,7 @@ def read_text(
 
 
 def read_input(workspace: Workspace, path: Path, *, what: str, errors: str = "replace") -> str:
-    """A workspace input file, under the workspace's own size limit."""
-    return read_text(path, workspace.root, what=what, max_bytes=workspace.max_item_bytes, errors=errors)
+    """A workspace input file, under the workspace's own size limit, without control
+    characters (a NUL or a terminal escape is never copied into what agentos writes)."""
+    text = read_text(path, workspace.root, what=what, max_bytes=workspace.max_item_bytes, errors=errors)
+    return strip_controls(text)

@@ -21,6 +21,7 @@ import httpx
 from agentos import stop_signals
 from agentos.errors import ConfigError, Interrupted, ItemNotFound
 from agentos.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
+from agentos.plain_text import strip_controls
 from agentos.redaction import clip, register_secret
 from agentos.retry_hints import clamp_retry_after, parse_seconds
 from agentos.tracker.base import IssueSpec, TrackerConfig
@@ -277,8 +278,8 @@ class GitHubTracker:
             raise ConfigError(f"#{number} in {self.repo} is a pull request, not an issue")
         return IssueSpec(
             self._number(data, f"issue #{number}"),
-            str(data.get("title") or "").strip(),
-            str(data.get("body") or "").strip(),
+            strip_controls(str(data.get("title") or "")).strip(),
+            strip_controls(str(data.get("body") or "")).strip(),
         )
 
     def _number(self, data: Any, what: str) -> int:

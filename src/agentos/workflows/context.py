@@ -18,6 +18,7 @@ from agentos.llm.errors import LLMError, ProviderError
 from agentos.llm.retry import RetryPolicy
 from agentos.llm.usage import Usage, UsageTotals
 from agentos.paths import Workspace
+from agentos.plain_text import strip_controls
 from agentos.redaction import redact
 from agentos.tracker.base import Tracker
 from agentos.workflows.templates import Templates
@@ -163,8 +164,9 @@ class RunContext:
         if result.usage is not None:
             self.usage.add(f"{provider.name}:{provider.model}", result.usage)
         self._audit_call(provider, role, request, started, "ok", usage=result.usage, tries=tries)
-        # An answer that echoes the key must not carry it into drafts, LLDs, issues or state.
-        return dataclasses.replace(result, text=redact(result.text))
+        # An answer that echoes the key must not carry it into drafts, LLDs, issues or state,
+        # nor a NUL or a terminal escape into a file someone will `cat`.
+        return dataclasses.replace(result, text=strip_controls(redact(result.text)))
 
     def _audit_call(
         self,
