@@ -359,3 +359,50 @@ def test_ctrl_c_ends_a_long_show_at_once(home: Path) -> None:
         process.kill()
     assert process.returncode == 130 and "Traceback" not in err, err
     assert took < 10, took  # generous: the whole table takes far longer
+
+
+def nest(folder: Path, depth: int) -> None:
+    """`folder/d/d/d/...` `depth` deep, with a file at the bottom: by descriptors, since
+    the path itself is longer than the system allows."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(os.open("bottom.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.close(fd)
+
+
+def test_clean_removes_a_3000_deep_folder_and_goes_on(home: Path) -> None:
+    """Issue 20 finding 11: a RecursionError traceback, and the folders after it never reached."""
+    deep = make_run(home, "20200101-000000", {"items": []})
+    nest(deep, 3000)
+    after = make_run(home, "20200102-000000", {"items": []})
+    for run in (deep, after):
+        age_tree(run)
+    result = agentos(home, "clean", "--older-than", "30d")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert not deep.exists() and not after.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_clean_never_crosses_a_mount_point_and_goes_on(home: Path, tmp_path: Path) -> None:
+    mounted = make_run(home, "20200101-000000", {"items": []})
+    point = mounted / "mnt"
+    point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "none", str(point)], check=False).returncode != 0:
+        pytest.skip("this machine cannot mount a tmpfs")
+    try:
+        (point / "on-another-disk.txt").write_text("keep me")
+        after = make_run(home, "20200102-000000", {"items": []})
+        for run in (mounted, after):
+            age_tree(run)
+        result = agentos(home, "clean", "--older-than", "30d")
+        out = result.stdout + result.stderr
+        assert "another file system is mounted inside it at mnt" in out, out
+        assert (point / "on-another-disk.txt").read_text() == "keep me"
+        assert not after.exists()  # the next folder was still cleaned
+    finally:
+        subprocess.run(["umount", str(point)], check=False)

@@ -10,13 +10,12 @@ control characters. Only real directories named like a run folder count as runs,
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
-import shutil
 import stat
-import sys
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -309,16 +308,72 @@ def plan_clean(older_than_s: float, now: float | None = None) -> CleanPlan:
     return plan
 
 
-def _vanished_is_fine(function: object, path: str, exc: BaseException) -> None:
-    if not isinstance(exc, FileNotFoundError):  # a file another `clean` removed first is fine
-        raise exc
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _rmtree_tolerating_vanished(path: Path) -> None:
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=_vanished_is_fine)
-    else:
-        shutil.rmtree(path, onerror=lambda f, p, info: _vanished_is_fine(f, p, info[1]))
+class _Mounted(Exception):
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+
+def remove_tree(path: Path) -> None:
+    """Delete the folder `path` and everything in it, without recursion and with two
+    descriptors open at most: a folder nested 3,000 deep is no RecursionError and no
+    over-long path. Symlinks are removed, never followed. A folder on another file system
+    (a mount point inside) is never entered: `_Mounted` names it, and it stays.
+    Entries another process removes meanwhile are fine."""
+    fd = os.open(path, _DIR_FLAGS)
+    top = os.fstat(fd)
+    names: list[str] = []  # the way down from `path`
+    ids = [(top.st_dev, top.st_ino)]
+    try:
+        while True:
+            child = _empty_but_folders(fd, top.st_dev, names)
+            if child is not None:
+                try:
+                    child_fd = os.open(child, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    continue
+                info = os.fstat(child_fd)
+                if info.st_dev != top.st_dev:
+                    os.close(child_fd)
+                    raise _Mounted("/".join([*names, child]))
+                os.close(fd)
+                fd, names, ids = child_fd, [*names, child], [*ids, (info.st_dev, info.st_ino)]
+                continue
+            if not names:
+                break
+            parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            info = os.fstat(parent)
+            if (info.st_dev, info.st_ino) != ids[-2]:
+                os.close(parent)
+                raise OSError(f"{'/'.join(names)} was moved while being removed")
+            os.close(fd)
+            fd = parent
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(names[-1], dir_fd=fd)
+            names, ids = names[:-1], ids[:-1]
+    finally:
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(path)
+
+
+def _empty_but_folders(fd: int, dev: int, names: list[str]) -> str | None:
+    """Unlink every non-folder in the open folder `fd`; the name of one subfolder, or None."""
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if info.st_dev != dev:
+                    raise _Mounted("/".join([*names, entry.name]))
+                return entry.name
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.name, dir_fd=fd)
+    return None
 
 
 def remove_run_folder(run_dir: Path) -> bool:
@@ -336,10 +391,14 @@ def remove_run_folder(run_dir: Path) -> bool:
         raise RunHistoryError(run_dir, f"could not inspect it: {exc}") from None
     if not stat.S_ISDIR(mode):
         raise RunHistoryError(run_dir, "not a run folder; left alone")
-    if not shutil.rmtree.avoids_symlink_attacks:  # pragma: no cover - Linux and macOS have it
-        raise RunHistoryError(run_dir, "this platform cannot delete safely around symlinks; left alone")
     try:
-        _rmtree_tolerating_vanished(run_dir)
+        remove_tree(run_dir)
+    except _Mounted as mounted:
+        raise RunHistoryError(
+            run_dir, f"another file system is mounted inside it at {mounted.where}; never crossed, left there"
+        ) from None
+    except FileNotFoundError:
+        return False
     except OSError as exc:
         raise RunHistoryError(run_dir, f"could not remove it: {exc}") from None
     return True
