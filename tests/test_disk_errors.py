@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,63 @@ def test_a_corrupt_checkpoint_leaks_no_connection(tmp_path: Path) -> None:
         with pytest.raises(CheckpointError):
             CheckpointStore(corrupt).open()
     assert _open_fds_to(corrupt) == 0
+
+
+@contextlib.contextmanager
+def full_disk(folder: Path, size_kb: int = 600) -> Iterator[Path]:
+    """A real small tmpfs at `folder` (root only), for a disk that fills up."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "none", str(folder)], check=False
+        ).returncode
+    ):
+        pytest.skip("needs root and tmpfs to fill a real disk")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder: Path) -> None:
+    with open(folder / "filler", "wb") as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"\0" * 65536)
+            handle.flush()
+
+
+@pytest.mark.timeout(120)
+def test_a_full_home_still_ends_with_the_summary_or_why_not(demo: Path, tmp_path: Path) -> None:
+    """Issue 20 finding 16: the run ended with a bare [Errno 28] and no summary."""
+    with full_disk(tmp_path / "home") as home:
+        result = subprocess.run(
+            [sys.executable, "-m", "agentos.cli.lld", "--repo", str(demo), "--all", "--parallel", "3",
+             "--provider", "mock"],
+            capture_output=True, text=True, timeout=100, env=cli_env(home / "h"), check=False,
+        )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Error: [Errno 28]" not in out and "Traceback" not in out  # a bare errno, naming nothing
+    assert "Summary: " in out
+    assert "Summary written to" in out or "Could not write the summary" in out
+    assert "Free space in" in out or "Summary written to" in out
+
+
+@pytest.mark.timeout(120)
+def test_a_full_workspace_disk_names_the_workspace_path(tmp_path: Path, home: Path) -> None:
+    from tests.helpers.cli import DEMO
+
+    with full_disk(tmp_path / "disk", 400) as disk:
+        shutil.copytree(DEMO, disk / "ws")
+        fill(disk)
+        result = subprocess.run(
+            [sys.executable, "-m", "agentos.cli.lld", "--repo", str(disk / "ws"), "--issue", "5",
+             "--provider", "mock"],
+            capture_output=True, text=True, timeout=100, env=cli_env(home), check=False,
+        )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    failure = next(line for line in out.splitlines() if "FAILED" in line)
+    assert f"{disk / 'ws'}/" in failure and "No space left on device" in failure, failure
+    assert str(home) not in failure  # not a checkpoint path in the home: the wrong disk

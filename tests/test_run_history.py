@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentos.errors import ConfigError
-from agentos.run_history import RunHistoryError, clean_items, parse_age, plan_clean, read_summary
+from agentos.run_history import RunHistoryError, clean_items, parse_age, plan_clean, read_summary, remove_tree
 from tests.helpers.cli import cli_env, issue_flags, kept_db, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(60)
@@ -374,10 +374,11 @@ def nest(folder: Path, depth: int) -> None:
     os.close(fd)
 
 
-def test_clean_removes_a_3000_deep_folder_and_goes_on(home: Path) -> None:
+def test_clean_removes_a_3000_deep_folder_and_goes_on(home: Path, request: pytest.FixtureRequest) -> None:
     """Issue 20 finding 11: a RecursionError traceback, and the folders after it never reached."""
     deep = make_run(home, "20200101-000000", {"items": []})
     nest(deep, 3000)
+    request.addfinalizer(lambda: deep.exists() and remove_tree(deep))  # pytest's own cleanup recurses
     after = make_run(home, "20200102-000000", {"items": []})
     for run in (deep, after):
         age_tree(run)

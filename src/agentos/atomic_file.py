@@ -15,20 +15,33 @@ from pathlib import Path
 
 def write_text_atomic(path: Path, text: str, *, make_parents: bool = True) -> None:
     """Replace `path` with `text` (UTF-8) atomically. The temp file never outlives a failure."""
-    if make_parents:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if make_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from None
         raise
     _fsync_folder(path.parent)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same error, naming the file we were writing: a full disk reported without a
+    path would send the user to the wrong disk."""
+    if exc.filename is not None and exc.errno is not None:
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 MAX_SIBLINGS = 1000

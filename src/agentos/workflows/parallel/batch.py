@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -32,7 +33,7 @@ from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, Verbos
 from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.parallel.rate_pacing import Pacing
 from agentos.workflows.parallel.spend import SpendMeter
-from agentos.workflows.parallel.timestamped_log import TimestampedLog
+from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
 from agentos.workflows.parallel.verbosity import Verbosity, console_filter
 from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context, warm_up
 
@@ -101,7 +102,7 @@ def run_batch(
         # A closed or broken stdout never fails an item: the run goes on, recorded in run_dir.
         terminal = Terminal(stdout)
         live = terminal.isatty() and os.environ.get("TERM") != "dumb"
-        with open(run_dir / "coordinator.log", "a", encoding="utf-8") as raw_log:
+        with quietly_closed(open(run_dir / "coordinator.log", "a", encoding="utf-8")) as raw_log:
             coordinator_log = TimestampedLog(raw_log)
             router = ConsoleRouter(terminal, coordinator_log, console_filter(verbosity))
             jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
@@ -176,7 +177,16 @@ def run_batch(
                 if coordinator.interrupted_by() is not None:
                     data["interrupted_by"] = coordinator.interrupted_by()
                 data["rate_limits"] = pacing.summary()
-                summary.write_summary(run_dir / "summary.json", data)
+                summary_path = run_dir / "summary.json"
+                try:
+                    summary.write_summary(summary_path, data)
+                    summary_note = f"[COORDINATOR] Summary written to {summary_path}"
+                except OSError as exc:  # a full or read-only home: the console still gets it all
+                    summary_note = (
+                        f"[COORDINATOR] Could not write the summary {summary_path} "
+                        f"({exc.strerror or exc}); the table above is this run's record. Free space "
+                        f"in {agentos_home()}, then run the same command again to resume."
+                    )
                 router.line(f"[COORDINATOR] {summary.summary_line(items)}")
                 if spend is not None:
                     router.line(f"[COORDINATOR] {spend.total_line()}")
@@ -186,8 +196,9 @@ def run_batch(
                 router.flush()
                 show_cost = spend is not None and spend.show_cost
                 summary.render_table(items, terminal, live, show_cost)
-                coordinator_log.flush()
-                summary.render_table(items, coordinator_log, False, show_cost)
+                with contextlib.suppress(OSError):  # a full home: the console has it all already
+                    coordinator_log.flush()
+                    summary.render_table(items, coordinator_log, False, show_cost)
                 if coordinator.dead_keys:
                     router.line(f"[COORDINATOR] {DEAD_KEYS_ADVICE}")
                 elif code == EXIT_INTERRUPTED:
@@ -204,11 +215,12 @@ def run_batch(
                         f"[COORDINATOR] Stopped early ({coordinator.admission_stop_reason}). "
                         "Items not started stay pending: run the same command again to start them."
                     )
-                router.line(f"[COORDINATOR] Summary written to {run_dir / 'summary.json'}")
+                router.line(summary_note)
                 if terminal.broken:
-                    coordinator_log.write(
-                        f"[COORDINATOR] The console stopped taking output ({terminal.broken})\n"
-                    )
+                    with contextlib.suppress(OSError):
+                        coordinator_log.write(
+                            f"[COORDINATOR] The console stopped taking output ({terminal.broken})\n"
+                        )
                 return code
             finally:
                 sys.stdout = stdout

@@ -8,11 +8,23 @@ once, with the time it started. The console is not stamped.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TextIO
+
+
+@contextlib.contextmanager
+def quietly_closed(handle: TextIO) -> Iterator[TextIO]:
+    """`handle`, closed at the end without an error: closing flushes, and on a full disk
+    that would raise after the run, losing the console summary that follows."""
+    try:
+        yield handle
+    finally:
+        with contextlib.suppress(OSError):
+            handle.close()
 
 
 def iso_now() -> str:
