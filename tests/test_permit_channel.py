@@ -1,6 +1,8 @@
 """The permit channel over a real Unix socket: grants, reports, waits, disconnects, hostile peers."""
 
+import contextlib
 import os
+import socket
 import stat
 import threading
 import time
@@ -13,7 +15,14 @@ from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
 from agentos.redaction import redact
 from agentos.workflows.parallel.budget_book import BudgetBook
 from agentos.workflows.parallel.key_budget import LimitSource
-from agentos.workflows.parallel.permit_server import PermitServer, RateStrategy, rate_strategy
+from agentos.workflows.parallel.permit_server import (
+    CLOSE_JOIN_S,
+    HANDSHAKE_S,
+    MAX_HANDSHAKES,
+    PermitServer,
+    RateStrategy,
+    rate_strategy,
+)
 from agentos.workflows.permit_client import ADDRESS_ENV, AUTHKEY_ENV, PermitClient, PermitUnavailable
 from tests.helpers.rate_sim import FakePool
 
@@ -245,3 +254,53 @@ def test_a_closed_channel_interrupts_the_call(served) -> None:  # type: ignore[n
     server.close()
     with pytest.raises(Interrupted, match="resumable"):
         provider.complete(CompletionRequest("x"))
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_flood_of_silent_connections_is_bounded_and_serving_goes_on(served) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20 finding 7: connections that never authenticate pushed the coordinator past
+    1,024 descriptors and 1,493 threads; it never exited."""
+    server, _book, _, env = served
+    before_fds, before_threads = open_fds(), threading.active_count()
+    flood = []
+    try:
+        for _ in range(600):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(5)
+            try:
+                sock.connect(env[ADDRESS_ENV])
+            except OSError:
+                sock.close()
+                continue  # a full backlog refuses: fine
+            flood.append(sock)
+        time.sleep(0.5)
+        # Each flood socket is one fd on our side; the server holds at most MAX_HANDSHAKES.
+        assert open_fds() - before_fds - len(flood) <= MAX_HANDSHAKES + 5
+        assert threading.active_count() - before_threads <= MAX_HANDSHAKES + 2
+        wait_for(lambda: server._handshaking == 0, timeout=HANDSHAKE_S + 5)  # deadlines passed
+        client = PermitClient.from_env(env)
+        assert client is not None
+        permit = client.acquire("openai", 10, "draft")  # a real worker is still served
+        client.done(permit.grant, Outcome.OK, RateLimitInfo(Budget(), Budget()), None, None)
+    finally:
+        for sock in flood:
+            sock.close()
+    started = time.monotonic()
+    server.close()
+    assert time.monotonic() - started < CLOSE_JOIN_S + 2
+
+
+def test_close_never_blocks_after_a_connect_and_close_flood(served) -> None:  # type: ignore[no-untyped-def]
+    server, _, _, env = served
+    for _ in range(2000):  # fills the listener's backlog faster than it is drained
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.connect(env[ADDRESS_ENV])
+        sock.close()
+    started = time.monotonic()
+    server.close()
+    assert time.monotonic() - started < CLOSE_JOIN_S + 2

@@ -129,3 +129,23 @@ def test_a_key_printed_by_a_worker_is_redacted(tmp_path: Path) -> None:
     assert "[ISSUE-leaky] oops, the key is <key:team-a>" in sink.getvalue()
     assert secret not in sink.getvalue()
     assert secret not in (tmp_path / "ISSUE-leaky.log").read_text()
+
+
+def test_items_run_with_more_than_1024_descriptors_open(tmp_path: Path) -> None:
+    """Issue 20 finding 7: past fd 1,024, select() failed every item ("filedescriptor out of range")."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1200 + 64
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the hard descriptor limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1200)]
+    try:
+        assert max(held) > 1024
+        stats, results, _lines = run(tmp_path, "chatty", "halfline", parallel=2)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert stats.success_count == 2, {k: r.error for k, r in results.items()}

@@ -1,10 +1,16 @@
 """Coordinator side of the permit channel: serve `BudgetBook` permits to the workers.
 
-One thread accepts connections; each worker gets a thread that answers its `acquire`
-(blocking until the book grants a key) and applies its `done` reports. A worker that goes
-away while waiting is noticed within `MAX_WAIT_S` and leaves the queue; grants it never
-reported are abandoned (counted as sent, to be safe). The socket lives in a fresh 0700
-directory and every connection must prove it knows the run's random authentication key.
+One thread accepts connections (a `selectors` loop on a non-blocking listener, woken by a
+pipe to stop); each worker gets a thread that answers its `acquire` (blocking until the
+book grants a key) and applies its `done` reports. A worker that goes away while waiting
+is noticed within `MAX_WAIT_S` and leaves the queue; grants it never reported are
+abandoned (counted as sent, to be safe). The socket lives in a fresh 0700 directory and
+every connection must prove it knows the run's random authentication key.
+
+Connections are bounded: at most MAX_HANDSHAKES unauthenticated at once, each with
+HANDSHAKE_S to finish, and MAX_CONNECTIONS in all; the rest are closed at once. A flood
+of connections that never authenticate (same user or root only) cannot exhaust the
+coordinator's descriptors or threads, and `close()` never waits on anything a client does.
 
 `AGENTOS_RATE_STRATEGY=reactive` turns pacing off: each item uses its reserved key until a
 429, as before. The benchmark uses it to measure both strategies in the same run.
@@ -13,13 +19,18 @@ directory and every connection must prove it knows the run's random authenticati
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import selectors
 import shutil
+import socket
+import struct
 import tempfile
 import threading
+import time
 from enum import StrEnum
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection, Listener, answer_challenge, deliver_challenge
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from pathlib import Path
 
 from agentos import environment
@@ -57,19 +68,29 @@ def rate_strategy() -> RateStrategy:
         raise ConfigError(f"{STRATEGY_ENV} must be paced or reactive, got {raw!r}") from None
 
 
+MAX_HANDSHAKES = 32  # unauthenticated connections at once
+MAX_CONNECTIONS = 256  # in all: one per worker is the norm (parallelism is at most 10)
+HANDSHAKE_S = 2.0
+CLOSE_JOIN_S = 2.0  # close() waits this long in all for the serving threads, then moves on
+
+
 class PermitServer:
     def __init__(self, book: BudgetBook) -> None:
         self.book = book
         self._dir = Path(tempfile.mkdtemp(prefix="agentos-permits-"))  # 0700
         self.address = str(self._dir / "permits.sock")
         self._authkey = secrets.token_bytes(32)
-        # No authkey on the listener: its accept() would run the handshake on the one accept
-        # thread, where a client that connects and then stalls (a SIGSTOPped worker) would
-        # block every other worker. Each connection's own thread authenticates it instead.
-        self._listener = Listener(self.address, family="AF_UNIX")
+        # No authkey on the listener: the handshake runs on each connection's own thread,
+        # with a deadline, so a client that connects and stalls blocks nobody.
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.address)
+        self._listener.listen(64)
+        self._listener.setblocking(False)
+        self._wake_r, self._wake_w = os.pipe()
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
         self._conns: set[Connection] = set()
+        self._handshaking = 0
         self._lock = threading.Lock()
 
     def start(self) -> dict[str, str]:
@@ -82,38 +103,60 @@ class PermitServer:
         return {ADDRESS_ENV: self.address, AUTHKEY_ENV: key}
 
     def close(self) -> None:
+        """Stop serving; bounded in time whatever clients do (never connects to itself)."""
         if self._closed.is_set():
             return
         self._closed.set()
         self.book.close()
-        with contextlib.suppress(Exception):  # wake accept() with a connection of our own
-            Client(self.address, family="AF_UNIX").close()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")  # wakes the accept loop's selector
         with self._lock:
             conns = list(self._conns)
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.close()
-        for thread in self._threads:
-            thread.join(timeout=2)
+        give_up = time.monotonic() + CLOSE_JOIN_S
+        for thread in list(self._threads):
+            thread.join(timeout=max(0.0, give_up - time.monotonic()))
         with contextlib.suppress(OSError):
             self._listener.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     # -- threads -----------------------------------------------------------------------
     def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                conn = self._listener.accept()
-            except Exception:  # the listener closed
-                self._closed.wait(0.05)
-                continue
-            if self._closed.is_set():
-                conn.close()
+        with selectors.DefaultSelector() as watch:
+            watch.register(self._listener, selectors.EVENT_READ)
+            watch.register(self._wake_r, selectors.EVENT_READ)
+            while not self._closed.is_set():
+                watch.select()
+                while not self._closed.is_set():
+                    try:
+                        sock, _ = self._listener.accept()
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        return  # the listener closed
+                    self._admit(sock)
+
+    def _admit(self, sock: socket.socket) -> None:
+        """Serve `sock` on its own thread, or close it at once past the bounds."""
+        with self._lock:
+            if self._handshaking >= MAX_HANDSHAKES or len(self._conns) >= MAX_CONNECTIONS:
+                sock.close()
                 return
-            with self._lock:
-                self._conns.add(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), name="permit-worker", daemon=True)
-            thread.start()
+            self._handshaking += 1
+            sock.setblocking(True)
+            sock.settimeout(None)
+            _set_receive_timeout(sock, HANDSHAKE_S)
+            conn = Connection(sock.detach())
+            self._conns.add(conn)
+        thread = threading.Thread(target=self._serve, args=(conn,), name="permit-worker", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()]
+        self._threads.append(thread)
+        thread.start()
 
     def _serve(self, conn: Connection) -> None:
         outstanding: set[int] = set()
@@ -121,12 +164,17 @@ class PermitServer:
             try:  # the same challenge Listener(authkey=...) runs, here off the accept thread
                 deliver_challenge(conn, self._authkey)
                 answer_challenge(conn, self._authkey)
-            except (AuthenticationError, OSError, EOFError, ValueError):
-                return  # not one of our workers: drop it, nothing granted
+            except (AuthenticationError, OSError, EOFError, ValueError, TypeError):
+                return  # not one of our workers (or too slow to say so): drop it, nothing granted
+            finally:
+                with self._lock:
+                    self._handshaking -= 1
+            with contextlib.suppress(OSError):  # one of ours: it may stay quiet between calls
+                _set_receive_timeout_fd(conn.fileno(), 0.0)
             while not self._closed.is_set():
                 try:
                     message = decode(conn.recv_bytes(MAX_MESSAGE))
-                except (OSError, EOFError):
+                except (OSError, EOFError, TypeError, ValueError):  # closed under us by close()
                     return
                 op = message.get("op")
                 if op == "acquire":
@@ -153,7 +201,7 @@ class PermitServer:
         def gone() -> bool:  # the worker says nothing while it waits: readable means EOF
             try:
                 return conn.poll(0)
-            except (OSError, EOFError):
+            except (OSError, EOFError, TypeError, ValueError):  # closed by close()
                 return True
 
         urgent = message.get("purpose") != "review"  # a draft leads to more calls: it goes first
@@ -165,7 +213,7 @@ class PermitServer:
             reply = {"grant": grant.id, "key": grant.key, "secret": grant.secret, "waited": grant.waited}
         try:
             conn.send_bytes(encode(reply))
-        except (OSError, ValueError):
+        except (OSError, ValueError, TypeError):
             return False
         return grant is not None
 
@@ -185,3 +233,19 @@ class PermitServer:
             finite(message.get("sent_at")),
             clamp_retry_after(finite(message.get("retry_after"))),
         )
+
+
+def _set_receive_timeout(sock: socket.socket, seconds: float) -> None:
+    """SO_RCVTIMEO: a blocking receive on this socket fails after `seconds` (0: never)."""
+    whole = int(seconds)
+    sock.setsockopt(
+        socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", whole, int((seconds - whole) * 1e6))
+    )
+
+
+def _set_receive_timeout_fd(fd: int, seconds: float) -> None:
+    probe = socket.socket(fileno=os.dup(fd))  # socket options belong to the socket, not the fd
+    try:
+        _set_receive_timeout(probe, seconds)
+    finally:
+        probe.close()

@@ -12,7 +12,7 @@ import codecs
 import contextlib
 import multiprocessing
 import os
-import select
+import selectors
 import signal
 import threading
 import time
@@ -196,15 +196,16 @@ class WorkerLauncher:
             prefixer.write(f"ERROR: {why}; stopping this item\n")
             self._fail_item(job, why)
 
-        with _ItemLog(log_path, log_failed) as log:
+        watch = selectors.DefaultSelector()  # epoll: any descriptor number (select() stops at 1024)
+        watch.register(fd, selectors.EVENT_READ)
+        with _ItemLog(log_path, log_failed) as log, contextlib.closing(watch):
             while True:
                 if deadline is not None and time.monotonic() > deadline:
                     deadline = None
                     timeout = format_duration(self.item_timeout or 0)
                     prefixer.write(f"TIMED OUT after {timeout} (--item-timeout); stopping this item\n")
                     self._fail_item(job, f"timed out after {timeout} (--item-timeout)")
-                ready, _, _ = select.select([fd], [], [], 0.1)
-                if ready:
+                if watch.select(0.1):
                     try:
                         data = os.read(fd, READ_CHUNK)
                     except OSError:
