@@ -197,6 +197,10 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
         except OSError as exc:  # a disk error outside any item: say what, no traceback
             click.echo(f"Error: {redact(str(exc))}", err=True)
             code = EXIT_FAILED
+        if "agentos.workflows.parallel.worker_launcher" in sys.modules:  # prestarted, maybe unused
+            from agentos.workflows.parallel.worker_launcher import stop_helpers
+
+            stop_helpers()  # a fork server left behind (stopped, even) would hold our stdout
         stop_signals.ignore_from_now()  # no death by signal during the interpreter's exit
         if stop_signals.requested() and code in (EXIT_OK, EXIT_FAILED):
             code = EXIT_INTERRUPTED  # Ctrl+C or SIGTERM at any moment means 130

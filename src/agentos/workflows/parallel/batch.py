@@ -35,7 +35,7 @@ from agentos.workflows.parallel.rate_pacing import Pacing
 from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
 from agentos.workflows.parallel.verbosity import Verbosity, console_filter
-from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context, warm_up
+from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context, stop_helpers, warm_up
 
 PASS_THROUGH_ENV = tuple(
     v.name
@@ -228,6 +228,7 @@ def run_batch(
 
     finally:
         pacing.close()  # its permit server has a socket from the start
+        stop_helpers()  # the fork server and resource tracker end with us, even when stopped
 
 
 def _records(
