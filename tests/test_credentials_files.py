@@ -65,7 +65,7 @@ def test_non_utf8_file_names_the_file(home: Path) -> None:
 
 
 def test_cli_non_utf8_file_is_exit_2_without_traceback(demo: Path, home: Path) -> None:
-    path = write(home, b"\xff\xfe{}", provider="mock")
+    path = write(home, b'{"credentials": "\xff"}', provider="mock")  # not a BOM: bad UTF-8 inside
     result = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--provider", "mock", home=home)
     assert result.returncode == 2
     assert f"refused credentials file {path}: it is not valid UTF-8" in result.stderr
