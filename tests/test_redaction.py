@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import re
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator
@@ -153,6 +154,9 @@ def test_clip_redacts_before_it_cuts() -> None:
         lambda k: k.upper(),
         lambda k: k.lower(),
         lambda k: urllib.parse.quote(k, safe=""),
+        lambda k: urllib.parse.quote(k),  # `/` kept
+        lambda k: re.sub("%[0-9A-F]{2}", lambda m: m[0].lower(), urllib.parse.quote(k, safe="")),
+        lambda k: k.replace("/", "\\/"),  # JSON with escaped slashes
         lambda k: k.encode().hex(),
         lambda k: base64.b64encode(k.encode()).decode(),
         lambda k: base64.b64encode(b"x" + k.encode()).decode(),
