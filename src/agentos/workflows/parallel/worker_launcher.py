@@ -295,7 +295,7 @@ class WorkerLauncher:
                     log.write(text)
                     log.flush()
                     prefixer.write(text)
-                elif not process.is_alive():
+                elif not _running(process):
                     # A grandchild may hold the pipe open; do not wait on it for long.
                     exited_at = exited_at or time.monotonic()
                     if time.monotonic() - exited_at > 1.0:
@@ -326,6 +326,26 @@ class WorkerLauncher:
         return ItemOutcome(
             ItemStatus.FAILED, error=f"worker exited with code {exitcode} without reporting an outcome{kept}"
         )
+
+
+def _running(process: BaseProcess) -> bool:
+    """Whether the worker still runs. Its exit status comes from the fork server, and a killed
+    server (a stalled start, `stop_helpers`) reads as "exited, 255" for every running worker:
+    the pid has the last word, so a worker in a long silent call is not dropped mid-item."""
+    if process.is_alive():
+        return True
+    if process.pid is None:
+        return False
+    try:
+        os.kill(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has ended; its parent (the server, or init) reaps it
+        return Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class _ItemLog:
