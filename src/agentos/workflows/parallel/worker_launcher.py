@@ -30,7 +30,7 @@ from agentos.errors import StartupStalled
 from agentos.redaction import StreamRedactor
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
-from agentos.workflows.parallel.children import ChildRegistry
+from agentos.workflows.parallel.children import ChildRegistry, pid_running
 from agentos.workflows.parallel.output_prefixer import OutputPrefixer
 from agentos.workflows.parallel.timestamped_log import TimestampedLog
 from agentos.workflows.worker import EXIT_AFTER_STOP_ENV, credential_env, worker_main
@@ -329,23 +329,8 @@ class WorkerLauncher:
 
 
 def _running(process: BaseProcess) -> bool:
-    """Whether the worker still runs. Its exit status comes from the fork server, and a killed
-    server (a stalled start, `stop_helpers`) reads as "exited, 255" for every running worker:
-    the pid has the last word, so a worker in a long silent call is not dropped mid-item."""
-    if process.is_alive():
-        return True
-    if process.pid is None:
-        return False
-    try:
-        os.kill(process.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has ended; its parent (the server, or init) reaps it
-        return Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    """Whether the worker still runs: a killed fork server reads as "exited" (pid_running)."""
+    return process.is_alive() or pid_running(process.pid)
 
 
 class _ItemLog:
