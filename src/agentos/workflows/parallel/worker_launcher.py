@@ -30,7 +30,7 @@ from agentos.errors import StartupStalled
 from agentos.redaction import StreamRedactor
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
-from agentos.workflows.parallel.children import ChildRegistry
+from agentos.workflows.parallel.children import ChildRegistry, pid_running
 from agentos.workflows.parallel.output_prefixer import OutputPrefixer
 from agentos.workflows.parallel.timestamped_log import TimestampedLog
 from agentos.workflows.worker import EXIT_AFTER_STOP_ENV, credential_env, worker_main
@@ -295,7 +295,7 @@ class WorkerLauncher:
                     log.write(text)
                     log.flush()
                     prefixer.write(text)
-                elif not process.is_alive():
+                elif not _running(process):
                     # A grandchild may hold the pipe open; do not wait on it for long.
                     exited_at = exited_at or time.monotonic()
                     if time.monotonic() - exited_at > 1.0:
@@ -326,6 +326,11 @@ class WorkerLauncher:
         return ItemOutcome(
             ItemStatus.FAILED, error=f"worker exited with code {exitcode} without reporting an outcome{kept}"
         )
+
+
+def _running(process: BaseProcess) -> bool:
+    """Whether the worker still runs: a killed fork server reads as "exited" (pid_running)."""
+    return process.is_alive() or pid_running(process.pid)
 
 
 class _ItemLog:
