@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
+from pathlib import Path
 
 from agentos.errors import AgentosError, FileRefused, ItemNotFound
 from agentos.file_lock import workspace_lock
@@ -70,9 +72,14 @@ class LocalTracker:
         text = f"# {title}\n\n{body.strip()}\n"
         if labels:
             text += f"\nLabels: {', '.join(labels)}\n"
-        tmp = folder / f".filing-{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
+        # A fresh name (O_EXCL): a file planted at a guessable name, a symlink or a hard link
+        # to something outside the workspace, is never written through.
+        fd, tmp_name = tempfile.mkstemp(prefix=".filing-", suffix=".tmp", dir=folder)
+        tmp = Path(tmp_name)
         try:
+            os.fchmod(fd, 0o644)  # an issue file is for everyone to read, as before
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
             while True:
                 _check_bound(number, folder)
                 try:
