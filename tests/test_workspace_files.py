@@ -12,6 +12,7 @@ import pytest
 from agentos import workspace_files
 from agentos.errors import ConfigError, FileRefused
 from agentos.paths import Workspace
+from agentos.plain_text import strip_controls
 from agentos.settings import load_settings
 from agentos.tracker.local import LocalTracker
 from agentos.workflows.pending import lld_status
@@ -393,4 +394,27 @@ def test_bom_utf16_and_control_characters(demo: Path, home: Path) -> None:
     written = b"".join(p.read_bytes() for p in (demo / "docs").rglob("*") if p.is_file())
     for control in (b"\x00", b"\x1b", b"\x07"):
         assert control not in written
-    assert "# LLD-008: Escapes [2J here" in (demo / "docs/lld/active/LLD-008.md").read_text()
+    lld8 = (demo / "docs/lld/active/LLD-008.md").read_text()
+    assert "# LLD-008: Escapes  here" in lld8  # the whole sequence goes, not only its ESC
+    assert "0;title" not in lld8 and "[2J" not in written.decode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        ("a\x1b[31mred\x1b[0m b", "ared b"),
+        ("x\x1b]0;pwned\x07y", "xy"),
+        ("x\x1b]8;;http://e.example\x1b\\link\x1b]8;;\x1b\\y", "xlinky"),
+        ("p\x9b2Jq", "pq"),
+        ("keep [2J text", "keep [2J text"),
+        ("nul\x00x\ttab\r\nline", "nulx\ttab\nline"),
+    ],
+)
+def test_terminal_sequences_go_whole(raw: str, kept: str) -> None:
+    assert strip_controls(raw) == kept
+
+
+@pytest.mark.timeout(10)
+def test_stripping_a_hostile_text_is_linear() -> None:
+    for text in ("\x1b]" + "a" * 2_000_000, "\x1b[" + "1" * 2_000_000, "\x1b]\x1b[" * 500_000):
+        strip_controls(text)
