@@ -154,6 +154,7 @@ def test_a_full_home_still_ends_with_the_summary_or_why_not(demo: Path, tmp_path
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert "Error: [Errno 28]" not in out and "Traceback" not in out  # a bare errno, naming nothing
+    assert "[Errno" not in out, out  # every disk error is said in words, with its path
     assert "Summary: " in out
     assert "Summary written to" in out or "Could not write the summary" in out
     assert "Free space in" in out or "Summary written to" in out
