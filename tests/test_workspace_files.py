@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from agentos import workspace_files
 from agentos.errors import ConfigError, FileRefused
+from agentos.events import read_audit
 from agentos.paths import Workspace
 from agentos.plain_text import strip_controls
 from agentos.settings import load_settings
@@ -418,3 +420,29 @@ def test_terminal_sequences_go_whole(raw: str, kept: str) -> None:
 def test_stripping_a_hostile_text_is_linear() -> None:
     for text in ("\x1b]" + "a" * 2_000_000, "\x1b[" + "1" * 2_000_000, "\x1b]\x1b[" * 500_000):
         strip_controls(text)
+
+
+@pytest.mark.timeout(20)
+def test_home_files_are_read_by_the_same_rules(home: Path) -> None:
+    """Issue 20 finding 1, beyond the credential state: an audit file in a run folder that
+    is a FIFO (open() would block), a symlink to /dev/zero (MemoryError) or a huge sparse
+    file (a crawl) is refused by name; a line nested to crash the parser is skipped."""
+    run = home / "logs" / "parallel" / "20260101-000000"
+    run.mkdir(parents=True)
+    fifo, zero, huge, deep = (run / f"workflow-audit-{n}.jsonl" for n in (1, 2, 3, 4))
+    os.mkfifo(fifo)
+    zero.symlink_to("/dev/zero")
+    with open(huge, "wb") as handle:
+        handle.truncate(200 * 1024 * 1024)  # sparse: no disk, but st_size says 200 MB
+    deep.write_text('{"event": "a"}\n' + "[" * 200_000 + "\n5\n" + '{"event": "b"}\n')
+    reasons = {
+        fifo: "it is a FIFO (named pipe), not a regular file",
+        zero: "it is a symlink to /dev/zero; replace it with a regular file",
+        huge: "it is 209715200 bytes, over the limit",
+    }
+    for path, reason in reasons.items():
+        with pytest.raises(FileRefused, match=re.escape(reason)) as refused:
+            read_audit(path)
+        assert str(path) in str(refused.value)
+    assert [e["event"] for e in read_audit(deep)] == ["a", "b"]
+    assert read_audit(run / "missing.jsonl") == []
