@@ -177,3 +177,25 @@ def test_a_full_workspace_disk_names_the_workspace_path(tmp_path: Path, home: Pa
     failure = next(line for line in out.splitlines() if "FAILED" in line)
     assert f"{disk / 'ws'}/" in failure and "No space left on device" in failure, failure
     assert str(home) not in failure  # not a checkpoint path in the home: the wrong disk
+
+
+@pytest.mark.timeout(120)
+def test_a_full_issues_disk_names_the_issue_file_not_the_checkpoint(demo: Path, home: Path) -> None:
+    """Filing wrote its temp file with no name on the error, so a full workspace disk was
+    reported as 'disk error writing <home>/checkpoints/...db': the wrong disk."""
+    issues = demo / "issues"
+    saved = {p.name: p.read_bytes() for p in issues.iterdir()}
+    with full_disk(issues, 200):
+        for name, data in saved.items():
+            (issues / name).write_bytes(data)
+        fill(issues)
+        result = subprocess.run(
+            [sys.executable, "-m", "agentos.cli.issue", "--repo", str(demo), "--brief", "csv-import.md",
+             "--provider", "mock"],
+            capture_output=True, text=True, timeout=100, env=cli_env(home), check=False,
+        )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    failure = next(line for line in out.splitlines() if "FAILED" in line)
+    assert f"disk error writing {issues}/" in failure and "No space left on device" in failure, failure
+    assert str(home) not in failure

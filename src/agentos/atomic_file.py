@@ -21,7 +21,7 @@ def write_text_atomic(path: Path, text: str, *, make_parents: bool = True) -> No
             path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise _naming(exc, path) from None
+        raise with_filename(exc, path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -32,12 +32,12 @@ def write_text_atomic(path: Path, text: str, *, make_parents: bool = True) -> No
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         if isinstance(exc, OSError):
-            raise _naming(exc, path) from None
+            raise with_filename(exc, path) from None
         raise
     _fsync_folder(path.parent)
 
 
-def _naming(exc: OSError, path: Path) -> OSError:
+def with_filename(exc: OSError, path: Path) -> OSError:
     """The same error, naming the file we were writing: a full disk reported without a
     path would send the user to the wrong disk."""
     if exc.filename is not None and exc.errno is not None:
