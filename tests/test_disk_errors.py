@@ -199,3 +199,15 @@ def test_a_full_issues_disk_names_the_issue_file_not_the_checkpoint(demo: Path, 
     failure = next(line for line in out.splitlines() if "FAILED" in line)
     assert f"disk error writing {issues}/" in failure and "No space left on device" in failure, failure
     assert str(home) not in failure
+
+
+def test_a_full_audit_disk_names_the_audit_file() -> None:
+    """/dev/full answers every write with ENOSPC: the error names the audit file, so the
+    item's failure points at the home, not at whatever the fallback would guess."""
+    from agentos.events import AuditWriter, Event, EventType
+
+    writer = AuditWriter(Path("/dev/full"))
+    with pytest.raises(OSError) as raised:
+        writer(Event(EventType.NODE_START, "LLD-1"))
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == "/dev/full"
+    assert disk_problem(raised.value) == "No space left on device"

@@ -95,9 +95,11 @@ def _link_or_copy(source: Path, target: Path) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(target)
+        if isinstance(exc, OSError):
+            raise with_filename(exc, target) from None
         raise
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agentos import safe_json
+from agentos.atomic_file import with_filename
 from agentos.workspace_files import read_home_file
 
 
@@ -77,8 +78,11 @@ class AuditWriter:
 
     def __call__(self, event: Event) -> None:
         line = event.to_json() + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
+        try:
+            with self._lock, self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+        except OSError as exc:  # a full home: name this file, not the checkpoint
+            raise with_filename(exc, self.path) from None
 
 
 MAX_AUDIT_BYTES = 64 * 1024 * 1024  # thousands of calls; a larger file is not one item's audit
