@@ -446,3 +446,28 @@ def test_home_files_are_read_by_the_same_rules(home: Path) -> None:
         assert str(path) in str(refused.value)
     assert [e["event"] for e in read_audit(deep)] == ["a", "b"]
     assert read_audit(run / "missing.jsonl") == []
+
+
+@pytest.mark.timeout(120)
+def test_a_latin1_issue_and_brief_are_named_not_mangled(demo: Path, home: Path) -> None:
+    """Issue 20 finding 15: a Windows-1252 file became 'caf\ufffd' in the LLD, silently."""
+    (demo / "issues" / "3.md").write_bytes("# Caf\u00e9 menu\n\nPrices in \u00a3.\n".encode("cp1252"))
+    (demo / "ideas" / "active" / "csv-import.md").write_bytes(
+        "# Na\u00efve import\n\nCSV.\n".encode("cp1252")
+    )
+    lld = run_cli(
+        "lld-workflow", "--repo", str(demo), "--all", "--provider", "mock", home=home, verbose=False
+    )
+    out = lld.stdout + lld.stderr
+    assert lld.returncode == 1, out
+    assert (
+        "[LLD-3] FAILED: refused issue issues/3.md: it is not valid UTF-8 (byte 5); save it as UTF-8" in out
+    )
+    assert not (demo / "docs/lld/active/LLD-003.md").exists()
+    briefs = run_cli(
+        "issue-workflow", "--repo", str(demo), "--all", "--provider", "mock", home=home, verbose=False
+    )
+    out = briefs.stdout + briefs.stderr
+    assert "refused brief ideas/active/csv-import.md: it is not valid UTF-8 (byte 4); save it as UTF-8" in out
+    written = b"".join(p.read_bytes() for p in (demo / "issues").glob("*.md"))
+    assert "\ufffd".encode() not in written

@@ -204,8 +204,10 @@ def read_home_file(path: Path, *, what: str, max_bytes: int, limit_hint: str, er
     )
 
 
-def read_input(workspace: Workspace, path: Path, *, what: str, errors: str = "replace") -> str:
+def read_input(workspace: Workspace, path: Path, *, what: str, errors: str = "strict") -> str:
     """A workspace input file, under the workspace's own size limit, without control
-    characters (a NUL or a terminal escape is never copied into what agentos writes)."""
+    characters (a NUL or a terminal escape is never copied into what agentos writes).
+    Strict UTF-8: a Latin-1 or Windows-1252 file is refused by name ("not valid UTF-8
+    (byte N)"), never sent to a provider and written into an LLD with its letters lost."""
     text = read_text(path, workspace.root, what=what, max_bytes=workspace.max_item_bytes, errors=errors)
     return strip_controls(text)
