@@ -64,11 +64,20 @@ def test_non_utf8_file_names_the_file(home: Path) -> None:
     assert info.value.exit_code == 2
 
 
-def test_cli_non_utf8_file_is_exit_2_without_traceback(demo: Path, home: Path) -> None:
-    path = write(home, b'{"credentials": "\xff"}', provider="mock")  # not a BOM: bad UTF-8 inside
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"{\xff\xfe}", "it is not valid UTF-8 (byte 1); save it as UTF-8"),
+        (b"\xff\xfe{}", "it is UTF-16, not UTF-8; save it as UTF-8"),  # a UTF-16 byte-order mark
+    ],
+)
+def test_cli_non_utf8_file_is_exit_2_without_traceback(
+    demo: Path, home: Path, data: bytes, reason: str
+) -> None:
+    path = write(home, data, provider="mock")
     result = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--provider", "mock", home=home)
     assert result.returncode == 2
-    assert f"refused credentials file {path}: it is not valid UTF-8" in result.stderr
+    assert f"refused credentials file {path}: {reason}" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -154,6 +154,7 @@ def test_a_full_home_still_ends_with_the_summary_or_why_not(demo: Path, tmp_path
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert "Error: [Errno 28]" not in out and "Traceback" not in out  # a bare errno, naming nothing
+    assert "[Errno" not in out, out  # every disk error is said in words, with its path
     assert "Summary: " in out
     assert "Summary written to" in out or "Could not write the summary" in out
     assert "Free space in" in out or "Summary written to" in out
@@ -176,3 +177,37 @@ def test_a_full_workspace_disk_names_the_workspace_path(tmp_path: Path, home: Pa
     failure = next(line for line in out.splitlines() if "FAILED" in line)
     assert f"{disk / 'ws'}/" in failure and "No space left on device" in failure, failure
     assert str(home) not in failure  # not a checkpoint path in the home: the wrong disk
+
+
+@pytest.mark.timeout(120)
+def test_a_full_issues_disk_names_the_issue_file_not_the_checkpoint(demo: Path, home: Path) -> None:
+    """Filing wrote its temp file with no name on the error, so a full workspace disk was
+    reported as 'disk error writing <home>/checkpoints/...db': the wrong disk."""
+    issues = demo / "issues"
+    saved = {p.name: p.read_bytes() for p in issues.iterdir()}
+    with full_disk(issues, 200):
+        for name, data in saved.items():
+            (issues / name).write_bytes(data)
+        fill(issues)
+        result = subprocess.run(
+            [sys.executable, "-m", "agentos.cli.issue", "--repo", str(demo), "--brief", "csv-import.md",
+             "--provider", "mock"],
+            capture_output=True, text=True, timeout=100, env=cli_env(home), check=False,
+        )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    failure = next(line for line in out.splitlines() if "FAILED" in line)
+    assert f"disk error writing {issues}/" in failure and "No space left on device" in failure, failure
+    assert str(home) not in failure
+
+
+def test_a_full_audit_disk_names_the_audit_file() -> None:
+    """/dev/full answers every write with ENOSPC: the error names the audit file, so the
+    item's failure points at the home, not at whatever the fallback would guess."""
+    from agentos.events import AuditWriter, Event, EventType
+
+    writer = AuditWriter(Path("/dev/full"))
+    with pytest.raises(OSError) as raised:
+        writer(Event(EventType.NODE_START, "LLD-1"))
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == "/dev/full"
+    assert disk_problem(raised.value) == "No space left on device"

@@ -76,3 +76,20 @@ def test_a_read_only_home(home: Path, tmp_path: Path) -> None:
 def test_a_writable_home_passes_and_leaves_no_probe(home: Path) -> None:
     check_home_writable()
     assert not [p for p in home.rglob("*") if p.is_file()]
+
+
+def test_a_link_at_the_probe_name_is_never_written_through(home: Path, tmp_path: Path) -> None:
+    """The probe's name is guessable (pid): a symlink or hard link there had its target truncated."""
+    import os
+
+    from agentos.home_check import PROBE
+
+    precious, other = tmp_path / "precious.txt", tmp_path / "other.txt"
+    precious.write_text("precious\n")
+    other.write_text("other\n")
+    (home / "logs").mkdir(parents=True)
+    (home / f"{PROBE}-{os.getpid()}").symlink_to(precious)
+    os.link(other, home / "logs" / f"{PROBE}-{os.getpid()}")
+    check_home_writable()
+    assert precious.read_text() == "precious\n" and other.read_text() == "other\n"
+    assert not list(home.rglob(f"{PROBE}-*"))

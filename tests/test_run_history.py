@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from agentos import mounts
 from agentos.errors import ConfigError
-from agentos.run_history import RunHistoryError, clean_items, parse_age, plan_clean, read_summary, remove_tree
+from agentos.run_history import (
+    RunHistoryError,
+    clean_items,
+    parse_age,
+    plan_clean,
+    read_summary,
+    remove_run_folder,
+    remove_tree,
+)
 from tests.helpers.cli import cli_env, issue_flags, kept_db, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(60)
@@ -407,3 +416,47 @@ def test_clean_never_crosses_a_mount_point_and_goes_on(home: Path, tmp_path: Pat
         assert not after.exists()  # the next folder was still cleaned
     finally:
         subprocess.run(["umount", str(point)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a bind mount needs root")
+def test_clean_never_enters_a_bind_mount_of_the_same_disk(home: Path, tmp_path: Path) -> None:
+    """A bind mount has the folder's own st_dev: only the kernel's mount table tells."""
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "work.txt").write_text("keep me")
+    mounted = make_run(home, "20200101-000000", {"items": []})
+    point = mounted / "mnt"
+    point.mkdir()
+    if subprocess.run(["mount", "--bind", str(precious), str(point)], check=False).returncode != 0:
+        pytest.skip("this machine cannot bind-mount")
+    try:
+        assert os.stat(point).st_dev == os.stat(mounted).st_dev  # what made st_dev blind to it
+        after = make_run(home, "20200102-000000", {"items": []})
+        for run in (mounted, after):
+            age_tree(run)
+        age_tree(precious)
+        result = agentos(home, "clean", "--older-than", "30d")
+        out = result.stdout + result.stderr
+        assert "another file system is mounted inside it at mnt" in out, out
+        assert (precious / "work.txt").read_text() == "keep me"
+        assert not after.exists()  # the next folder was still cleaned
+    finally:
+        subprocess.run(["umount", str(point)], check=False)
+
+
+def test_a_mount_in_the_mount_table_is_never_crossed(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without root: the mount table is injected, with mountinfo's octal escapes."""
+    run = make_run(home, "20200101-000000", {"items": []})
+    (run / "my mnt").mkdir()
+    (run / "my mnt" / "work.txt").write_text("keep me")
+    table = tmp_path / "mountinfo"
+    real = os.path.realpath(run / "my mnt").replace(" ", "\\040")
+    table.write_text(
+        f"22 27 0:21 / /proc rw - proc proc rw\n90 27 253:0 /precious {real} rw - ext4 /dev/x rw\n"
+    )
+    monkeypatch.setattr(mounts, "MOUNTINFO", table)
+    with pytest.raises(RunHistoryError, match="mounted inside it at my mnt; never crossed"):
+        remove_run_folder(run)
+    assert (run / "my mnt" / "work.txt").read_text() == "keep me"

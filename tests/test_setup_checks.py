@@ -115,6 +115,11 @@ def test_help_names_the_default_provider_and_model(home: Path) -> None:
         ("lld-workflow", "docs/lineage"),
         ("lld-workflow", "docs"),
         ("issue-workflow", "ideas/done"),
+        ("issue-workflow", "issues"),
+        ("lld-workflow", "docs/lineage/active"),
+        ("issue-workflow", "docs/lineage/archive"),
+        ("lld-workflow", ".agentos/locks"),
+        ("issue-workflow", ".agentos/invalid"),
     ],
 )
 def test_a_symlinked_output_folder_is_refused_by_name(

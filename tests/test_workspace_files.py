@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -11,7 +12,9 @@ import pytest
 
 from agentos import workspace_files
 from agentos.errors import ConfigError, FileRefused
+from agentos.events import read_audit
 from agentos.paths import Workspace
+from agentos.plain_text import strip_controls
 from agentos.settings import load_settings
 from agentos.tracker.local import LocalTracker
 from agentos.workflows.pending import lld_status
@@ -393,4 +396,78 @@ def test_bom_utf16_and_control_characters(demo: Path, home: Path) -> None:
     written = b"".join(p.read_bytes() for p in (demo / "docs").rglob("*") if p.is_file())
     for control in (b"\x00", b"\x1b", b"\x07"):
         assert control not in written
-    assert "# LLD-008: Escapes [2J here" in (demo / "docs/lld/active/LLD-008.md").read_text()
+    lld8 = (demo / "docs/lld/active/LLD-008.md").read_text()
+    assert "# LLD-008: Escapes  here" in lld8  # the whole sequence goes, not only its ESC
+    assert "0;title" not in lld8 and "[2J" not in written.decode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        ("a\x1b[31mred\x1b[0m b", "ared b"),
+        ("x\x1b]0;pwned\x07y", "xy"),
+        ("x\x1b]8;;http://e.example\x1b\\link\x1b]8;;\x1b\\y", "xlinky"),
+        ("p\x9b2Jq", "pq"),
+        ("keep [2J text", "keep [2J text"),
+        ("nul\x00x\ttab\r\nline", "nulx\ttab\nline"),
+    ],
+)
+def test_terminal_sequences_go_whole(raw: str, kept: str) -> None:
+    assert strip_controls(raw) == kept
+
+
+@pytest.mark.timeout(10)
+def test_stripping_a_hostile_text_is_linear() -> None:
+    for text in ("\x1b]" + "a" * 2_000_000, "\x1b[" + "1" * 2_000_000, "\x1b]\x1b[" * 500_000):
+        strip_controls(text)
+
+
+@pytest.mark.timeout(20)
+def test_home_files_are_read_by_the_same_rules(home: Path) -> None:
+    """Issue 20 finding 1, beyond the credential state: an audit file in a run folder that
+    is a FIFO (open() would block), a symlink to /dev/zero (MemoryError) or a huge sparse
+    file (a crawl) is refused by name; a line nested to crash the parser is skipped."""
+    run = home / "logs" / "parallel" / "20260101-000000"
+    run.mkdir(parents=True)
+    fifo, zero, huge, deep = (run / f"workflow-audit-{n}.jsonl" for n in (1, 2, 3, 4))
+    os.mkfifo(fifo)
+    zero.symlink_to("/dev/zero")
+    with open(huge, "wb") as handle:
+        handle.truncate(200 * 1024 * 1024)  # sparse: no disk, but st_size says 200 MB
+    deep.write_text('{"event": "a"}\n' + "[" * 200_000 + "\n5\n" + '{"event": "b"}\n')
+    reasons = {
+        fifo: "it is a FIFO (named pipe), not a regular file",
+        zero: "it is a symlink to /dev/zero; replace it with a regular file",
+        huge: "it is 209715200 bytes, over the limit",
+    }
+    for path, reason in reasons.items():
+        with pytest.raises(FileRefused, match=re.escape(reason)) as refused:
+            read_audit(path)
+        assert str(path) in str(refused.value)
+    assert [e["event"] for e in read_audit(deep)] == ["a", "b"]
+    assert read_audit(run / "missing.jsonl") == []
+
+
+@pytest.mark.timeout(120)
+def test_a_latin1_issue_and_brief_are_named_not_mangled(demo: Path, home: Path) -> None:
+    """Issue 20 finding 15: a Windows-1252 file became 'caf\ufffd' in the LLD, silently."""
+    (demo / "issues" / "3.md").write_bytes("# Caf\u00e9 menu\n\nPrices in \u00a3.\n".encode("cp1252"))
+    (demo / "ideas" / "active" / "csv-import.md").write_bytes(
+        "# Na\u00efve import\n\nCSV.\n".encode("cp1252")
+    )
+    lld = run_cli(
+        "lld-workflow", "--repo", str(demo), "--all", "--provider", "mock", home=home, verbose=False
+    )
+    out = lld.stdout + lld.stderr
+    assert lld.returncode == 1, out
+    assert (
+        "[LLD-3] FAILED: refused issue issues/3.md: it is not valid UTF-8 (byte 5); save it as UTF-8" in out
+    )
+    assert not (demo / "docs/lld/active/LLD-003.md").exists()
+    briefs = run_cli(
+        "issue-workflow", "--repo", str(demo), "--all", "--provider", "mock", home=home, verbose=False
+    )
+    out = briefs.stdout + briefs.stderr
+    assert "refused brief ideas/active/csv-import.md: it is not valid UTF-8 (byte 4); save it as UTF-8" in out
+    written = b"".join(p.read_bytes() for p in (demo / "issues").glob("*.md"))
+    assert "\ufffd".encode() not in written

@@ -8,6 +8,7 @@ so a power cut cannot leave a renamed but empty file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -20,7 +21,7 @@ def write_text_atomic(path: Path, text: str, *, make_parents: bool = True) -> No
             path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise _naming(exc, path) from None
+        raise with_filename(exc, path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -31,12 +32,12 @@ def write_text_atomic(path: Path, text: str, *, make_parents: bool = True) -> No
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         if isinstance(exc, OSError):
-            raise _naming(exc, path) from None
+            raise with_filename(exc, path) from None
         raise
     _fsync_folder(path.parent)
 
 
-def _naming(exc: OSError, path: Path) -> OSError:
+def with_filename(exc: OSError, path: Path) -> OSError:
     """The same error, naming the file we were writing: a full disk reported without a
     path would send the user to the wrong disk."""
     if exc.filename is not None and exc.errno is not None:
@@ -49,18 +50,57 @@ MAX_SIBLINGS = 1000
 
 def move_without_replacing(source: Path, target: Path) -> Path:
     """Move `source` to `target`, or, when `target` exists, to `<stem>-2<suffix>`, `-3`...
-    Never replaces a file: `os.link` fails on an existing name, atomically. Returns the path used."""
+    Never replaces a file: `os.link` fails on an existing name, atomically. Returns the path used.
+
+    A name that already is `source` (a run killed between the link and the unlink) is the
+    move half done: it is finished, not copied again to a numbered sibling. Where hard
+    links are not supported, the file is copied into a name created with O_EXCL instead."""
     target.parent.mkdir(parents=True, exist_ok=True)
     for n in range(1, MAX_SIBLINGS + 1):
         candidate = target if n == 1 else target.with_name(f"{target.stem}-{n}{target.suffix}")
         try:
-            os.link(source, candidate, follow_symlinks=False)
+            _link_or_copy(source, candidate)
         except FileExistsError:
-            continue
+            if not _same_file(source, candidate):
+                continue
         os.unlink(source)
         _fsync_folder(candidate.parent)
         return candidate
     raise FileExistsError(f"{target} and {MAX_SIBLINGS - 1} numbered siblings all exist")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        one, two = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    return (one.st_dev, one.st_ino) == (two.st_dev, two.st_ino)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A new name for `source`; FileExistsError when `target` exists, whatever the file system."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+        return
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    data = source.read_bytes()
+    fd = os.open(target, flags, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+        if isinstance(exc, OSError):
+            raise with_filename(exc, target) from None
+        raise
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -19,7 +19,7 @@ from agentos import environment
 from agentos.errors import ConfigError
 from agentos.paths import credentials_file, sanitize_identifier
 from agentos.redaction import register_secret
-from agentos.workspace_files import read_text
+from agentos.workspace_files import read_home_file
 
 MAX_CREDENTIALS_BYTES = 1_048_576
 _warned: set[tuple[str, int]] = set()
@@ -73,13 +73,10 @@ def parse_credentials_file(
     """Enabled entries of a credentials file, validated strictly."""
     try:
         # Not a symlink, directory or FIFO (it would block); bounded; UTF-8 or a named error.
-        text = read_text(
+        text = read_home_file(
             path,
-            None,
             what="credentials file",
             max_bytes=MAX_CREDENTIALS_BYTES,
-            errors="strict",
-            allow_symlinks=False,
             limit_hint="a credentials file is small",
         )
         mode = os.stat(path, follow_symlinks=False).st_mode

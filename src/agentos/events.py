@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from agentos import safe_json
+from agentos.atomic_file import with_filename
+from agentos.workspace_files import read_home_file
 
 
 class EventType(StrEnum):
@@ -76,18 +78,37 @@ class AuditWriter:
 
     def __call__(self, event: Event) -> None:
         line = event.to_json() + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
+        try:
+            with self._lock, self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+        except OSError as exc:  # a full home: name this file, not the checkpoint
+            raise with_filename(exc, self.path) from None
+
+
+MAX_AUDIT_BYTES = 64 * 1024 * 1024  # thousands of calls; a larger file is not one item's audit
 
 
 def read_audit(path: Path) -> list[dict[str, Any]]:
-    """Parse an audit file, skipping a torn last line left by a killed process."""
+    """Parse an audit file, skipping a torn last line left by a killed process.
+
+    Read from AGENTOS_HOME by the rules of home files: a FIFO, a symlink or a huge file is
+    a FileRefused that names it. A missing file is no events."""
     records: list[dict[str, Any]] = []
-    if not path.exists():
+    try:
+        text = read_home_file(
+            path,
+            what="audit file",
+            max_bytes=MAX_AUDIT_BYTES,
+            limit_hint="one item's audit",
+            errors="replace",
+        )
+    except FileNotFoundError:
         return records
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in text.splitlines():
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            value = json.loads(line)
+        except (ValueError, RecursionError):  # a torn line, or one nested to crash the parser
             continue
+        if isinstance(value, dict):
+            records.append(value)
     return records

@@ -32,7 +32,10 @@ def check_home_writable() -> None:
 
 
 def _write_probe(probe: Path) -> None:
-    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """A new file (O_EXCL, O_NOFOLLOW): a symlink or hard link left at the probe's name is
+    removed, never written through (it would truncate the file it names)."""
+    probe.unlink(missing_ok=True)
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, b"x")
         os.fsync(fd)

@@ -23,6 +23,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from agentos.errors import ConfigError
+from agentos.mounts import mounts_inside
 from agentos.paths import checkpoints_dir, logs_dir
 
 # What paths.new_run_dir creates; ASCII digits only, and nothing after (not even a newline).
@@ -391,6 +392,11 @@ def remove_run_folder(run_dir: Path) -> bool:
         raise RunHistoryError(run_dir, f"could not inspect it: {exc}") from None
     if not stat.S_ISDIR(mode):
         raise RunHistoryError(run_dir, "not a run folder; left alone")
+    inside = mounts_inside(run_dir)  # a bind mount of this very disk has our st_dev
+    if inside:
+        raise RunHistoryError(
+            run_dir, f"another file system is mounted inside it at {inside[0]}; never crossed, left there"
+        )
     try:
         remove_tree(run_dir)
     except _Mounted as mounted:

@@ -1,7 +1,8 @@
 """Workspace files are untrusted data: read only regular files inside the workspace, bounded.
 
 Every input agentos reads from the user's repository (issues, briefs, template overrides,
-`agentos.toml`, LLD status records) comes through `read_text` here, so one rule holds:
+`agentos.toml`, LLD status records) comes through `read_text` here, and every file read
+from AGENTOS_HOME through `read_home_file`, so one rule holds:
 
 - the path, with every symlink resolved, must stay inside the workspace;
 - it must be a regular file: a directory, FIFO, socket or device is refused *before* it
@@ -193,8 +194,20 @@ def read_text(
         ) from None
 
 
-def read_input(workspace: Workspace, path: Path, *, what: str, errors: str = "replace") -> str:
+def read_home_file(path: Path, *, what: str, max_bytes: int, limit_hint: str, errors: str = "strict") -> str:
+    """A file agentos reads from AGENTOS_HOME (credentials, credential state, audit files),
+    by the rules of workspace files and stricter: no symlink at all, since nothing agentos
+    writes there is one. A FIFO, a link to /dev/zero or a huge file is a FileRefused that
+    names it, never a hang, a MemoryError or a crawl; a missing file is FileNotFoundError."""
+    return read_text(
+        path, None, what=what, max_bytes=max_bytes, errors=errors, allow_symlinks=False, limit_hint=limit_hint
+    )
+
+
+def read_input(workspace: Workspace, path: Path, *, what: str, errors: str = "strict") -> str:
     """A workspace input file, under the workspace's own size limit, without control
-    characters (a NUL or a terminal escape is never copied into what agentos writes)."""
+    characters (a NUL or a terminal escape is never copied into what agentos writes).
+    Strict UTF-8: a Latin-1 or Windows-1252 file is refused by name ("not valid UTF-8
+    (byte N)"), never sent to a provider and written into an LLD with its letters lost."""
     text = read_text(path, workspace.root, what=what, max_bytes=workspace.max_item_bytes, errors=errors)
     return strip_controls(text)

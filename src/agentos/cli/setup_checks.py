@@ -13,6 +13,8 @@ from pathlib import Path
 from agentos.cli.config import RunConfig
 from agentos.credentials import load_credentials, no_key_message
 from agentos.errors import ConfigError
+from agentos.file_lock import LOCKS_DIR
+from agentos.workflows.invalid_inputs import INVALID_DIR
 from agentos.workflows.item import WorkflowKind
 
 
@@ -40,7 +42,13 @@ def check_workspace(config: RunConfig) -> None:
 def output_folders(config: RunConfig) -> list[Path]:
     """Every folder of the workspace a run writes into."""
     ws = config.workspace
-    common = [ws.root / "docs" / "lineage", ws.root / ".agentos"]
+    lineage = ws.root / "docs" / "lineage"
+    common = [
+        lineage / "active",
+        lineage / "archive",
+        ws.root.joinpath(*LOCKS_DIR),
+        ws.root.joinpath(*INVALID_DIR),
+    ]
     if config.kind is WorkflowKind.LLD:
         return [ws.lld_active, ws.lld_status_dir, *common]
     return [ws.ideas_done, ws.issues_dir, *common]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
+from pathlib import Path
 
+from agentos.atomic_file import with_filename
 from agentos.errors import AgentosError, FileRefused, ItemNotFound
 from agentos.file_lock import workspace_lock
 from agentos.item_identity import MAX_ISSUE_NUMBER, FolderScan, scan_issues, the_one_file
@@ -70,9 +73,20 @@ class LocalTracker:
         text = f"# {title}\n\n{body.strip()}\n"
         if labels:
             text += f"\nLabels: {', '.join(labels)}\n"
-        tmp = folder / f".filing-{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
+        # A fresh name (O_EXCL): a file planted at a guessable name, a symlink or a hard link
+        # to something outside the workspace, is never written through.
         try:
+            fd, tmp_name = tempfile.mkstemp(prefix=".filing-", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise with_filename(exc, folder / f"{number}.md") from None
+        tmp = Path(tmp_name)
+        try:
+            try:
+                os.fchmod(fd, 0o644)  # an issue file is for everyone to read, as before
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            except OSError as exc:  # a full disk: name the workspace file, not a checkpoint
+                raise with_filename(exc, folder / f"{number}.md") from None
             while True:
                 _check_bound(number, folder)
                 try:

@@ -176,7 +176,8 @@ def run_item(
     except Exception as exc:
         cause = disk_problem(exc)
         if cause is not None:  # full or failing disk mid-run: this item fails, clearly, resumable
-            where = getattr(exc, "filename", None) or job.db_path
+            # A write that did not name its file: never guess the checkpoint (the wrong disk)
+            where = getattr(exc, "filename", None) or f"{job.workspace} or the checkpoint {job.db_path}"
             outcome = ItemOutcome(ItemStatus.FAILED, error=str(DiskError(where, cause)))
         else:
             say(traceback.format_exc().rstrip())

@@ -79,7 +79,11 @@ class ConsoleRouter(io.TextIOBase):
                 self.log.flush()
             except (OSError, ValueError) as exc:  # disk full: the console still shows it, once said
                 self.log = None
-                self.terminal.write(f"[COORDINATOR] Warning: cannot write coordinator.log ({exc})\n")
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                self.terminal.write(
+                    f"[COORDINATOR] Warning: cannot write coordinator.log ({reason}); "
+                    "from here on, only the console has the coordinator's lines\n"
+                )
         if self.show is not None:
             shown = self.show(clean)
             if shown is None:

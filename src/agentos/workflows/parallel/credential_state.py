@@ -22,7 +22,7 @@ from agentos import safe_json
 from agentos.atomic_file import write_text_atomic
 from agentos.errors import FileRefused
 from agentos.workflows.parallel.output_prefixer import say
-from agentos.workspace_files import read_text
+from agentos.workspace_files import read_home_file
 
 FIELDS = ("cooldown_until", "quota_until")
 Marks = dict[str, dict[str, float]]
@@ -91,13 +91,10 @@ class CredentialState:
         if self._memory_only:
             return {}, False
         try:
-            text = read_text(
+            text = read_home_file(
                 self.path,
-                None,
                 what="credential state file",
                 max_bytes=MAX_STATE_BYTES,
-                errors="strict",
-                allow_symlinks=False,
                 limit_hint="it holds a few key names and times",
             )
         except FileNotFoundError:
