@@ -271,14 +271,15 @@ class CleanPlan:
     checkpoints: int = 0  # kept checkpoint DBs: clean never touches them
 
 
-def plan_clean(older_than_s: float, now: float | None = None) -> CleanPlan:
-    """Which run folders are older than the cutoff, and which of those must stay.
+def plan_clean(older_than_s: float | None, now: float | None = None, keep: int = 0) -> CleanPlan:
+    """Which run folders are older than the cutoff (every one when None) and not among the
+    newest `keep`, and which of those must stay.
 
     An old folder stays when it is the newest run whose summary names a checkpoint DB
     that is still kept: a pending item needs that DB to resume, and that run's logs say
     why it stopped. A summary's checkpoint path is matched by its workspace folder and file
     name against the real files in `checkpoints/`; it is never used to find or delete anything."""
-    cutoff = (time.time() if now is None else now) - older_than_s
+    cutoff = None if older_than_s is None else (time.time() if now is None else now) - older_than_s
     kept = kept_checkpoints()
     explains: dict[str, Path] = {}  # checkpoint file name -> newest run naming it
     folders = run_folders()
@@ -295,9 +296,9 @@ def plan_clean(older_than_s: float, now: float | None = None) -> CleanPlan:
                 explains[key] = run_dir  # folders are oldest first: the newest wins
     protected = {run_dir: name for name, run_dir in explains.items()}
     plan = CleanPlan(checkpoints=len(kept))
-    for run_dir in folders:
+    for run_dir in folders[: max(len(folders) - keep, 0)]:  # oldest first: the newest `keep` stay
         try:
-            if newest_mtime(run_dir) >= cutoff:
+            if cutoff is not None and newest_mtime(run_dir) >= cutoff:
                 continue
         except OSError:
             continue

@@ -20,7 +20,7 @@ import click
 
 from agentos import __version__, stop_signals
 from agentos.cli.workflow_command import guarded
-from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ConfigError
 from agentos.run_history import (
     RunHistoryError,
     clean_items,
@@ -75,6 +75,7 @@ def main() -> None:
       agentos show                 # the latest run's summary table
       agentos show 20261122-101500
       agentos clean --older-than 30d --dry-run
+      agentos clean --keep 10      # all but the newest 10 runs
     """
     global _out
     _out = Terminal(sys.stdout)
@@ -165,13 +166,26 @@ def show(run: str | None) -> int:
 
 
 @main.command()
-@click.option("--older-than", "older_than", required=True, metavar="AGE", help="e.g. 30d, 12h, 2w.")
+@click.option("--older-than", "older_than", metavar="AGE", help="e.g. 30d, 12h, 2w.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Keep the newest N run folders, whatever their age.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @guarded
-def clean(older_than: str, dry_run: bool) -> int:
-    """Remove run folders older than AGE. Never a checkpoint DB, and never the folder
-    that explains a checkpoint still kept for a pending item."""
-    plan = plan_clean(parse_age(older_than))
+def clean(older_than: str | None, keep: int | None, dry_run: bool) -> int:
+    """Remove run folders older than AGE, or all but the newest N (both: older than AGE and
+    not among the newest N). Never a checkpoint DB, and never the folder that explains a
+    checkpoint still kept for a pending item."""
+    if older_than is None and keep is None:
+        raise ConfigError("say what to remove: --older-than AGE, --keep N, or both")
+    plan = plan_clean(parse_age(older_than) if older_than is not None else None, keep=keep or 0)
+    which = " and ".join(
+        ([f"older than {older_than}"] if older_than is not None else [])
+        + ([f"not among the newest {keep}"] if keep is not None else [])
+    )
     verb = "Would remove" if dry_run else "Removed"
     failed: list[str] = []
     removed = gone = 0  # gone: removed meanwhile by another `clean`
@@ -192,7 +206,7 @@ def clean(older_than: str, dry_run: bool) -> int:
     for run_dir, why in plan.keep:
         echo(f"Kept {_path(run_dir)}: {why}")
     echo(
-        f"{verb} {removed} run folder(s) older than {older_than}; kept {len(plan.keep)} that explain "
+        f"{verb} {removed} run folder(s) {which}; kept {len(plan.keep)} that explain "
         f"kept checkpoints. {plan.checkpoints} checkpoint DB(s) kept for resume are never removed here "
         "(--fresh on a run discards them)."
     )
