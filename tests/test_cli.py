@@ -85,7 +85,7 @@ def test_parallel_runs_overlap(demo: Path, home: Path) -> None:
     spans = []
     for key in ("3", "8", "17"):
         events = read_audit(run_dir / f"workflow-audit-{key}.jsonl")
-        spans.append((events[0]["ts"], events[-1]["ts"]))
+        spans.append((events[0]["epoch_s"], events[-1]["epoch_s"]))
     latest_start = max(s for s, _ in spans)
     earliest_end = min(e for _, e in spans)
     assert latest_start < earliest_end, "all three items were running at the same time"

@@ -166,7 +166,7 @@ def run_batch(
                 finally:
                     locks.release_all()
                     progress.stop()
-                items = _records(jobs, results, run_dir, spend)
+                items = _records(jobs, results, run_dir, spend, runner.last_pids)
                 code = exit_code_for(coordinator, items, spend is not None and spend.limit_reached)
                 data = summary.build(workflow, items, started, code, run_dir, run_info)
                 if spend is not None:
@@ -188,6 +188,7 @@ def run_batch(
                         f"in {agentos_home()}, then run the same command again to resume."
                     )
                 router.line(f"[COORDINATOR] {summary.summary_line(items)}")
+                router.line(f"[COORDINATOR] {summary.took_line(data)}")
                 if spend is not None:
                     router.line(f"[COORDINATOR] {spend.total_line()}")
                 per_key = pacing.summary_line()
@@ -231,7 +232,11 @@ def run_batch(
 
 
 def _records(
-    jobs: list[ItemJob], results: list[WorkflowResult], run_dir: Path, spend: SpendMeter | None = None
+    jobs: list[ItemJob],
+    results: list[WorkflowResult],
+    run_dir: Path,
+    spend: SpendMeter | None = None,
+    pids: Mapping[str, int] | None = None,
 ) -> list[ItemRecord]:
     by_id = {r.item_id: r for r in results}
     items = []
@@ -241,5 +246,6 @@ def _records(
         )
         log = run_dir / log_name(job)
         usage = spend.item_usage(job.item_id) if spend is not None else None
-        items.append(ItemRecord.of(result, log if log.exists() else None, job.db_path, usage))
+        pid = (pids or {}).get(job.item_id)
+        items.append(ItemRecord.of(result, log if log.exists() else None, job.db_path, usage, pid))
     return items
