@@ -20,6 +20,7 @@ from agentos.errors import (
     EXIT_USAGE,
 )
 from agentos.paths import agentos_home, new_run_dir
+from agentos.run_progress import RunProgress
 from agentos.std_streams import Terminal
 from agentos.wording import counted
 from agentos.workflows.item import ItemJob, ItemStatus
@@ -107,7 +108,9 @@ def run_batch(
             router = ConsoleRouter(terminal, coordinator_log, console_filter(verbosity))
             jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
             progress = ProgressDisplay(len(jobs), router, live and verbosity is not Verbosity.QUIET)
-            listeners = ListenerGroup(progress)
+            where = {"workflow": workflow, "workspace": jobs[0].workspace if jobs else None}
+            record = RunProgress(run_dir, where, len(jobs))  # `agentos runs` sees it going
+            listeners = ListenerGroup(progress, record)
             sys.stdout = router  # type: ignore[assignment]  # typeshed: sys.stdout is exactly TextIO
             try:
                 coordinator = ParallelCoordinator(parallel, pools, listener=listeners, no_wait=no_wait)
@@ -224,6 +227,7 @@ def run_batch(
                         )
                 return code
             finally:
+                record.close()
                 sys.stdout = stdout
                 router.flush()
 
