@@ -23,7 +23,8 @@ import click
 
 from agentos import __version__, stop_signals
 from agentos.cli.workflow_command import guarded
-from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ConfigError
+from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AgentosError, ConfigError
+from agentos.paths import checkpoints_dir
 from agentos.run_history import (
     RunHistoryError,
     RunInfo,
@@ -74,7 +75,7 @@ def _read_only() -> None:
 )
 @click.version_option(__version__, "--version", message="%(prog)s (agentos %(version)s)")
 def main() -> None:
-    """Past runs of lld-workflow and issue-workflow: list, show, clean.
+    """Past runs of lld-workflow and issue-workflow: list, show, clean; kept checkpoints.
 
     \b
     Examples:
@@ -85,6 +86,8 @@ def main() -> None:
       agentos runs --json
       agentos clean --older-than 30d --dry-run
       agentos clean --keep 10      # all but the newest 10 runs
+      agentos checkpoints          # kept checkpoints: whose, how old, why
+      agentos checkpoints --prune --older-than 7d
     """
     global _out
     _out = Terminal(sys.stdout)
@@ -297,10 +300,82 @@ def clean(older_than: str | None, keep: int | None, dry_run: bool) -> int:
     echo(
         f"{verb} {removed} run folder(s) {which}; kept {len(plan.keep)} that are running or explain "
         f"kept checkpoints. {plan.checkpoints} checkpoint DB(s) kept for resume are never removed here "
-        "(--fresh on a run discards them)."
+        "(`agentos checkpoints --prune` or --fresh on a run discards them)."
     )
     if gone:
         echo(f"{gone} more were removed meanwhile by another clean.")
+    for message in failed:
+        click.echo(f"Error: {message}", err=True)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+@main.command()
+@click.option("--prune", is_flag=True, help="Delete the kept checkpoints listed (only agentos's own).")
+@click.option("--older-than", "older_than", metavar="AGE", help="Only those older than AGE: 7d, 12h, 2w.")
+@click.option("--dry-run", is_flag=True, help="With --prune: say what would be deleted; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="The list as one JSON array.")
+@guarded
+def checkpoints(prune: bool, older_than: str | None, dry_run: bool, as_json: bool) -> int:
+    """Checkpoint DBs kept for resume: workspace, item, age, and why each was kept.
+
+    A DB is kept after a failure or an interruption, so the same command resumes the item.
+    --prune deletes them (a pruned item starts over on its next run); only DBs that carry
+    agentos's mark, and never one whose item a run is working on now."""
+    from agentos.workflows.kept_checkpoints import list_kept
+    from agentos.workflows.kept_checkpoints import prune as prune_one
+
+    if not prune:
+        _read_only()
+    cutoff = parse_age(older_than) if older_than is not None else None
+    found = [e for e in list_kept() if cutoff is None or e.age_s >= cutoff]
+    if as_json and not prune:
+        echo(json.dumps([e.to_json() for e in found], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not prune:
+        if not found:
+            which = f" older than {older_than}" if older_than else ""
+            echo(f"No kept checkpoints{which} in {_path(checkpoints_dir())}.")
+            return EXIT_OK
+        for e in found:
+            whose = (
+                f"{e.workflow} {e.item}, workspace {e.workspace}" if e.problem is None else "not agentos's"
+            )
+            echo(f"{_age(e.age_s):>4} old  {whose}: {e.problem or e.why}")
+            run = f" (run {e.run})" if e.run else ""
+            busy = f"; in use by a run (pid {e.in_use_by or '?'})" if e.in_use_by is not None else ""
+            echo(f"      {_path(e.path)}{run}{busy}")
+        echo(
+            f"{len(found)} kept checkpoint(s). `agentos checkpoints --prune [--older-than AGE]` deletes them."
+        )
+        return EXIT_OK
+    verb = "Would delete" if dry_run else "Deleted"
+    done, failed = 0, []
+    for e in found:
+        if stop_signals.requested():
+            echo(f"Stopped by a signal after {done}; run it again to go on.")
+            break
+        if e.problem is not None:
+            echo(f"Left alone {_path(e.path)}: {e.problem}")
+            continue
+        if e.in_use_by is not None:
+            echo(f"Left alone {_path(e.path)}: a run (pid {e.in_use_by or '?'}) is working on {e.item}")
+            continue
+        if not dry_run:
+            try:
+                prune_one(e)
+            except AgentosError as exc:
+                failed.append(f"{_path(e.path)}: {clean_text(str(exc))}")
+                continue
+        done += 1
+        echo(f"{verb} {_path(e.path)} ({e.workflow} {e.item}, workspace {e.workspace}; kept as {e.why})")
+    echo(f"{verb} {done} kept checkpoint(s); those items start over on their next run.")
     for message in failed:
         click.echo(f"Error: {message}", err=True)
     return EXIT_FAILED if failed else EXIT_OK
