@@ -194,6 +194,7 @@ class WorkerLauncher:
         self.base_env = base_env
         self.target = target  # the process entry point; tests inject hostile workers here
         self.pids: dict[str, int] = {}  # running workers, for tests and diagnostics
+        self.last_pids: dict[str, int] = {}  # each item's latest worker, running or not: the joblog
         # The one owner of every live worker: it stops them (TERM, grace, KILL).
         self.children = children or ChildRegistry()
         self.item_timeout = item_timeout or None  # seconds per run of an item's process; 0: none
@@ -226,7 +227,7 @@ class WorkerLauncher:
             res_r.close()
             return ItemOutcome(ItemStatus.INTERRUPTED, error="interrupted before it started")
         if process.pid is not None:  # set by a successful start()
-            self.pids[job.item_id] = process.pid
+            self.pids[job.item_id] = self.last_pids[job.item_id] = process.pid
         self.children.add(job.item_id, process)
         self._failures.pop(job.item_id, None)
         try:
