@@ -202,23 +202,32 @@ class WorkerLauncher:
 
     def __call__(self, job: ItemJob, credential: dict[str, Credential] | Credential | None) -> ItemOutcome:
         creds = self._as_mapping(credential)
-        out_r, out_w = self.ctx.Pipe(duplex=False)
-        res_r, res_w = self.ctx.Pipe(duplex=False)
         env = {
             **self.base_env,
             environment.WORKFLOW_DB.name: job.db_path,
             EXIT_AFTER_STOP_ENV: str(self.children.sequence.worker_exit),
             **credential_env(creds),
         }
-        process = self.ctx.Process(
-            target=self.target, args=(job, out_w, res_w, env), name=job.item_id, daemon=False
-        )
-        try:
-            started = _start_within(process, f"starting {job.item_id}", self.stop)
-        except BaseException:
-            for end in (out_w, res_w, out_r, res_r):
-                end.close()
-            raise
+        for attempt in (1, 2):
+            out_r, out_w = self.ctx.Pipe(duplex=False)
+            res_r, res_w = self.ctx.Pipe(duplex=False)
+            process = self.ctx.Process(
+                target=self.target, args=(job, out_w, res_w, env), name=job.item_id, daemon=False
+            )
+            try:
+                started = _start_within(process, f"starting {job.item_id}", self.stop)
+                break
+            except (EOFError, ConnectionError):
+                for end in (out_w, res_w, out_r, res_r):
+                    end.close()
+                if attempt == 2:
+                    raise
+                # The server died under this start (another start's stall killed it): once
+                # more, on a new server. Nothing of the item ran.
+            except BaseException:
+                for end in (out_w, res_w, out_r, res_r):
+                    end.close()
+                raise
         out_w.close()
         res_w.close()
         if not started:  # a stop came while the fork server was slow: the item never ran
