@@ -85,3 +85,47 @@ def test_ctrl_c_in_the_first_second_ends_everything_and_the_pipe(demo: Path, hom
             os.kill(server, signal.SIGKILL)
     assert run.returncode == 130, out.decode()
     assert elapsed < 10, elapsed
+
+
+def test_a_fork_server_stopped_mid_run_fails_the_stalled_start_only(demo: Path, home: Path) -> None:
+    """Stopped after the warm-up: the next start stalls, the server is killed and named, and the
+    items already running end as they would have (not "exited with code 255")."""
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentos.cli.lld",
+            "--repo",
+            str(demo),
+            "--parallel",
+            "2",
+            "--provider",
+            "mock",
+        ]
+        + [flag for n in (3, 5, 8, 12) for flag in ("--issue", str(n))]
+        + ["-v"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=cli_env(home, AGENTOS_STARTUP_TIMEOUT="2", AGENTOS_MOCK_LATENCY="1.2"),
+        text=True,
+    )
+    assert run.stdout is not None
+    lines: list[str] = []
+    server = None
+    try:
+        for line in run.stdout:
+            lines.append(line)
+            if server is None and sum(">>> Worker process" in seen for seen in lines) == 2:
+                server = fork_server_of(run.pid)
+                os.kill(server, signal.SIGSTOP)  # both running; the next start will stall
+        code = run.wait(30)
+    finally:
+        run.kill()
+        if server is not None and os.path.exists(f"/proc/{server}"):
+            os.kill(server, signal.SIGKILL)
+    text = "".join(lines)
+    assert server is not None, text
+    assert code == 1, text
+    assert "did not answer within 2s (AGENTOS_STARTUP_TIMEOUT)" in text, text
+    assert "exited with code 255" not in text, text
+    assert "approved" in text.split("Summary:")[-1], text

@@ -176,3 +176,46 @@ def test_a_worker_outlives_the_fork_server_being_killed(tmp_path: Path) -> None:
     router.flush()
     assert stats.success_count == 1, {r.item_id: r.error for r in results}
     assert "[ISSUE-quiet] answered" in sink.getvalue()
+
+
+def test_a_start_cut_short_by_another_starts_stall_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20 finding 18: two starts wait on a stopped fork server; the first to reach its
+    deadline kills the server, and the other's start then failed with a bare "EOFError: ".
+    It is tried once more, on a new server, and its item runs."""
+    import signal
+
+    from agentos.workflows.parallel.worker_launcher import stop_helpers
+
+    monkeypatch.setenv("AGENTOS_STARTUP_TIMEOUT", "5")  # also what the new server has to preload
+    coordinator = ParallelCoordinator(2)
+    runner = hostile_runner(tmp_path, coordinator, ConsoleRouter(io.StringIO()), {})
+    runner.ctx.Process(target=print).start()  # the server is up and preloaded
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    os.kill(server, signal.SIGSTOP)
+    first, second = jobs(tmp_path, "halfline", "badutf8")
+    outcomes: dict[str, object] = {}
+
+    def run_item(job: ItemJob) -> None:
+        try:
+            outcomes[job.item_id] = runner(job, None)
+        except Exception as exc:
+            outcomes[job.item_id] = exc
+
+    try:
+        stalls = threading.Thread(target=run_item, args=(first,))
+        stalls.start()  # its deadline comes 2 s before the second's
+        time.sleep(2.0)
+        cut_short = threading.Thread(target=run_item, args=(second,))
+        cut_short.start()
+        stalls.join(30)
+        cut_short.join(30)
+    finally:
+        stop_helpers()
+    assert "did not answer within 5s" in str(outcomes[first.item_id]), outcomes
+    second_outcome = outcomes[second.item_id]
+    assert getattr(second_outcome, "status", None) is not None, second_outcome
+    assert second_outcome.status.succeeded, second_outcome  # type: ignore[attr-defined]

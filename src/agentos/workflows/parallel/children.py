@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -181,15 +180,11 @@ class ChildRegistry:
 
 def _alive(process: BaseProcess) -> bool:
     """Whether the process still runs, without reaping it: the supervisor thread reads
-    its exit status, and two readers of a fork-server sentinel could race."""
+    its exit status, and two readers of a fork-server sentinel could race. Its pid decides,
+    not the sentinel: a killed fork server reads as "exited" for every running worker, and
+    a stopped one never reports a worker that has ended (pid_running)."""
     try:
-        if not process.pid:
-            return False
-        # Joined already: the exit status was read off the sentinel, which a fork server may
-        # close a moment later; until then the sentinel looks alive. Ask the status first.
-        if getattr(getattr(process, "_popen", None), "returncode", None) is not None:
-            return pid_running(process.pid)  # 255 from a killed fork server: see pid_running
-        return not wait([process.sentinel], 0) or pid_running(process.pid)
+        return pid_running(process.pid)
     except (ValueError, OSError, AttributeError):
         return False
 
@@ -198,8 +193,9 @@ def pid_running(pid: int | None) -> bool:
     """Whether `pid` still runs (not gone, not a zombie).
 
     A fork-server worker's exit status comes from the fork server. Once the server is killed
-    (a stalled start, `stop_helpers`), every running worker reads as "exited, 255", so the
-    pid has the last word: a worker is never left unsupervised, or unkilled at a stop.
+    (a stalled start, `stop_helpers`), every running worker reads as "exited, 255"; while it
+    is stopped, an ended worker stays its zombie and is never reported. So the pid has the
+    last word: a worker is never left unsupervised or unkilled, nor waited for forever.
     The server reaps a worker before it reports its status, so an ended one is gone here.
     """
     if pid is None:

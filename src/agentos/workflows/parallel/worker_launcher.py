@@ -145,7 +145,7 @@ def warm_up(ctx: WorkerContext, stop: threading.Event | None = None) -> float:
     started = time.monotonic()
     process = ctx.Process(target=_ready, name="warm-up")
     if _start_within(process, "preloading the stack", stop):
-        process.join()
+        _wait_for_exit(process)
     return time.monotonic() - started
 
 
@@ -203,23 +203,32 @@ class WorkerLauncher:
 
     def __call__(self, job: ItemJob, credential: dict[str, Credential] | Credential | None) -> ItemOutcome:
         creds = self._as_mapping(credential)
-        out_r, out_w = self.ctx.Pipe(duplex=False)
-        res_r, res_w = self.ctx.Pipe(duplex=False)
         env = {
             **self.base_env,
             environment.WORKFLOW_DB.name: job.db_path,
             EXIT_AFTER_STOP_ENV: str(self.children.sequence.worker_exit),
             **credential_env(creds),
         }
-        process = self.ctx.Process(
-            target=self.target, args=(job, out_w, res_w, env), name=job.item_id, daemon=False
-        )
-        try:
-            started = _start_within(process, f"starting {job.item_id}", self.stop)
-        except BaseException:
-            for end in (out_w, res_w, out_r, res_r):
-                end.close()
-            raise
+        for attempt in (1, 2):
+            out_r, out_w = self.ctx.Pipe(duplex=False)
+            res_r, res_w = self.ctx.Pipe(duplex=False)
+            process = self.ctx.Process(
+                target=self.target, args=(job, out_w, res_w, env), name=job.item_id, daemon=False
+            )
+            try:
+                started = _start_within(process, f"starting {job.item_id}", self.stop)
+                break
+            except (EOFError, ConnectionError):
+                for end in (out_w, res_w, out_r, res_r):
+                    end.close()
+                if attempt == 2:
+                    raise
+                # The server died under this start (another start's stall killed it): once
+                # more, on a new server. Nothing of the item ran.
+            except BaseException:
+                for end in (out_w, res_w, out_r, res_r):
+                    end.close()
+                raise
         out_w.close()
         res_w.close()
         if not started:  # a stop came while the fork server was slow: the item never ran
@@ -232,7 +241,7 @@ class WorkerLauncher:
         self._failures.pop(job.item_id, None)
         try:
             self._pump(job, process, out_r)
-            process.join()  # the registry KILLs it if it outlives a stop
+            _wait_for_exit(process)  # the registry KILLs it if it outlives a stop
         finally:
             self.children.discard(job.item_id)
             self.pids.pop(job.item_id, None)
@@ -329,9 +338,29 @@ class WorkerLauncher:
         )
 
 
+STATUS_WAIT_S = 1.0  # how long an ended worker's exit status may take to arrive
+
+
+def _wait_for_exit(process: BaseProcess) -> None:
+    """`process.join()`, except that the exit status of a fork-server worker is sent by the
+    server: a stopped (SIGSTOP) server never sends it, and a plain join waited forever after
+    the item had ended. Once the pid has ended, the status gets STATUS_WAIT_S; the outcome
+    itself comes on the item's own pipe, so nothing is lost without it."""
+    ended_at: float | None = None
+    while process.exitcode is None:
+        process.join(0.05)
+        if process.exitcode is not None or _running(process):
+            ended_at = None
+            continue
+        ended_at = ended_at or time.monotonic()
+        if time.monotonic() - ended_at > STATUS_WAIT_S:
+            return
+
+
 def _running(process: BaseProcess) -> bool:
-    """Whether the worker still runs: a killed fork server reads as "exited" (pid_running)."""
-    return process.is_alive() or pid_running(process.pid)
+    """Whether the worker still runs. Its pid decides: a killed fork server reads as "exited"
+    for every worker, and a stopped one reports none (pid_running)."""
+    return pid_running(process.pid)
 
 
 class _ItemLog:
