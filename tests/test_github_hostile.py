@@ -4,6 +4,7 @@ lists, and a brief filed long ago that only the search API still finds."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -135,5 +136,71 @@ def test_a_brief_filed_before_many_newer_issues_is_found_by_search() -> None:
         first = t.create_issue("Widgets", f"body\n{marker}\n", [])
         for n in range(350):  # more than the 3 pages the recent scan reads
             t.create_issue(f"Newer {n}", "unrelated", [])
-        assert t.find_filed(marker) == first
+        assert t.find_filed(marker) is None  # no intent recorded: the recent pages only
+        assert not any(r.startswith("SEARCH ") for r in server.requests)
+        assert t.find_filed(marker, maybe_sent=True) == first
         assert any(r.startswith("SEARCH ") for r in server.requests)
+
+
+BRIEFS = ["api-keys-rotation", "csv-import", "offline-mode", "slack-alerts", "usage-dashboard"]
+
+
+def filed_slugs(server: FakeGitHub) -> list[str]:
+    return sorted(c["body"].split("agentos-filing: ")[1].split("/")[0] for c in server.creates)
+
+
+def test_a_fresh_brief_is_filed_without_the_search_api(demo: Path, home: Path) -> None:
+    """Issue 20 finding 17: the search API (30 requests a minute, off on some servers) is
+    asked only for a brief whose filing may have been sent; here it answers 404."""
+    with FakeGitHub() as server:
+        server.search_enabled = False
+        gh = ["--github", server.repo, "--github-api-url", server.url]
+        result = run_cli(
+            "issue-workflow",
+            "--repo",
+            str(demo),
+            "--all",
+            "--provider",
+            "mock",
+            *gh,
+            home=home,
+            GH_TOKEN=TOKEN,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert filed_slugs(server) == BRIEFS
+        assert not any(r.startswith("SEARCH ") for r in server.requests)
+    assert not list(demo.glob(".agentos/filing/*"))  # every intent deleted once its number was kept
+
+
+@pytest.mark.timeout(240)
+def test_a_run_killed_during_the_post_then_350_newer_issues_files_each_brief_once(
+    demo: Path, home: Path
+) -> None:
+    """Issue 20 finding 17: the intent is recorded before the POST; the resume searches for
+    the marker, which 350 newer issues pushed past the 3 recent pages it scans."""
+    args = ["--repo", str(demo), "--all", "--parallel", "3", "--provider", "mock"]
+    with FakeGitHub() as server:
+        gh = ["--github", server.repo, "--github-api-url", server.url]
+        server.create_delay = 30.0  # the issue exists on GitHub; the worker never hears back
+        run = LiveRun("issue-workflow", *args, *gh, home=home, GH_TOKEN=TOKEN)
+        try:
+            deadline = time.monotonic() + 90
+            while not server.creates and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.creates, run.output
+            os.killpg(run.proc.pid, signal.SIGKILL)  # everything dies before the number is checkpointed
+            run.wait(timeout=10)
+        finally:
+            kill_all(run)
+        assert list(demo.glob(".agentos/filing/*.intent")), "the intent was recorded before the POST"
+        with server.lock:
+            top = max(server.issues)
+            for n in range(top + 1, top + 351):
+                server.issues[n] = {"number": n, "title": f"Newer {n}", "body": "x", "state": "open"}
+        server.create_delay = 0.0
+        resumed = run_cli("issue-workflow", *args, *gh, home=home, GH_TOKEN=TOKEN, timeout=180)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert "Already filed as issue" in resumed.stdout
+        assert any(r.startswith("SEARCH ") for r in server.requests)
+        assert filed_slugs(server) == BRIEFS  # each once
+    assert not list(demo.glob(".agentos/filing/*"))

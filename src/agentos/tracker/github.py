@@ -293,15 +293,16 @@ class GitHubTracker:
             )
         return number
 
-    def find_filed(self, marker: str) -> int | None:
-        """The issue an earlier run filed with `marker`, however many issues came since: the
-        newest pages first (the search index lags a new issue by seconds), then the search
-        API, which finds an older one (a run killed during its POST, resumed much later)."""
+    def find_filed(self, marker: str, *, maybe_sent: bool = False) -> int | None:
+        """The issue an earlier run filed with `marker`: the newest pages first (the search
+        index lags a new issue by seconds); then, only when an intent to file was recorded
+        (`maybe_sent`: a run killed during its POST, resumed after any number of newer
+        issues), the search API, which is limited to 30 requests a minute and may be off."""
         params = {"state": "all", "per_page": PER_PAGE, "sort": "created", "direction": "desc"}
         for issue in self._pages(params, max_pages=FILED_SCAN_PAGES):
             if marker in str(issue.get("body") or "") and "pull_request" not in issue:
                 return self._number(issue, "the filed-issue search")
-        return self._search_filed(marker)
+        return self._search_filed(marker) if maybe_sent else None
 
     def _search_filed(self, marker: str) -> int | None:
         token = marker.removeprefix("<!-- agentos-filing: ").removesuffix(" -->").rsplit("/", 1)[-1]
