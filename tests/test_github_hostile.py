@@ -101,7 +101,8 @@ def test_a_malformed_issue_list_through_the_cli_is_exit_2_without_traceback(demo
     assert "answered the issue list with null, not a list" in result.stderr
 
 
-def test_a_signal_ends_an_endless_listing_at_once_with_130(demo: Path, home: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_an_endless_listing_at_once_with_130(demo: Path, home: Path, sig: int) -> None:
     with FakeGitHub() as server:
         server.trickle_s = 2.0  # each page takes minutes
         args = ["--repo", str(demo), "--all", "--provider", "mock"]
@@ -121,7 +122,7 @@ def test_a_signal_ends_an_endless_listing_at_once_with_130(demo: Path, home: Pat
                 time.sleep(0.05)
             time.sleep(0.3)
             started = time.monotonic()
-            run.proc.send_signal(signal.SIGINT)
+            run.proc.send_signal(sig)
             code = run.wait(timeout=20)
             assert time.monotonic() - started < 5
         finally:
