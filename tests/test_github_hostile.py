@@ -57,6 +57,20 @@ def test_the_token_never_follows_a_next_link_to_another_host() -> None:
         assert other.requests == []  # the other host never saw a request, so never the token
 
 
+def test_a_next_link_with_a_user_name_is_not_followed() -> None:
+    with FakeGitHub() as server:
+        server.next_base = server.url.replace("://", "://someone:pw@")
+        with pytest.raises(ConfigError, match="holds a user name or password; not following it"):
+            tracker(server).open_issue_numbers()
+        assert len([r for r in server.requests if r.endswith("/issues")]) == 1
+
+
+def test_a_relative_next_link_is_followed_on_the_api_host() -> None:
+    with FakeGitHub() as server:
+        server.next_base = ""  # </repos/acme/widgets/issues?page=2>: resolved against the API URL
+        assert tracker(server).open_issue_numbers() == [1, 2, 4]
+
+
 def test_an_error_body_ending_with_the_token_shows_no_part_of_it() -> None:
     register_secret(TOKEN, "GH_TOKEN")
     try:

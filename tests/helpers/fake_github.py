@@ -29,7 +29,7 @@ class FakeGitHub(LoopbackServer):
         self.create_delay = 0.0
         # Hostile behaviours (issue 20): every list page names a next page; the list is
         # trickled a byte every `trickle_s`; the next link points to `next_base` (another
-        # host); the list answers `list_error` (status, body) or `list_json` (any JSON).
+        # host; "" makes it relative); the list answers `list_error` (status, body) or `list_json` (any JSON).
         self.endless_next = False
         self.trickle_s: float | None = None
         self.next_base: str | None = None
@@ -161,7 +161,8 @@ class FakeGitHub(LoopbackServer):
         if page * per_page < len(items) or self.endless_next:
             nxt = dict(query, page=str(page + 1), per_page=str(int(query.get("per_page", 30))))
             qs = "&".join(f"{k}={v}" for k, v in nxt.items())
-            headers["link"] = f'<{self.next_base or self.url}/repos/{self.repo}/issues?{qs}>; rel="next"'
+            base = self.url if self.next_base is None else self.next_base  # "": a relative link
+            headers["link"] = f'<{base}/repos/{self.repo}/issues?{qs}>; rel="next"'
         if self.trickle_s is not None:
             return self._trickle(h, chunk, headers)
         return self._send(h, 200, chunk, headers)

@@ -131,22 +131,28 @@ class GitHubHTTP:
         return None
 
     def next_link(self, response: httpx.Response) -> str | None:
-        """The `next` page, only on the configured API host (scheme, host and port): the
-        token is never sent to a host a server named, as `gh` and the SDKs do."""
+        """The `next` page, only on the configured API host (scheme, host and port) and with
+        no user name or password in it: the token is never sent to a host a server named, as
+        `gh` and the SDKs do. A relative link is resolved against the API URL (RFC 8288)."""
         match = _NEXT.search(response.headers.get("link", "")[:8192])
         if match is None:
             return None
         try:
-            target = httpx.URL(match.group(1))
+            target = self._api.join(match.group(1))
         except (httpx.InvalidURL, ValueError):
             raise ConfigError(f"GitHub ({self.host}) sent a malformed next-page link") from None
         if (target.scheme, target.host, target.port) != (self._api.scheme, self._api.host, self._api.port):
+            where = f"{target.scheme}://{target.host}" + (f":{target.port}" if target.port else "")
             raise ConfigError(
-                f"GitHub's next-page link points to {target.scheme}://{target.netloc.decode('ascii', 'replace')}, "
-                f"not the API host {self.host}; not following it with the token"
+                f"GitHub's next-page link points to {redact(where)}, not the API host {self.host}; "
+                "not following it with the token"
+            )
+        if target.userinfo:
+            raise ConfigError(
+                f"GitHub's next-page link on {self.host} holds a user name or password; "
+                "not following it with the token"
             )
         return str(target)
-
 
 def path_of(url: str) -> str:
     """A request's path for a message: no host, no query (a query may be long)."""
