@@ -154,6 +154,7 @@ class GitHubHTTP:
             )
         return str(target)
 
+
 def path_of(url: str) -> str:
     """A request's path for a message: no host, no query (a query may be long)."""
     path = redact(str(url).split("?", 1)[0])  # redacted before it is cut, as `clip` does
