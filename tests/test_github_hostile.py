@@ -219,3 +219,29 @@ def test_a_run_killed_during_the_post_then_350_newer_issues_files_each_brief_onc
         assert any(r.startswith("SEARCH ") for r in server.requests)
         assert filed_slugs(server) == BRIEFS  # each once
     assert not list(demo.glob(".agentos/filing/*"))
+
+
+@pytest.mark.parametrize(("payload", "shown"), [(5, "int"), (None, "null"), ([1], "list")])
+def test_a_malformed_issue_through_the_cli_is_one_line(
+    demo: Path, home: Path, payload: Any, shown: str
+) -> None:
+    """Issue 20 finding 13: `--issue 1` when GitHub answers the issue with `5` or `null`."""
+    with FakeGitHub() as server:
+        server.issue_json[1] = payload
+        gh = ["--github", server.repo, "--github-api-url", server.url]
+        result = run_cli(
+            "lld-workflow",
+            "--repo",
+            str(demo),
+            "--issue",
+            "1",
+            "--provider",
+            "mock",
+            *gh,
+            home=home,
+            GH_TOKEN=TOKEN,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    host = server.url.split("://")[1]
+    assert f"Error: GitHub ({host}) answered issue #1 with {shown}, not an object\n" in result.stderr

@@ -35,6 +35,7 @@ class FakeGitHub(LoopbackServer):
         self.next_base: str | None = None
         self.list_error: tuple[int, str] | None = None
         self.list_json: Any = _UNSET
+        self.issue_json: dict[int, Any] = {}  # GET /issues/<n> answers this JSON instead
         self.search_enabled = True
         self.lock = threading.Lock()
         for number, title, body in [
@@ -136,6 +137,8 @@ class FakeGitHub(LoopbackServer):
             return self._send(h, 201, issue)
         if url.path.startswith(f"{base}/issues/") and method == "GET":
             number = int(url.path.rsplit("/", 1)[1])
+            if number in self.issue_json:
+                return self._send(h, 200, self.issue_json[number])
             if number not in self.issues:
                 return self._send(h, 404, {"message": "Not Found"})
             return self._send(h, 200, self.issues[number])

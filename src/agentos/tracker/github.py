@@ -110,7 +110,7 @@ class GitHubTracker:
         if not isinstance(data, kind):
             shown = "null" if data is None else type(data).__name__
             raise ConfigError(
-                f"GitHub ({self.host}) answered {what} with {shown}, not a {'list' if kind is list else 'object'}"
+                f"GitHub ({self.host}) answered {what} with {shown}, not {'a list' if kind is list else 'an object'}"
             )
         return data
 
