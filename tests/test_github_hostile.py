@@ -245,3 +245,18 @@ def test_a_malformed_issue_through_the_cli_is_one_line(
     assert "Traceback" not in result.stdout + result.stderr
     host = server.url.split("://")[1]
     assert f"Error: GitHub ({host}) answered issue #1 with {shown}, not an object\n" in result.stderr
+
+
+def test_a_500_ending_with_the_token_through_the_cli_shows_no_part_of_it(demo: Path, home: Path) -> None:
+    """Issue 20 finding 4 as reported: 161 characters of padding, then the token."""
+    with FakeGitHub() as server:
+        server.list_error = (500, "x" * 161 + TOKEN)
+        gh = ["--github", server.repo, "--github-api-url", server.url]
+        result = run_cli(
+            "lld-workflow", "--repo", str(demo), "--all", "--provider", "mock", *gh, home=home, GH_TOKEN=TOKEN
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "GitHub error 500 for issue list" in result.stderr
+    shown = result.stdout + result.stderr + "".join(p.read_text() for p in home.rglob("*.log"))
+    for part in (TOKEN[:8], TOKEN[8:16], TOKEN[-8:]):
+        assert part not in shown, shown
