@@ -93,7 +93,7 @@ def test_github_rate_limit_numbers_are_clamped(raw: str) -> None:
 
 
 def test_github_link_header_parses_in_linear_time() -> None:
-    from agentos.tracker.github import _NEXT
+    from agentos.tracker.github_http import _NEXT
 
     started = time.perf_counter()
     assert _NEXT.search("<" * 100_000 + '>; rel="prev"') is None

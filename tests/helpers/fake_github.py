@@ -29,12 +29,13 @@ class FakeGitHub(LoopbackServer):
         self.create_delay = 0.0
         # Hostile behaviours (issue 20): every list page names a next page; the list is
         # trickled a byte every `trickle_s`; the next link points to `next_base` (another
-        # host); the list answers `list_error` (status, body) or `list_json` (any JSON).
+        # host; "" makes it relative); the list answers `list_error` (status, body) or `list_json` (any JSON).
         self.endless_next = False
         self.trickle_s: float | None = None
         self.next_base: str | None = None
         self.list_error: tuple[int, str] | None = None
         self.list_json: Any = _UNSET
+        self.issue_json: dict[int, Any] = {}  # GET /issues/<n> answers this JSON instead
         self.search_enabled = True
         self.lock = threading.Lock()
         for number, title, body in [
@@ -136,6 +137,8 @@ class FakeGitHub(LoopbackServer):
             return self._send(h, 201, issue)
         if url.path.startswith(f"{base}/issues/") and method == "GET":
             number = int(url.path.rsplit("/", 1)[1])
+            if number in self.issue_json:
+                return self._send(h, 200, self.issue_json[number])
             if number not in self.issues:
                 return self._send(h, 404, {"message": "Not Found"})
             return self._send(h, 200, self.issues[number])
@@ -161,7 +164,8 @@ class FakeGitHub(LoopbackServer):
         if page * per_page < len(items) or self.endless_next:
             nxt = dict(query, page=str(page + 1), per_page=str(int(query.get("per_page", 30))))
             qs = "&".join(f"{k}={v}" for k, v in nxt.items())
-            headers["link"] = f'<{self.next_base or self.url}/repos/{self.repo}/issues?{qs}>; rel="next"'
+            base = self.url if self.next_base is None else self.next_base  # "": a relative link
+            headers["link"] = f'<{base}/repos/{self.repo}/issues?{qs}>; rel="next"'
         if self.trickle_s is not None:
             return self._trickle(h, chunk, headers)
         return self._send(h, 200, chunk, headers)

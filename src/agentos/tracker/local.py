@@ -44,7 +44,7 @@ class LocalTracker:
             raise ItemNotFound("issue", str(number), str(self.workspace.issues_dir)) from None
         return parse_issue_markdown(int(number), text)
 
-    def find_filed(self, marker: str) -> int | None:
+    def find_filed(self, marker: str, *, maybe_sent: bool = False) -> int | None:
         """The issue whose file holds `marker`. Refused files are not read, so never match."""
         scan = self.scan()
         for number in scan.item_keys():

@@ -9,12 +9,13 @@ anything else happens, and filing itself is idempotent through a hidden marker.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from agentos.atomic_file import move_without_replacing
+from agentos.atomic_file import move_without_replacing, write_text_atomic
 from agentos.errors import InvalidSpec, ItemNotFound
 from agentos.events import EventType
 from agentos.tracker.base import filing_marker
@@ -68,17 +69,27 @@ def _split_draft(draft: str, fallback_title: str) -> tuple[str, str]:
     return fallback_title, draft.strip()
 
 
+def _filing_intent(root: Path, slug: str, token: str) -> Path:
+    """`.agentos/filing/<slug>-<token>.intent`: written before the POST that files a brief,
+    deleted once the issue number is checkpointed. While it exists, the brief may have been
+    filed already (a run killed during the POST), so the marker is searched for in earnest."""
+    return root / ".agentos" / "filing" / f"{slug}-{token}.intent"
+
+
 @node("N3_file")
 def file_issue(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
-    marker = filing_marker(state["key"], state.get("filing_token", "none"))
-    existing = ctx.tracker.find_filed(marker)
+    token = state.get("filing_token", "none")
+    marker = filing_marker(state["key"], token)
+    intent = _filing_intent(ctx.workspace.root, state["key"], token)
+    existing = ctx.tracker.find_filed(marker, maybe_sent=intent.is_file())
     if existing is not None:
         ctx.say(f"    Already filed as issue #{existing} (found by marker); not filing again")
         number = existing
     else:
         title, body = _split_draft(state.get("draft", ""), state.get("title", state["key"]))
         body = f"{body}\n\n_Filed by agentos issue-workflow from brief `{state['key']}`._\n{marker}\n"
+        write_text_atomic(intent, marker + "\n")  # durable before the POST can reach GitHub
         number = ctx.tracker.create_issue(title, body, ctx.labels)
         ctx.say(f"    Filed issue #{number} in {ctx.tracker.describe()}")
     ctx.events.emit(EventType.ISSUE_FILED, number=number)
@@ -92,6 +103,8 @@ def archive_brief(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[st
     filed = state.get("filed_number")
     seq = state.get("seq", 0) + 1
     if filed is not None:
+        # The number is checkpointed (N3 ended), so the intent has done its work.
+        _filing_intent(ctx.workspace.root, slug, state.get("filing_token", "none")).unlink(missing_ok=True)
         source = ctx.workspace.brief_file(slug)
         target = ctx.workspace.ideas_done / source.name
         if source.exists():  # an earlier brief of the same name, already filed, stays as it is
