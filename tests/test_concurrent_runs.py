@@ -109,9 +109,10 @@ def test_an_item_held_by_another_process_is_skipped_not_failed(demo: Path, home:
     assert result.returncode == 0, result.stdout
     assert f"[LLD-3] skipped: being processed by another run (pid {os.getpid()})" in result.stdout
     assert "Summary: 1 approved, 0 need revision, 0 failed, 1 skipped (LLD-3)" in result.stdout
-    (run_dir,) = run_dirs(home)
+    run_dir, single_dir = run_dirs(home)  # the single item's run has its own folder (issue 19 finding 9)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["totals"]["skipped"] == 1 and summary["totals"]["failed"] == 0
+    assert json.loads((single_dir / "summary.json").read_text())["totals"]["skipped"] == 1
     assert single.returncode == 0 and "skipped: being processed by another run" in single.stdout
     assert f"LLD-3: would skip: being processed by another run (pid {os.getpid()})" in dry.stdout
     assert not (demo / "docs/lld/active/LLD-003.md").exists()

@@ -176,6 +176,9 @@ def test_rate_limited_worker_resumes_with_another_key() -> None:
     assert stats.success_count == 1 and results[0].value == "done"
     assert attempts == ["alpha-secret", "beta-secret"]
     assert pool.usable_count() == 1
+    (result,) = results  # the joblog counts both runs of the item (issue 19 finding 8)
+    assert result.attempts == 2 and result.started_at is not None and result.ended_at is not None
+    assert result.started_at <= result.ended_at
 
 
 def test_interrupted_worker_is_reported_as_checkpoint() -> None:

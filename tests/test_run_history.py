@@ -497,3 +497,49 @@ def test_clean_needs_an_age_or_a_count(home: Path) -> None:
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "--older-than AGE, --keep N, or both" in agentos(home, "clean").stderr
     assert (home / "logs" / "parallel" / "20200101-000000").exists()
+
+
+def test_hostile_progress_lock_and_item_files_are_refused_not_trusted(home: Path, tmp_path: Path) -> None:
+    """Issue 19 finding 9's new files are untrusted input too: progress.json, run.lock, the item's log."""
+    fifo_progress = make_run(home, "20260201-000001", None)
+    os.mkfifo(fifo_progress / "progress.json")
+    linked = make_run(home, "20260201-000002", None)
+    outside = tmp_path / "progress.json"
+    outside.write_text('{"workflow": "SECRET-OUTSIDE", "total": 3}')
+    (linked / "progress.json").symlink_to(outside)
+    odd = make_run(home, "20260201-000003", None)
+    (odd / "progress.json").write_text(
+        '{"workflow": "\\u001b[31mlld", "total": "many", "done": {"approved": -2, "failed": 1}}'
+    )
+    os.mkfifo(odd / "run.lock")  # a FIFO lock: not a live coordinator
+    items = [{"item": "LLD-1", "status": "failed"}, {"item": "LLD-2", "status": "failed"}]
+    items += [{"item": "../../x", "status": "failed"}]
+    shown = make_run(home, "20260201-000004", {"workflow": "lld-workflow", "items": items})
+    os.mkfifo(shown / "LLD-1.log")
+    (shown / "LLD-2.log").symlink_to(outside)
+    (shown / "workflow-audit-1.jsonl").write_text(
+        '{"event": "verdict", "round": 1, "verdict": "\\u001b]0;x", "blocking": [5]}\n{torn'
+    )
+    result = agentos(home, "runs", "--json")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    runs = {r["run"]: r for r in json.loads(result.stdout)}
+    assert (
+        runs["20260201-000001"]["state"] == "unreadable"
+        and "not a regular file" in runs["20260201-000001"]["problem"]
+    )
+    assert (
+        runs["20260201-000002"]["state"] == "unreadable" and "symlink" in runs["20260201-000002"]["problem"]
+    )
+    assert "SECRET-OUTSIDE" not in result.stdout
+    assert runs["20260201-000003"]["state"] == "stopped" and runs["20260201-000003"]["totals"] == {
+        "failed": 1
+    }
+    assert "\x1b" not in agentos(home, "runs").stdout
+    for item, problem in (("LLD-1", "not shown: it is a FIFO"), ("2", "not shown: it is a symlink to")):
+        out = agentos(home, "show", shown.name, item)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+        assert problem in out.stdout.lower() or problem in out.stdout, out.stdout
+        assert "SECRET-OUTSIDE" not in out.stdout and "\x1b" not in out.stdout
+    assert "round 1: ?]0;x (1 blocking)" in agentos(home, "show", shown.name, "LLD-1").stdout
+    traversal = agentos(home, "show", shown.name, "../../x")
+    assert traversal.returncode == 0 and "not a file name; nothing read" in traversal.stdout

@@ -106,7 +106,7 @@ def test_a_single_item_run_is_recorded_and_show_prints_its_item(demo: Path, home
 def test_a_run_still_going_is_listed_as_running_until_its_coordinator_dies(demo: Path, home: Path) -> None:
     run = LiveRun(
         "lld-workflow", "--repo", str(demo), *issue_flags(3, 8, 42, 5), "--parallel", "1",
-        "--provider", "mock", home=home, AGENTOS_MOCK_LATENCY="0.5",
+        "--provider", "mock", home=home, AGENTOS_MOCK_LATENCY="1.5",  # seconds of running left: no race
     )  # fmt: skip
     try:
         run.wait_for(r"\[COORDINATOR\] Finished LLD-3", timeout=90)

@@ -186,11 +186,12 @@ def run_info(run_dir: Path) -> RunInfo:
     except RunHistoryError as exc:
         pid = running_pid(run_dir)
         try:
-            progress = read_json(run_dir, PROGRESS_NAME, "no progress.json")
-        except RunHistoryError:
+            progress = read_json(run_dir, PROGRESS_NAME, "")
+        except RunHistoryError as progress_exc:
             if pid is not None:
                 return RunInfo(run_dir, run_dir.name, "-", "-", state=RunState.RUNNING, pid=pid)
-            return RunInfo(run_dir, run_dir.name, "-", "-", problem=exc.reason, state=RunState.UNREADABLE)
+            why = f"{exc.reason}; {progress_exc.reason}" if progress_exc.reason else exc.reason
+            return RunInfo(run_dir, run_dir.name, "-", "-", problem=why, state=RunState.UNREADABLE)
         done = _counts(progress.get("done"))
         total = _int(progress.get("total"))
         totals = {**done, **({"total": total} if total is not None else {})}
