@@ -5,6 +5,7 @@ N0_load_issue -> N1_design -> N2_review -> (N1_design | N3_finalize)
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,12 @@ def _keep_hand_written(ctx: RunContext, path: Path, number: int) -> None:
     someone's work: move it aside, never overwrite it, and say where it went."""
     if ctx.workspace.lld_status_file(number).exists() or not path.is_file():
         return
-    with path.open("rb") as handle:
-        if handle.read(64).startswith(STATUS_LINE_PREFIX):
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO swapped in: no hang
+    try:
+        if os.read(fd, 64).startswith(STATUS_LINE_PREFIX):
             return
+    finally:
+        os.close(fd)
     kept = move_without_replacing(path, path.with_name(f"{path.stem}.hand-written{path.suffix}"))
     ctx.say(f"    {path.name} was not written by agentos; kept it as {kept.name}")
 
