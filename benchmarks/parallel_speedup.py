@@ -83,7 +83,7 @@ def run_ours(parallel: int, items: int, latency: float, extra: dict[str, str] | 
         t_item = CALLS_PER_ITEM * latency
         overheads = [item["duration_s"] - t_item for item in summary["items"]]
         first_start = min(
-            json.loads(line)["ts"]
+            json.loads(line)["epoch_s"]
             for audit in run_dir.glob("workflow-audit-*.jsonl")
             for line in audit.read_text().splitlines()[:1]
         )

@@ -35,7 +35,7 @@ class Run:
         self.events: list[dict[str, Any]] = []
         for audit in sorted(run_dir.glob("workflow-audit-*.jsonl")):
             self.events += read_jsonl(audit)
-        self.events.sort(key=lambda e: e.get("ts", 0))
+        self.events.sort(key=lambda e: e.get("epoch_s", 0))
 
     @property
     def label(self) -> str:

@@ -192,3 +192,30 @@ def test_a_supervisor_that_never_returns_is_reported_interrupted_not_missing() -
     assert by_id["stuck"].status is ItemStatus.INTERRUPTED
     assert by_id["stuck"].error == "still running at the shutdown deadline"
     assert "stuck" in coordinator.get_checkpoints()
+
+
+def _fork_server_of(pid: int) -> int:
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    raise AssertionError("no fork server")
+
+
+def test_a_stuck_worker_is_still_killed_after_its_fork_server_was(tmp_path: Path, home: Path) -> None:
+    """Issue 20 finding 18: a stalled start kills the fork server, whose sentinels then read
+    "exited" for every running worker. The registry took them at their word: no TERM, no KILL,
+    and a worker that ignores SIGTERM outlived the run (holding its stdout). The pid decides."""
+    grace = 1.0
+    run = LiveRun("hostile-batch", str(tmp_path), str(grace), "0", "ignore-term", home=home)
+    try:
+        run.wait_for(r">>> Worker process \d+ started")
+        os.kill(_fork_server_of(run.proc.pid), signal.SIGKILL)  # what a stalled start does
+        run.signal_group(signal.SIGINT)
+        code = run.wait(timeout=30)
+        leftovers = _gone_soon(run)
+    finally:
+        kill_all(run)
+    assert code == 130, run.output
+    assert leftovers == [], "the worker ends with the coordinator"
+    status, error = _results(run)["ISSUE-ignore-term"]
+    assert status == "interrupted", error

@@ -85,7 +85,7 @@ def test_parallel_runs_overlap(demo: Path, home: Path) -> None:
     spans = []
     for key in ("3", "8", "17"):
         events = read_audit(run_dir / f"workflow-audit-{key}.jsonl")
-        spans.append((events[0]["ts"], events[-1]["ts"]))
+        spans.append((events[0]["epoch_s"], events[-1]["epoch_s"]))
     latest_start = max(s for s, _ in spans)
     earliest_end = min(e for _, e in spans)
     assert latest_start < earliest_end, "all three items were running at the same time"
@@ -134,7 +134,8 @@ def test_single_issue_and_exit_codes(demo: Path, home: Path) -> None:
     ok = run_cli("lld-workflow", "--repo", str(demo), "--issue", "42", "--provider", "mock", home=home)
     assert ok.returncode == 0, ok.stderr
     assert ">>> Executing: N3_finalize" in ok.stdout and (demo / "docs/lld/active/LLD-042.md").exists()
-    assert (home / "logs" / "workflow-audit-42.jsonl").exists()
+    (run_dir,) = run_dirs(home)  # a single item's run has its run folder too (issue 19 finding 9)
+    assert (run_dir / "workflow-audit-42.jsonl").exists() and (run_dir / "LLD-42.log").exists()
     bad = run_cli("lld-workflow", "--repo", str(demo), "--issue", "9", "--provider", "mock", home=home)
     assert bad.returncode == 1 and "FAILED: Invalid spec format (issue has no body)" in bad.stdout
 

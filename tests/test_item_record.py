@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from agentos.redaction import clear_secrets, register_secret
@@ -13,9 +14,12 @@ from agentos.workflows.parallel.item_record import ItemRecord, ItemUsage
 
 def test_an_approved_item_has_the_summary_json_shape(tmp_path: Path) -> None:
     outcome = ItemOutcome(ItemStatus.APPROVED, rounds=2, output="/w/docs/lld/42.md", filed_number=7)
-    result = WorkflowResult("LLD-42", True, None, 1.23456, ItemStatus.APPROVED, outcome)
+    result = WorkflowResult("LLD-42", True, None, 1.23456, ItemStatus.APPROVED, outcome, 1e9, 1e9 + 1.5, 2)
     usage = ItemUsage(1200, 300, estimated=True, priced=True, cost=0.5)
-    record = ItemRecord.of(result, tmp_path / "LLD-42.log", str(tmp_path / "gone.db"), usage)
+    record = ItemRecord.of(result, tmp_path / "LLD-42.log", str(tmp_path / "gone.db"), usage, 4321)
+    started, ended = record.started, record.ended
+    assert started is not None and ended is not None
+    assert (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds() == 1.5
     assert list(record.to_json().items()) == [
         ("item", "LLD-42"),
         ("status", "approved"),
@@ -30,7 +34,12 @@ def test_an_approved_item_has_the_summary_json_shape(tmp_path: Path) -> None:
         ("output_tokens", 300),
         ("tokens_estimated", True),
         ("cost", 0.5),
+        ("started", started),
+        ("ended", ended),
+        ("attempts", 2),
+        ("pid", 4321),
     ]  # no "checkpoint": only a failed or interrupted item keeps one
+    assert ItemRecord.from_json(record.to_json()) == record
 
 
 def test_a_failed_item_names_its_checkpoint_only_if_it_exists(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import re
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator
@@ -153,6 +154,9 @@ def test_clip_redacts_before_it_cuts() -> None:
         lambda k: k.upper(),
         lambda k: k.lower(),
         lambda k: urllib.parse.quote(k, safe=""),
+        lambda k: urllib.parse.quote(k),  # `/` kept
+        lambda k: re.sub("%[0-9A-F]{2}", lambda m: m[0].lower(), urllib.parse.quote(k, safe="")),
+        lambda k: k.replace("/", "\\/"),  # JSON with escaped slashes
         lambda k: k.encode().hex(),
         lambda k: base64.b64encode(k.encode()).decode(),
         lambda k: base64.b64encode(b"x" + k.encode()).decode(),
@@ -169,3 +173,28 @@ def test_common_encodings_of_a_key_are_redacted(shown: Any) -> None:
         assert shown(key) not in redact(text)
     finally:
         clear_secrets()
+
+
+LETTERS_KEY = "sk_LETTERSONLYkeyABCDEFGHIJKLMNOPQRSTUVWXYZ"  # the verdict parser keeps letters and _
+
+
+def test_an_unknown_verdict_is_redacted_before_it_is_cut() -> None:
+    """Issue 20 finding 4: a reviewer answering `VERDICT: <a key>` at the 40-character cut."""
+    from agentos.workflows.verdict import parse_verdict
+
+    register_secret(LETTERS_KEY, "letters")
+    for pad in (10, 20, 30, 38):
+        result = parse_verdict(f"VERDICT: {'A' * pad} {LETTERS_KEY}\n")
+        shown = str(result)
+        for part in (LETTERS_KEY.upper()[:12], LETTERS_KEY.upper()[-12:], "SK_LETT"):
+            assert part not in shown, shown
+
+
+def test_a_model_name_from_a_worker_is_redacted_before_it_is_cut() -> None:
+    from agentos.llm.usage import UsageTotals
+
+    for pad in (170, 180, 190, 199):
+        totals = UsageTotals()
+        totals.merge({"m" * pad + SECRET: {"input_tokens": 1, "output_tokens": 1, "calls": 1}})
+        (model,) = totals.by_model
+        assert "sk-proj" not in model and "SPLITME" not in model and len(model) <= 200, model

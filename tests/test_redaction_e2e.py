@@ -58,7 +58,7 @@ def test_no_key_reaches_any_sink(demo: Path, home: Path) -> None:
     assert batch.returncode == 1 and single.returncode == 1, batch.stdout + single.stdout
     assert "Credential rejected was rejected" in batch.stdout
     assert "Credential limited rate-limited" in batch.stdout
-    (summary,) = home.glob("logs/parallel/*/summary.json")
+    summary, _single = sorted(home.glob("logs/parallel/*/summary.json"))  # the single run has one too
     failed = [i for i in json.loads(summary.read_text())["items"] if i["item"] == "LLD-8"]
     assert "Incorrect API key provided: <key:" in failed[0]["error"]
     assert "Incorrect API key provided: <key:" in single.stdout
@@ -92,12 +92,27 @@ def test_no_key_reaches_any_sink(demo: Path, home: Path) -> None:
         assert leaks(secret, [home, demo], consoles) == [], f"key {name} leaked"
 
 
-@pytest.mark.parametrize("form", ["url", "upper", "b64-0", "b64-1", "b64-2"])
+def secret_parts(shown: str, form: str, secret: str) -> list[str]:
+    """Every 10-character window of the part of `shown` that depends on the secret alone
+    (base64 edges mix in the bytes beside it): none may survive redaction, not even a piece."""
+    core = shown
+    if form.startswith("b64-"):
+        offset = int(form[-1])
+        core = shown[-(-8 * offset // 6) : 8 * (offset + len(secret.encode())) // 6]
+    return [core[i : i + 10] for i in range(len(core) - 9)]
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["url", "url-path", "url-lowerhex", "json-slash", "upper", "lower", "hex", "b64-0", "b64-1", "b64-2"],
+)
 def test_an_encoded_echo_of_the_key_reaches_no_sink(demo: Path, home: Path, form: str) -> None:
-    """Issue 20 finding 6: the key echoed URL-encoded, upper-cased or base64-encoded."""
+    """Issue 20 finding 6: the key echoed encoded in an answer (issue 3: into the LLD) and in
+    the answer and an error (issue 5: its review is refused, so its checkpoint is kept)."""
     secret = "sk-good-Zq9+/x7Y_w8v=0aBcD-1"  # characters that URL and base64 encodings change
-    echo_issue = demo / "issues" / "3.md"
-    echo_issue.write_text(echo_issue.read_text() + "\nagentos-test-echo: echo the key.\n")
+    for number, extra in ((3, ""), (5, "\nagentos-test-review-400: the review fails.\n")):
+        issue = demo / "issues" / f"{number}.md"
+        issue.write_text(issue.read_text() + "\nagentos-test-echo: echo the key.\n" + extra)
     with FakeLLMServer("openai", echo_key=True, echo_form=form) as server:
         result = run_cli(
             "lld-workflow",
@@ -113,11 +128,16 @@ def test_an_encoded_echo_of_the_key_reaches_no_sink(demo: Path, home: Path, form
             OPENAI_API_KEY=secret,
             AGENTOS_OPENAI_BASE_URL=server.url + "/v1",
         )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
     echoed = echo(secret, form)
     assert echoed != secret
     lld = (demo / "docs" / "lld" / "active" / "LLD-003.md").read_text()
     assert "The key you sent: " in lld and "<key:openai-api-key>" in lld  # the echo arrived, redacted
+    refused = [line for line in result.stdout.splitlines() if "review refused for key" in line]
+    assert refused and all("<key:openai-api-key>" in line for line in refused)  # so did the error's
+    assert list(home.glob("checkpoints/**/*.db")), "issue 5's checkpoint is kept, and searched"
+    (summary,) = home.glob("logs/parallel/*/summary.json")
+    assert "<key:openai-api-key>" in summary.read_text()
     consoles = [result.stdout, result.stderr]
-    for shown in {echoed, secret}:
+    for shown in [secret, echoed, *secret_parts(echoed, form, secret)]:
         assert leaks(shown, [home, demo], consoles) == [], shown

@@ -460,3 +460,40 @@ def test_a_mount_in_the_mount_table_is_never_crossed(
     with pytest.raises(RunHistoryError, match="mounted inside it at my mnt; never crossed"):
         remove_run_folder(run)
     assert (run / "my mnt" / "work.txt").read_text() == "keep me"
+
+
+def test_clean_keep_n_keeps_the_newest_n(home: Path) -> None:
+    """Issue 19 finding 10: `agentos clean` could not "keep the last N"."""
+    checkpoints = home / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "lld_workflow_9.db").write_bytes(b"db")
+    entry = {"item": "LLD-9", "status": "failed", "checkpoint": "/x/lld_workflow_9.db"}
+    names = [f"2020010{i}-000000" for i in range(1, 7)]
+    runs = [
+        make_run(home, name, {"items": [entry] if i == 1 else []}, age=OLD + i)
+        for i, name in enumerate(names)
+    ]
+    for run in runs[4:]:
+        age_tree(run, time.time())  # the two newest are recent
+    both = agentos(home, "clean", "--older-than", "30d", "--keep", "5", "--dry-run")
+    assert both.returncode == 0, both.stderr
+    assert [line for line in both.stdout.splitlines() if line.startswith("Would remove /")] == [
+        f"Would remove {runs[0]}"
+    ]
+    assert "older than 30d and not among the newest 5" in both.stdout
+    result = agentos(home, "clean", "--keep", "2")
+    assert result.returncode == 0, result.stderr
+    assert [r.exists() for r in runs] == [False, True, False, False, True, True], result.stdout
+    assert f"Kept {runs[1]}: its logs explain the kept checkpoint lld_workflow_9.db" in result.stdout
+    assert "Removed 3 run folder(s) not among the newest 2" in result.stdout
+    assert agentos(home, "clean", "--keep", "0").returncode == 0
+    assert [r.exists() for r in runs] == [False, True, False, False, False, False]
+
+
+def test_clean_needs_an_age_or_a_count(home: Path) -> None:
+    make_run(home, "20200101-000000", {"items": []}, age=OLD)
+    for args in ((), ("--keep", "-1"), ("--keep", "x")):
+        result = agentos(home, "clean", *args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "--older-than AGE, --keep N, or both" in agentos(home, "clean").stderr
+    assert (home / "logs" / "parallel" / "20200101-000000").exists()

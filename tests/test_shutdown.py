@@ -233,7 +233,7 @@ def test_kill_after_n1_then_resume_runs_n1_once(demo: Path, home: Path) -> None:
     finally:
         kill_all(run)
     assert run_cli("lld-workflow", *args, home=home).returncode == 0
-    events = read_audit(home / "logs" / "workflow-audit-42.jsonl")
+    events = [e for run_dir in run_dirs(home) for e in read_audit(run_dir / "workflow-audit-42.jsonl")]
     n1_starts = [e for e in events if e["event"] == "node_start" and e["node"] == "N1_design"]
-    assert [e["round"] for e in n1_starts] == [0, 1]  # round 1 once, then the revision
+    assert [e["round"] for e in n1_starts] == [1, 2]  # round 1 once, then the revision
     assert any(e["event"] == "workflow_resume" for e in events)

@@ -149,3 +149,30 @@ def test_items_run_with_more_than_1024_descriptors_open(tmp_path: Path) -> None:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert stats.success_count == 2, {k: r.error for k, r in results.items()}
+
+
+def test_a_worker_outlives_the_fork_server_being_killed(tmp_path: Path) -> None:
+    """Issue 20 finding 18: a stalled start kills the fork server, which then reads as "exited"
+    (255) for every running worker. A worker silent for a second was dropped, its item failed
+    ("exited with code 255") while it ran on without supervision; it is now followed to its end."""
+    from agentos.workflows.parallel.worker_launcher import stop_helpers
+
+    sink = io.StringIO()
+    router = ConsoleRouter(sink)
+    coordinator = ParallelCoordinator(1)
+    runner = hostile_runner(tmp_path, coordinator, router, {})
+
+    def kill_the_server_mid_item() -> None:
+        deadline = time.monotonic() + 30
+        while "ISSUE-quiet" not in runner.pids and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # the worker is in its silent call
+        stop_helpers()  # what a stalled start elsewhere does
+
+    killer = threading.Thread(target=kill_the_server_mid_item)
+    killer.start()
+    stats, results = coordinator.execute_parallel(jobs(tmp_path, "quiet"), runner, lambda j: j.item_id)
+    killer.join()
+    router.flush()
+    assert stats.success_count == 1, {r.item_id: r.error for r in results}
+    assert "[ISSUE-quiet] answered" in sink.getvalue()

@@ -59,6 +59,10 @@ SIMULATE_429 = Var(
 SIMULATE_429_RETRY = Var(
     "AGENTOS_SIMULATE_429_RETRY", "The retry hint of that simulated 429, in seconds.", "test"
 )
+STARTUP_TIMEOUT = Var(
+    "AGENTOS_STARTUP_TIMEOUT",
+    "Seconds the fork server may take to preload the stack, and to start one worker. Default 120.",
+)
 RETRY_BASE_S = Var(
     "AGENTOS_RETRY_BASE_S",
     "Seconds before the first retry of a transient provider failure (5xx, refused connection,"
@@ -105,6 +109,7 @@ VARIABLES: tuple[Var, ...] = (
     SIMULATE_429,
     SIMULATE_429_RETRY,
     RETRY_BASE_S,
+    STARTUP_TIMEOUT,
     MOCK_STATE_DIR,
     RUN_DIR,
     COORDINATOR_PID,

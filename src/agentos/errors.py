@@ -86,6 +86,18 @@ class Interrupted(AgentosError):
         super().__init__(message)
 
 
+class StartupStalled(AgentosError):
+    """A helper process agentos starts workers from did not answer in time (it may be
+    stopped with SIGSTOP, or stuck): nothing of the item ran."""
+
+    def __init__(self, what: str, seconds: float) -> None:
+        self.what, self.seconds = what, seconds
+        super().__init__(
+            f"{what} did not answer within {seconds:g}s (AGENTOS_STARTUP_TIMEOUT); it may be stopped "
+            "(kill -STOP) or stuck. Nothing ran; run the same command again"
+        )
+
+
 class DiskError(AgentosError):
     """A write failed for want of space, permission or a working disk. The data is not
     corrupt: free space (or fix the permissions) and run the same command to resume."""

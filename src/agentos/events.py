@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,14 @@ class Event:
     ts: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
-        record = {"ts": round(self.ts, 3), "event": self.type.value, "item": self.item_id}
+        """`ts` in ISO 8601 local time with its offset, like every log line; `epoch_s` for arithmetic."""
+        when = datetime.fromtimestamp(self.ts).astimezone().isoformat(timespec="milliseconds")
+        record: dict[str, Any] = {
+            "ts": when,
+            "epoch_s": round(self.ts, 3),
+            "event": self.type.value,
+            "item": self.item_id,
+        }
         record.update(self.fields)
         return safe_json.dumps(record, default=str, ensure_ascii=False)
 

@@ -11,6 +11,7 @@ Each key is also redacted in the forms a server may echo it in (see `encodings`)
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import urllib.parse
 from typing import Any
@@ -20,15 +21,22 @@ _secrets: dict[str, str] = {}
 _ordered: list[tuple[str, str]] = []  # longest first, rebuilt on registration
 
 MIN_SECRET_LENGTH = 6  # shorter strings would redact ordinary words
+_PERCENT = re.compile(r"%[0-9A-F]{2}")  # .NET's UrlEncode writes %2b, Python's quote %2B
 
 
 def encodings(value: str) -> set[str]:
     """The forms of a secret a server may echo: as given, upper- and lower-cased,
-    URL-encoded, hex, and base64 (standard and URL-safe) at each of its 3 byte offsets
-    (the part of the encoding that depends on the secret alone, wherever it sits)."""
+    JSON-escaped (`\\/`), URL-encoded (with `/` escaped or kept, `%2B` or `%2b`), hex, and
+    base64 (standard and URL-safe) at each of its 3 byte offsets (the part of the encoding
+    that depends on the secret alone, wherever it sits)."""
     raw = value.encode("utf-8")
-    forms = {value, value.upper(), value.lower(), raw.hex(), raw.hex().upper()}
-    forms |= {urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value, safe="")}
+    forms = {value, value.upper(), value.lower(), raw.hex(), raw.hex().upper(), value.replace("/", "\\/")}
+    quoted = {
+        quote(value, safe=safe)
+        for quote in (urllib.parse.quote, urllib.parse.quote_plus)
+        for safe in ("", "/")
+    }
+    forms |= quoted | {_PERCENT.sub(lambda m: m.group(0).lower(), form) for form in quoted}
     for offset in range(3):
         encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
         start, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6

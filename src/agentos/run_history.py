@@ -19,12 +19,15 @@ import stat
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path, PurePath
 from typing import Any
 
-from agentos.errors import ConfigError
+from agentos.errors import ConfigError, FileRefused
 from agentos.mounts import mounts_inside
 from agentos.paths import checkpoints_dir, logs_dir
+from agentos.run_progress import PROGRESS_NAME, running_pid
+from agentos.workspace_files import read_bytes
 
 # What paths.new_run_dir creates; ASCII digits only, and nothing after (not even a newline).
 RUN_NAME = re.compile(r"[0-9]{8}-[0-9]{6}(-[0-9]{1,3})?", re.ASCII)
@@ -89,36 +92,39 @@ def _sort_key(name: str) -> tuple[str, int]:
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
     """The run's summary.json as a dict. RunHistoryError when it is missing or unusable."""
-    path = run_dir / "summary.json"
+    return read_json(run_dir, "summary.json", "no summary.json (the run is still going, or it was killed)")
+
+
+def read_json(run_dir: Path, name: str, missing: str) -> dict[str, Any]:
+    """A JSON object file of a run folder, opened without following symlinks or blocking, bounded."""
+    path = run_dir / name
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise RunHistoryError(path, "no summary.json (the run is still going, or it was killed)") from None
+        raise RunHistoryError(path, missing) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise RunHistoryError(path, "summary.json is a symlink; refused") from None
-        raise RunHistoryError(path, f"cannot open summary.json: {exc.strerror}") from None
+            raise RunHistoryError(path, f"{name} is a symlink; refused") from None
+        raise RunHistoryError(path, f"cannot open {name}: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise RunHistoryError(path, "summary.json is not a regular file; refused")
+            raise RunHistoryError(path, f"{name} is not a regular file; refused")
         if info.st_size > MAX_SUMMARY_BYTES:
-            raise RunHistoryError(
-                path, f"summary.json is {info.st_size} bytes, over {MAX_SUMMARY_BYTES}; refused"
-            )
+            raise RunHistoryError(path, f"{name} is {info.st_size} bytes, over {MAX_SUMMARY_BYTES}; refused")
         with os.fdopen(fd, "rb", closefd=False) as stream:
             raw = stream.read(MAX_SUMMARY_BYTES + 1)
     except OSError as exc:
-        raise RunHistoryError(path, f"cannot read summary.json: {exc.strerror}") from None
+        raise RunHistoryError(path, f"cannot read {name}: {exc.strerror}") from None
     finally:
         os.close(fd)
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RunHistoryError(path, f"summary.json is not valid JSON ({type(exc).__name__})") from None
+        raise RunHistoryError(path, f"{name} is not valid JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict):
-        raise RunHistoryError(path, f"summary.json holds a {type(data).__name__}, not an object")
+        raise RunHistoryError(path, f"{name} holds a {type(data).__name__}, not an object")
     return data
 
 
@@ -132,6 +138,13 @@ def _number(value: object) -> float:
     return 0.0
 
 
+class RunState(StrEnum):
+    FINISHED = "finished"  # summary.json written
+    RUNNING = "running"  # its coordinator holds run.lock
+    STOPPED = "stopped"  # progress so far, no summary, and no coordinator: killed
+    UNREADABLE = "unreadable"  # neither a usable summary nor progress
+
+
 @dataclass
 class RunInfo:
     """One run as `agentos runs` lists it; every field already checked and cleaned."""
@@ -143,19 +156,59 @@ class RunInfo:
     totals: dict[str, int] = field(default_factory=dict)
     exit_code: int | None = None
     problem: str | None = None  # why the summary could not be used
+    state: RunState = RunState.FINISHED
+    pid: int | None = None  # the coordinator of a run still going (0: unknown)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": clean_text(self.path.name, 40),
+            "path": clean_text(str(self.path), 1000),
+            "state": self.state.value,
+            "started": self.when,
+            "workspace": self.workspace,
+            "workflow": self.workflow,
+            "totals": self.totals,
+            "exit_code": self.exit_code,
+            "problem": self.problem,
+            "pid": self.pid,
+        }
+
+
+def _counts(raw: object) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        return {}
+    return {clean_text(k, 40): n for k, v in raw.items() if (n := _int(v)) is not None and n >= 0}
 
 
 def run_info(run_dir: Path) -> RunInfo:
     try:
         data = read_summary(run_dir)
     except RunHistoryError as exc:
-        return RunInfo(run_dir, run_dir.name, "-", "-", problem=exc.reason)
-    raw_totals = data.get("totals")
-    totals = (
-        {clean_text(k, 40): n for k, v in raw_totals.items() if (n := _int(v)) is not None}
-        if isinstance(raw_totals, dict)
-        else {}
-    )
+        pid = running_pid(run_dir)
+        try:
+            progress = read_json(run_dir, PROGRESS_NAME, "no progress.json")
+        except RunHistoryError:
+            if pid is not None:
+                return RunInfo(run_dir, run_dir.name, "-", "-", state=RunState.RUNNING, pid=pid)
+            return RunInfo(run_dir, run_dir.name, "-", "-", problem=exc.reason, state=RunState.UNREADABLE)
+        done = _counts(progress.get("done"))
+        total = _int(progress.get("total"))
+        totals = {**done, **({"total": total} if total is not None else {})}
+        if pid is not None:
+            state, problem = RunState.RUNNING, None
+        else:  # its coordinator is gone, and it never wrote a summary: killed, or a full disk
+            state, problem = RunState.STOPPED, "stopped without a summary (its coordinator is gone)"
+        return RunInfo(
+            run_dir,
+            when=clean_text(progress.get("started") or run_dir.name, 40),
+            workspace=clean_text(progress.get("workspace") or "-"),
+            workflow=clean_text(progress.get("workflow") or "-", 40),
+            totals=totals,
+            problem=problem,
+            state=state,
+            pid=pid,
+        )
+    totals = _counts(data.get("totals"))
     return RunInfo(
         run_dir,
         when=clean_text(data.get("started") or run_dir.name, 40),
@@ -215,6 +268,102 @@ def clean_items(data: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
+# -- one item ------------------------------------------------------------------------
+
+MAX_LOG_BYTES = 8 * 1024 * 1024
+MAX_LOG_LINE = 2000
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}", re.ASCII)
+
+
+def find_item(items: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
+    """The item named `wanted`: its id (any case), or its key (`3` for LLD-3, `widgets` for ISSUE-widgets)."""
+    target = wanted.strip().lower()
+    for entry in items:
+        name = str(entry.get("item", "")).lower()
+        key = name.split("-", 1)[1] if "-" in name else name
+        if target in (name, key) or (target.isdigit() and key.isdigit() and int(target) == int(key)):
+            return entry
+    return None
+
+
+@dataclass(frozen=True)
+class VerdictView:
+    round: int | None
+    verdict: str
+    blocking: list[str]
+
+
+@dataclass
+class ItemView:
+    """What `agentos show RUN ITEM` prints: every value read from the run folder and cleaned."""
+
+    record: dict[str, Any]
+    log_path: Path
+    log_lines: list[str] = field(default_factory=list)
+    log_problem: str | None = None
+    verdicts: list[VerdictView] = field(default_factory=list)
+    lineage: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.record,
+            "log_file": clean_text(str(self.log_path), 1000),
+            "log_problem": self.log_problem,
+            "log_text": "\n".join(self.log_lines),
+            "verdicts": [
+                {"round": v.round, "verdict": v.verdict, "blocking": v.blocking} for v in self.verdicts
+            ],
+            "lineage": self.lineage,
+        }
+
+
+def _run_file(run_dir: Path, name: str, max_bytes: int) -> bytes:
+    """A file of the run folder by name: a regular file, no symlink, bounded. FileRefused otherwise."""
+    hint = "it is larger than `agentos show` prints; open it with a pager"
+    return read_bytes(
+        run_dir / name, run_dir, what="run file", max_bytes=max_bytes, allow_symlinks=False, limit_hint=hint
+    )
+
+
+def item_view(run_dir: Path, info: RunInfo, entry: dict[str, Any]) -> ItemView:
+    """The item's log and verdicts, found by its id in `run_dir`; the summary's paths are only shown."""
+    item = str(entry.get("item", ""))
+    safe = _SAFE_NAME.fullmatch(item) is not None
+    view = ItemView(record=entry, log_path=run_dir / (f"{item}.log" if safe else "?"))
+    if info.workspace not in ("", "-") and safe:
+        view.lineage = clean_text(str(Path(info.workspace) / "docs" / "lineage" / "active" / item), 1000)
+    if not safe:
+        view.log_problem = "the item's name is not a file name; nothing read"
+        return view
+    try:
+        text = _run_file(run_dir, f"{item}.log", MAX_LOG_BYTES).decode("utf-8", "replace")
+        view.log_lines = [clean_text(line, MAX_LOG_LINE) for line in text.splitlines()]
+    except FileNotFoundError:
+        view.log_problem = "no log: the item never started in this run"
+    except FileRefused as exc:
+        view.log_problem = f"not shown: {clean_text(exc.reason)}"
+    key = item.split("-", 1)[1] if "-" in item else item
+    try:
+        audit = _run_file(run_dir, f"workflow-audit-{key}.jsonl", MAX_SUMMARY_BYTES).decode(
+            "utf-8", "replace"
+        )
+    except (FileNotFoundError, FileRefused):
+        return view
+    for line in audit.splitlines():
+        try:
+            event = json.loads(line)
+        except (ValueError, RecursionError):
+            continue  # a torn last line, or garbage
+        if not isinstance(event, dict) or event.get("event") != "verdict":
+            continue
+        raw = event.get("blocking")
+        points = [clean_text(p) for p in raw[:50]] if isinstance(raw, list) else []
+        view.verdicts.append(
+            VerdictView(_int(event.get("round")), clean_text(event.get("verdict") or "?", 40), points)
+        )
+    return view
+
+
 # -- clean ---------------------------------------------------------------------------
 
 
@@ -256,7 +405,7 @@ def kept_checkpoints() -> set[str]:
     return kept
 
 
-def _kept_key(checkpoint: str, kept: set[str]) -> str | None:
+def kept_key(checkpoint: str, kept: set[str]) -> str | None:
     """Which kept DB a summary's checkpoint path names: matched by its last two parts, never used as a path."""
     path = PurePath(checkpoint)
     for key in (f"{path.parent.name}/{path.name}", path.name):
@@ -272,14 +421,15 @@ class CleanPlan:
     checkpoints: int = 0  # kept checkpoint DBs: clean never touches them
 
 
-def plan_clean(older_than_s: float, now: float | None = None) -> CleanPlan:
-    """Which run folders are older than the cutoff, and which of those must stay.
+def plan_clean(older_than_s: float | None, now: float | None = None, keep: int = 0) -> CleanPlan:
+    """Which run folders are older than the cutoff (every one when None) and not among the
+    newest `keep`, and which of those must stay.
 
     An old folder stays when it is the newest run whose summary names a checkpoint DB
     that is still kept: a pending item needs that DB to resume, and that run's logs say
     why it stopped. A summary's checkpoint path is matched by its workspace folder and file
     name against the real files in `checkpoints/`; it is never used to find or delete anything."""
-    cutoff = (time.time() if now is None else now) - older_than_s
+    cutoff = None if older_than_s is None else (time.time() if now is None else now) - older_than_s
     kept = kept_checkpoints()
     explains: dict[str, Path] = {}  # checkpoint file name -> newest run naming it
     folders = run_folders()
@@ -291,18 +441,20 @@ def plan_clean(older_than_s: float, now: float | None = None) -> CleanPlan:
         items = data.get("items")
         for entry in items if isinstance(items, list) else []:
             checkpoint = entry.get("checkpoint") if isinstance(entry, dict) else None
-            key = _kept_key(checkpoint, kept) if isinstance(checkpoint, str) and checkpoint else None
+            key = kept_key(checkpoint, kept) if isinstance(checkpoint, str) and checkpoint else None
             if key is not None:
                 explains[key] = run_dir  # folders are oldest first: the newest wins
     protected = {run_dir: name for name, run_dir in explains.items()}
     plan = CleanPlan(checkpoints=len(kept))
-    for run_dir in folders:
+    for run_dir in folders[: max(len(folders) - keep, 0)]:  # oldest first: the newest `keep` stay
         try:
-            if newest_mtime(run_dir) >= cutoff:
+            if cutoff is not None and newest_mtime(run_dir) >= cutoff:
                 continue
         except OSError:
             continue
-        if run_dir in protected:
+        if running_pid(run_dir) is not None:
+            plan.keep.append((run_dir, "it is still running"))
+        elif run_dir in protected:
             plan.keep.append((run_dir, f"its logs explain the kept checkpoint {protected[run_dir]}"))
         else:
             plan.remove.append(run_dir)

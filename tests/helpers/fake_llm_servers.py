@@ -3,7 +3,8 @@
 Behaviour is chosen by the API key the client sends: a key containing `ratelimit`
 answers 429 with the provider's retry hint, `daily` a per-day quota 429 (Gemini),
 `invalid` a 401; any other key succeeds. A prompt holding `agentos-test-500` gets a 500;
-with `echo_key`, one holding `agentos-test-echo` gets its key back in the answer.
+with `echo_key`, one holding `agentos-test-echo` gets its key back in the answer (in
+`echo_form`), and a review whose prompt holds `agentos-test-review-400` a 400 that echoes it.
 Structured output: the server finds the schema parameter in the provider's own format
 (OpenAI `response_format`, Anthropic `output_config.format`, Gemini `generationConfig`
 `responseMimeType` + `responseSchema`), records it in `schemas` (None when absent), and
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import threading
 import time
@@ -34,14 +36,22 @@ from typing import Any
 
 from benchmarks.loopback import LoopbackServer
 
+ECHO_FORMS = {
+    "url": lambda k: urllib.parse.quote(k, safe=""),
+    "url-path": urllib.parse.quote,  # `/` kept, as most URL encoders do
+    "url-lowerhex": lambda k: re.sub("%[0-9A-F]{2}", lambda m: m[0].lower(), urllib.parse.quote(k, safe="")),
+    "json-slash": lambda k: k.replace("/", "\\/"),  # PHP's json_encode
+    "upper": str.upper,
+    "lower": str.lower,
+    "hex": lambda k: k.encode().hex(),
+}
+
 
 def echo(key: str, form: str) -> str:
-    """The key as a hostile server may echo it: as is, URL-encoded, upper-cased, or inside
+    """The key as a hostile server may echo it: as is, in one of ECHO_FORMS, or inside
     base64 at each byte offset (`b64-0`, `b64-1`, `b64-2`)."""
-    if form == "url":
-        return urllib.parse.quote(key, safe="")
-    if form == "upper":
-        return key.upper()
+    if form in ECHO_FORMS:
+        return str(ECHO_FORMS[form](key))
     if form.startswith("b64-"):
         return base64.b64encode(b"k" * int(form[-1]) + key.encode()).decode()
     return key
@@ -121,6 +131,9 @@ class FakeLLMServer(LoopbackServer):
         if schema is not None and self.reject_structured:
             return self._error(handler, 400, key=key, unsupported=True)
         review = "strict design reviewer" in prompt or "strict reviewer" in prompt
+        if review and "agentos-test-review-400" in prompt:  # fails the item after its draft
+            message = f"review refused for key {echo(key, self.echo_form) if self.echo_key else 'x'}"
+            return self._send(handler, 400, {"error": {"message": message, "code": 400}})
         verdict, blocking = self.verdict
         if review and schema is not None:
             text = json.dumps({"verdict": verdict, "blocking": blocking, "non_blocking": ["fine"]})

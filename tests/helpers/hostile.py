@@ -52,6 +52,10 @@ def hostile_main(job: ItemJob, output: Connection, result: Connection, env: dict
         out.write(b"unterminated tail " + key[:-1])
         time.sleep(0.3)
         out.write(key[-1:])  # the key ends the stream, with no newline
+    elif kind == "quiet":  # a long silent call, as a real LLM call is
+        out.write(b"calling\n")
+        time.sleep(3)
+        out.write(b"answered\n")
     elif kind == "stderr":
         sys.stderr.write("to stderr\n")
         sys.stderr.flush()

@@ -11,21 +11,29 @@ import agentos.cli.entry  # noqa: F401  (first: Ctrl+C handled from the first in
 # isort: split
 
 import io
+import json
 import os
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
 from agentos import __version__, stop_signals
 from agentos.cli.workflow_command import guarded
-from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AgentosError, ConfigError
+from agentos.paths import checkpoints_dir
 from agentos.run_history import (
     RunHistoryError,
+    RunInfo,
+    RunState,
     clean_items,
     clean_text,
+    find_item,
     find_run,
+    item_view,
     parse_age,
     plan_clean,
     read_summary,
@@ -67,14 +75,19 @@ def _read_only() -> None:
 )
 @click.version_option(__version__, "--version", message="%(prog)s (agentos %(version)s)")
 def main() -> None:
-    """Past batch runs of lld-workflow and issue-workflow: list, show, clean.
+    """Past runs of lld-workflow and issue-workflow: list, show, clean; kept checkpoints.
 
     \b
     Examples:
       agentos runs
       agentos show                 # the latest run's summary table
       agentos show 20261122-101500
+      agentos show 20261122-101500 LLD-3   # one item: log, verdicts, lineage
+      agentos runs --json
       agentos clean --older-than 30d --dry-run
+      agentos clean --keep 10      # all but the newest 10 runs
+      agentos checkpoints          # kept checkpoints: whose, how old, why
+      agentos checkpoints --prune --older-than 7d
     """
     global _out
     _out = Terminal(sys.stdout)
@@ -95,15 +108,33 @@ def _totals(totals: dict[str, int]) -> str:
     return (f"{total}: " if total is not None else "") + (", ".join(parts) or "none")
 
 
+def _progress(info: RunInfo) -> str:
+    """A run without a summary: how far it got, and whether it is still going."""
+    done = {k: v for k, v in info.totals.items() if k != "total"}
+    total = info.totals.get("total")
+    so_far = f"{sum(done.values())}/{total if total is not None else '?'} done"
+    detail = _totals(done) if done else ""
+    text = f"{so_far} ({detail})" if detail and detail != "none" else so_far
+    if info.state is RunState.RUNNING:
+        return f"running: {text}" + (f", pid {info.pid}" if info.pid else "")
+    return f"{clean_text(info.problem)}: {text}"
+
+
 @main.command()
 @click.option(
     "-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Runs to list."
 )
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of runs, newest first.")
 @guarded
-def runs(limit: int) -> int:
-    """Recent runs, newest first: when, workspace, workflow, totals, exit code, folder."""
+def runs(limit: int, as_json: bool) -> int:
+    """Recent runs, newest first: when, workspace, workflow, totals, exit code, folder.
+    A run still going is listed as running, with its progress so far."""
     _read_only()
     folders = run_folders()
+    shown = [run_info(run_dir) for run_dir in list(reversed(folders))[:limit]]
+    if as_json:
+        echo(json.dumps([info.to_json() for info in shown], indent=2, ensure_ascii=False))
+        return EXIT_OK
     if not folders:
         echo(f"No runs yet in {clean_text(str(runs_root()), 1000)}.")
         return EXIT_OK
@@ -114,8 +145,11 @@ def runs(limit: int) -> int:
     table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
     for column in ("When", "Workspace", "Workflow", "Items", "Exit", "Run folder"):
         table.add_column(column, overflow="fold")
-    for run_dir in list(reversed(folders))[:limit]:
-        info = run_info(run_dir)
+    for info in shown:
+        run_dir = info.path
+        if info.state in (RunState.RUNNING, RunState.STOPPED):
+            table.add_row(info.when, info.workspace, info.workflow, _progress(info), "-", _path(run_dir))
+            continue
         if info.problem is not None:
             table.add_row(info.when, "-", "-", clean_text(info.problem), "-", _path(run_dir))
             continue
@@ -135,9 +169,14 @@ def runs(limit: int) -> int:
 
 @main.command()
 @click.argument("run", required=False)
+@click.argument("item", required=False)
+@click.option("--json", "as_json", is_flag=True, help="The run (or the item) as one JSON object.")
 @guarded
-def show(run: str | None) -> int:
-    """The summary table of RUN (a run folder name or path); the latest run when none is named."""
+def show(run: str | None, item: str | None, as_json: bool) -> int:
+    """The summary table of RUN (a run folder name or path); the latest run when none is named.
+
+    With ITEM (`LLD-3`, `3`, `ISSUE-widgets`): that item's record, its verdicts, its
+    lineage folder and its full log."""
     from agentos.workflows.parallel import summary
     from agentos.workflows.parallel.item_record import ItemRecord, finite
 
@@ -148,9 +187,23 @@ def show(run: str | None) -> int:
     except RunHistoryError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_FAILED
-    items = [ItemRecord.from_json(entry) for entry in clean_items(data)]
+    cleaned = clean_items(data)
     info = run_info(run_dir)
+    if item is not None:
+        return show_item(run_dir, info, cleaned, item, as_json)
     duration = finite(data.get("duration_s"))
+    if as_json:
+        header = info.to_json()
+        header.update(
+            duration_s=duration,
+            command=clean_text(data.get("command")) if data.get("command") else None,
+            stopped_early=clean_text(data["stopped_early"]) if data.get("stopped_early") else None,
+            interrupted_by=clean_text(data["interrupted_by"]) if data.get("interrupted_by") else None,
+            items=cleaned,
+        )
+        echo(json.dumps(header, indent=2, ensure_ascii=False, default=str))
+        return EXIT_OK
+    items = [ItemRecord.from_json(entry) for entry in cleaned]
     took = f", {duration:.1f}s" if duration is not None else ""
     exit_code = "-" if info.exit_code is None else str(info.exit_code)
     echo(f"Run {_path(run_dir.name)}: {info.workflow}, started {info.when}{took}, exit code {exit_code}")
@@ -164,14 +217,67 @@ def show(run: str | None) -> int:
     return EXIT_OK
 
 
+def show_item(run_dir: Path, info: RunInfo, items: list[dict[str, Any]], wanted: str, as_json: bool) -> int:
+    """One item of a run: its record, verdicts (from its audit), lineage folder and log.
+
+    Files are found by the item's id in the run folder, never by a path in the summary."""
+    entry = find_item(items, wanted)
+    if entry is None:
+        names = ", ".join(str(i["item"]) for i in items[:20]) or "none"
+        raise ConfigError(f"no item {clean_text(wanted, 80)!r} in run {run_dir.name}; its items: {names}")
+    view = item_view(run_dir, info, entry)
+    if as_json:
+        echo(json.dumps(view.to_json(), indent=2, ensure_ascii=False, default=str))
+        return EXIT_OK
+    echo(f"Run {_path(run_dir.name)}: {info.workflow}, workspace {info.workspace}")
+    fields = [f"{entry['item']}: {entry['status']}", f"{entry['rounds']} review round(s)"]
+    fields += [f"{entry['duration_s']:.1f}s"]
+    for key in ("started", "ended", "attempts", "pid"):
+        if entry.get(key) is not None:
+            fields.append(f"{key} {clean_text(entry[key], 60)}")
+    echo(", ".join(fields))
+    if entry.get("error"):
+        echo(f"Error: {entry['error']}")
+    if entry.get("output"):
+        echo(f"Output: {entry['output']}")
+    if entry.get("checkpoint"):
+        echo(f"Checkpoint kept: {clean_text(entry['checkpoint'], 1000)}")
+    echo(f"Lineage folder: {_path(view.lineage) if view.lineage else '-'}")
+    echo(f"Verdicts ({len(view.verdicts)}):" if view.verdicts else "Verdicts: none recorded")
+    for verdict in view.verdicts:
+        echo(f"  round {verdict.round}: {verdict.verdict} ({len(verdict.blocking)} blocking)")
+        for point in verdict.blocking:
+            echo(f"    - {point}")
+    echo(f"Log: {_path(view.log_path)}")
+    if view.log_problem is not None:
+        echo(f"  ({view.log_problem})")
+    else:
+        for line in view.log_lines:
+            echo(f"  {line}")
+    return EXIT_OK
+
+
 @main.command()
-@click.option("--older-than", "older_than", required=True, metavar="AGE", help="e.g. 30d, 12h, 2w.")
+@click.option("--older-than", "older_than", metavar="AGE", help="e.g. 30d, 12h, 2w.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Keep the newest N run folders, whatever their age.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @guarded
-def clean(older_than: str, dry_run: bool) -> int:
-    """Remove run folders older than AGE. Never a checkpoint DB, and never the folder
-    that explains a checkpoint still kept for a pending item."""
-    plan = plan_clean(parse_age(older_than))
+def clean(older_than: str | None, keep: int | None, dry_run: bool) -> int:
+    """Remove run folders older than AGE, or all but the newest N (both: older than AGE and
+    not among the newest N). Never a checkpoint DB, and never the folder that explains a
+    checkpoint still kept for a pending item."""
+    if older_than is None and keep is None:
+        raise ConfigError("say what to remove: --older-than AGE, --keep N, or both")
+    plan = plan_clean(parse_age(older_than) if older_than is not None else None, keep=keep or 0)
+    which = " and ".join(
+        ([f"older than {older_than}"] if older_than is not None else [])
+        + ([f"not among the newest {keep}"] if keep is not None else [])
+    )
     verb = "Would remove" if dry_run else "Removed"
     failed: list[str] = []
     removed = gone = 0  # gone: removed meanwhile by another `clean`
@@ -192,12 +298,84 @@ def clean(older_than: str, dry_run: bool) -> int:
     for run_dir, why in plan.keep:
         echo(f"Kept {_path(run_dir)}: {why}")
     echo(
-        f"{verb} {removed} run folder(s) older than {older_than}; kept {len(plan.keep)} that explain "
+        f"{verb} {removed} run folder(s) {which}; kept {len(plan.keep)} that are running or explain "
         f"kept checkpoints. {plan.checkpoints} checkpoint DB(s) kept for resume are never removed here "
-        "(--fresh on a run discards them)."
+        "(`agentos checkpoints --prune` or --fresh on a run discards them)."
     )
     if gone:
         echo(f"{gone} more were removed meanwhile by another clean.")
+    for message in failed:
+        click.echo(f"Error: {message}", err=True)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+@main.command()
+@click.option("--prune", is_flag=True, help="Delete the kept checkpoints listed (only agentos's own).")
+@click.option("--older-than", "older_than", metavar="AGE", help="Only those older than AGE: 7d, 12h, 2w.")
+@click.option("--dry-run", is_flag=True, help="With --prune: say what would be deleted; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="The list as one JSON array.")
+@guarded
+def checkpoints(prune: bool, older_than: str | None, dry_run: bool, as_json: bool) -> int:
+    """Checkpoint DBs kept for resume: workspace, item, age, and why each was kept.
+
+    A DB is kept after a failure or an interruption, so the same command resumes the item.
+    --prune deletes them (a pruned item starts over on its next run); only DBs that carry
+    agentos's mark, and never one whose item a run is working on now."""
+    from agentos.workflows.kept_checkpoints import list_kept
+    from agentos.workflows.kept_checkpoints import prune as prune_one
+
+    if not prune:
+        _read_only()
+    cutoff = parse_age(older_than) if older_than is not None else None
+    found = [e for e in list_kept() if cutoff is None or e.age_s >= cutoff]
+    if as_json and not prune:
+        echo(json.dumps([e.to_json() for e in found], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not prune:
+        if not found:
+            which = f" older than {older_than}" if older_than else ""
+            echo(f"No kept checkpoints{which} in {_path(checkpoints_dir())}.")
+            return EXIT_OK
+        for e in found:
+            whose = (
+                f"{e.workflow} {e.item}, workspace {e.workspace}" if e.problem is None else "not agentos's"
+            )
+            echo(f"{_age(e.age_s):>4} old  {whose}: {e.problem or e.why}")
+            run = f" (run {e.run})" if e.run else ""
+            busy = f"; in use by a run (pid {e.in_use_by or '?'})" if e.in_use_by is not None else ""
+            echo(f"      {_path(e.path)}{run}{busy}")
+        echo(
+            f"{len(found)} kept checkpoint(s). `agentos checkpoints --prune [--older-than AGE]` deletes them."
+        )
+        return EXIT_OK
+    verb = "Would delete" if dry_run else "Deleted"
+    done, failed = 0, []
+    for e in found:
+        if stop_signals.requested():
+            echo(f"Stopped by a signal after {done}; run it again to go on.")
+            break
+        if e.problem is not None:
+            echo(f"Left alone {_path(e.path)}: {e.problem}")
+            continue
+        if e.in_use_by is not None:
+            echo(f"Left alone {_path(e.path)}: a run (pid {e.in_use_by or '?'}) is working on {e.item}")
+            continue
+        if not dry_run:
+            try:
+                prune_one(e)
+            except AgentosError as exc:
+                failed.append(f"{_path(e.path)}: {clean_text(str(exc))}")
+                continue
+        done += 1
+        echo(f"{verb} {_path(e.path)} ({e.workflow} {e.item}, workspace {e.workspace}; kept as {e.why})")
+    echo(f"{verb} {done} kept checkpoint(s); those items start over on their next run.")
     for message in failed:
         click.echo(f"Error: {message}", err=True)
     return EXIT_FAILED if failed else EXIT_OK

@@ -28,7 +28,7 @@ from agentos.errors import (
 )
 from agentos.home_check import check_home_writable
 from agentos.llm.registry import ProviderSpec
-from agentos.paths import checkpoint_db_path, logs_dir
+from agentos.paths import checkpoint_db_path, new_run_dir
 from agentos.redaction import redact
 from agentos.tracker.base import Tracker
 from agentos.tracker.factory import open_tracker
@@ -197,6 +197,10 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
         except OSError as exc:  # a disk error outside any item: say what, no traceback
             click.echo(f"Error: {redact(str(exc))}", err=True)
             code = EXIT_FAILED
+        if "agentos.workflows.parallel.worker_launcher" in sys.modules:  # prestarted, maybe unused
+            from agentos.workflows.parallel.worker_launcher import stop_helpers
+
+            stop_helpers()  # a fork server left behind (stopped, even) would hold our stdout
         stop_signals.ignore_from_now()  # no death by signal during the interpreter's exit
         if stop_signals.requested() and code in (EXIT_OK, EXIT_FAILED):
             code = EXIT_INTERRUPTED  # Ctrl+C or SIGTERM at any moment means 130
@@ -328,14 +332,17 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
         from agentos.workflows.parallel.single import run_single
 
         key = keys[0]
+        run_dir = new_run_dir()  # a single item's run is recorded like a batch's (`agentos runs`)
         return run_single(
-            make_job(key, logs_dir() / f"workflow-audit-{key}.jsonl"),
+            make_job(key, run_dir / f"workflow-audit-{key}.jsonl"),
             pools,
             config.banner(),
             config.no_wait,
             config.item_timeout,
             verbosity=config.verbosity,
             spend=spend,
+            run_dir=run_dir,
+            run_info={"workflow": f"{config.kind.value}-workflow", **run_info(config)},
         )
     from agentos.workflows.parallel.batch import run_batch
 

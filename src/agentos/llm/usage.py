@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from agentos.redaction import clip
+
 MAX_TOKENS_PER_CALL = 10_000_000  # far above any context window: a larger count is nonsense
 CHARS_PER_TOKEN = 4
 
@@ -83,7 +85,7 @@ class UsageTotals:
             if not isinstance(model, str) or not isinstance(entry, dict):
                 continue
             target = self.by_model.setdefault(
-                model[:200], {"input_tokens": 0, "output_tokens": 0, "calls": 0, "estimated": False}
+                clip(model, 200), {"input_tokens": 0, "output_tokens": 0, "calls": 0, "estimated": False}
             )
             target["input_tokens"] += clamp_tokens(entry.get("input_tokens"))
             target["output_tokens"] += clamp_tokens(entry.get("output_tokens"))

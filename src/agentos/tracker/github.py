@@ -22,7 +22,7 @@ from agentos import stop_signals
 from agentos.errors import ConfigError, Interrupted, ItemNotFound
 from agentos.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
 from agentos.plain_text import strip_controls
-from agentos.redaction import clip, register_secret
+from agentos.redaction import clip, redact, register_secret
 from agentos.retry_hints import clamp_retry_after, parse_seconds
 from agentos.tracker.base import IssueSpec, TrackerConfig
 
@@ -327,4 +327,5 @@ class GitHubTracker:
 
 def _path(url: str) -> str:
     """A request's path for a message: no host, no query (a query may be long)."""
-    return str(url).split("?", 1)[0][-120:]
+    path = redact(str(url).split("?", 1)[0])  # redacted before it is cut, as `clip` does
+    return path if len(path) <= 120 else "…" + path[-119:]

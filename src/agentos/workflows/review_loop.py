@@ -22,8 +22,11 @@ class Node(Protocol):
     def __call__(self, state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]: ...
 
 
-def node(name: str) -> Callable[[Node], Node]:
-    """Announce a node, audit its start and end, and stop at this safe point if asked."""
+def node(name: str, *, in_round: bool = False) -> Callable[[Node], Node]:
+    """Announce a node, audit its start and end, and stop at this safe point if asked.
+
+    A node of the review loop (`in_round`) audits the round it works in, the number its
+    `llm_call` and `verdict` events carry; any other node, the rounds completed so far."""
 
     def wrap(fn: Node) -> Node:
         @functools.wraps(fn)
@@ -31,7 +34,9 @@ def node(name: str) -> Callable[[Node], Node]:
             ctx = runtime.context
             ctx.stop.check()
             ctx.say(f">>> Executing: {name}")
-            ctx.events.emit(EventType.NODE_START, node=name, round=state.get("rounds", 0))
+            done = state.get("rounds", 0)
+            where = {"round": done + 1} if in_round else {"rounds_done": done}
+            ctx.events.emit(EventType.NODE_START, node=name, **where)
             started = time.monotonic()
             update = fn(state, runtime)
             ctx.events.emit(EventType.NODE_END, node=name, duration_s=round(time.monotonic() - started, 4))
@@ -50,7 +55,7 @@ def _feedback_block(feedback: list[str]) -> str:
 
 
 def make_draft_node(name: str, kind: str) -> Node:
-    @node(name)
+    @node(name, in_round=True)
     def draft(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ctx = runtime.context
         round_ = state.get("rounds", 0) + 1
@@ -86,7 +91,7 @@ def make_draft_node(name: str, kind: str) -> Node:
 
 
 def make_review_node(kind: str) -> Node:
-    @node("N2_review")
+    @node("N2_review", in_round=True)
     def review(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ctx = runtime.context
         round_ = state.get("rounds", 0) + 1

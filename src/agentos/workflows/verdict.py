@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from agentos.redaction import clip
+
 
 class Verdict(StrEnum):
     APPROVED = "APPROVED"
@@ -123,7 +125,7 @@ def parse_verdict(text: str) -> ReviewResult:
         return _unparseable(f"conflicting verdicts {', '.join(verdicts)}")
     value = verdicts[0]
     if value not in (Verdict.APPROVED.value, Verdict.REVISE.value):
-        return _unparseable(f"unknown verdict {value[:40]!r}")
+        return _unparseable(f"unknown verdict {clip(value, 40)!r}")  # redacted, then cut
     blocking, non_blocking = sections["BLOCKING"], sections["NON-BLOCKING"]
     if value == Verdict.APPROVED.value and blocking:
         return ReviewResult(Verdict.REVISE, blocking, non_blocking, note=APPROVED_WITH_BLOCKING)

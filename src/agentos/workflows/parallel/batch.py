@@ -20,6 +20,7 @@ from agentos.errors import (
     EXIT_USAGE,
 )
 from agentos.paths import agentos_home, new_run_dir
+from agentos.run_progress import RunProgress
 from agentos.std_streams import Terminal
 from agentos.wording import counted
 from agentos.workflows.item import ItemJob, ItemStatus
@@ -35,7 +36,7 @@ from agentos.workflows.parallel.rate_pacing import Pacing
 from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
 from agentos.workflows.parallel.verbosity import Verbosity, console_filter
-from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context, warm_up
+from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context, stop_helpers, warm_up
 
 PASS_THROUGH_ENV = tuple(
     v.name
@@ -107,7 +108,9 @@ def run_batch(
             router = ConsoleRouter(terminal, coordinator_log, console_filter(verbosity))
             jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
             progress = ProgressDisplay(len(jobs), router, live and verbosity is not Verbosity.QUIET)
-            listeners = ListenerGroup(progress)
+            where = {"workflow": workflow, "workspace": jobs[0].workspace if jobs else None}
+            record = RunProgress(run_dir, where, len(jobs))  # `agentos runs` sees it going
+            listeners = ListenerGroup(progress, record)
             sys.stdout = router  # type: ignore[assignment]  # typeshed: sys.stdout is exactly TextIO
             try:
                 coordinator = ParallelCoordinator(parallel, pools, listener=listeners, no_wait=no_wait)
@@ -166,7 +169,7 @@ def run_batch(
                 finally:
                     locks.release_all()
                     progress.stop()
-                items = _records(jobs, results, run_dir, spend)
+                items = _records(jobs, results, run_dir, spend, runner.last_pids)
                 code = exit_code_for(coordinator, items, spend is not None and spend.limit_reached)
                 data = summary.build(workflow, items, started, code, run_dir, run_info)
                 if spend is not None:
@@ -188,6 +191,7 @@ def run_batch(
                         f"in {agentos_home()}, then run the same command again to resume."
                     )
                 router.line(f"[COORDINATOR] {summary.summary_line(items)}")
+                router.line(f"[COORDINATOR] {summary.took_line(data)}")
                 if spend is not None:
                     router.line(f"[COORDINATOR] {spend.total_line()}")
                 per_key = pacing.summary_line()
@@ -223,15 +227,21 @@ def run_batch(
                         )
                 return code
             finally:
+                record.close()
                 sys.stdout = stdout
                 router.flush()
 
     finally:
         pacing.close()  # its permit server has a socket from the start
+        stop_helpers()  # the fork server and resource tracker end with us, even when stopped
 
 
 def _records(
-    jobs: list[ItemJob], results: list[WorkflowResult], run_dir: Path, spend: SpendMeter | None = None
+    jobs: list[ItemJob],
+    results: list[WorkflowResult],
+    run_dir: Path,
+    spend: SpendMeter | None = None,
+    pids: Mapping[str, int] | None = None,
 ) -> list[ItemRecord]:
     by_id = {r.item_id: r for r in results}
     items = []
@@ -241,5 +251,6 @@ def _records(
         )
         log = run_dir / log_name(job)
         usage = spend.item_usage(job.item_id) if spend is not None else None
-        items.append(ItemRecord.of(result, log if log.exists() else None, job.db_path, usage))
+        pid = (pids or {}).get(job.item_id)
+        items.append(ItemRecord.of(result, log if log.exists() else None, job.db_path, usage, pid))
     return items

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 SHUTDOWN_GRACE_S = 5.0
 
@@ -187,9 +188,31 @@ def _alive(process: BaseProcess) -> bool:
         # Joined already: the exit status was read off the sentinel, which a fork server may
         # close a moment later; until then the sentinel looks alive. Ask the status first.
         if getattr(getattr(process, "_popen", None), "returncode", None) is not None:
-            return False
-        return not wait([process.sentinel], 0)
+            return pid_running(process.pid)  # 255 from a killed fork server: see pid_running
+        return not wait([process.sentinel], 0) or pid_running(process.pid)
     except (ValueError, OSError, AttributeError):
+        return False
+
+
+def pid_running(pid: int | None) -> bool:
+    """Whether `pid` still runs (not gone, not a zombie).
+
+    A fork-server worker's exit status comes from the fork server. Once the server is killed
+    (a stalled start, `stop_helpers`), every running worker reads as "exited, 255", so the
+    pid has the last word: a worker is never left unsupervised, or unkilled at a stop.
+    The server reaps a worker before it reports its status, so an ended one is gone here.
+    """
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has ended; whoever is its parent now reaps it
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
 
 

@@ -42,6 +42,9 @@ class WorkflowResult:
     duration: float = 0.0
     status: ItemStatus = ItemStatus.APPROVED
     value: Any = None  # what worker_func returned
+    started_at: float | None = None  # wall-clock times (time.time()); None: it never started
+    ended_at: float | None = None
+    attempts: int = 0  # calls of worker_func: more than one after a key's 429 or quota
 
 
 ItemT = TypeVar("ItemT")
@@ -120,6 +123,7 @@ class ParallelCoordinator(Generic[LeaseT]):
         self._results: list[WorkflowResult] = []
         self._unfinished: list[str] = []
         self._done_ids: list[str] = []
+        self._tries: dict[str, int] = {}  # item -> worker_func calls so far
 
     # -- signals -------------------------------------------------------------------
     def _handle_shutdown_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -298,7 +302,7 @@ class ParallelCoordinator(Generic[LeaseT]):
     def _run_item(
         self, item: ItemT, item_id: str, worker_func: Callable[[ItemT, LeaseT | None], object]
     ) -> None:
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         try:
             result = self._attempts(item, item_id, worker_func)
         except Exception as exc:  # never lose the item: the run must go on and count it
@@ -315,6 +319,9 @@ class ParallelCoordinator(Generic[LeaseT]):
                 " before it started" if before else "; resumable from the last checkpoint"
             )
         result.duration = time.monotonic() - started
+        result.attempts = self._tries.pop(item_id, 0)
+        if result.attempts:
+            result.started_at, result.ended_at = started_at, time.time()
         self._finish(result)
 
     def _attempts(
@@ -328,6 +335,7 @@ class ParallelCoordinator(Generic[LeaseT]):
                 if attempt > 0 and lease.status is ItemStatus.INTERRUPTED:  # it ran: not "before it started"
                     lease.error = f"{previous}; interrupted: resumable from its checkpoint"
                 return lease
+            self._tries[item_id] = attempt + 1
             outcome, value = call_worker(worker_func, item, lease.credential)
             if outcome.status is ItemStatus.CREDENTIAL:
                 previous = outcome.error or "credential problem"

@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from agentos.redaction import redact
@@ -20,6 +21,13 @@ from agentos.workflows.parallel.coordinator import WorkflowResult
 
 UNFINISHED = (ItemStatus.FAILED.value, ItemStatus.INTERRUPTED.value)
 MAX_COUNT = 10**15  # a token count read back from a summary beyond this is not a count
+
+
+def iso(timestamp: float | None) -> str | None:
+    """A wall-clock time as ISO 8601 local time with its offset, like the logs; None stays None."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="milliseconds")
 
 
 def _count(value: object) -> int | None:
@@ -91,10 +99,27 @@ class ItemRecord:
     filed_issue: int | None = None
     checkpoint: str | None = None  # a failed or interrupted item's kept checkpoint, if it exists
     usage: ItemUsage | None = None
+    # The joblog, as GNU parallel's --joblog has it: when it ran, how often, in which process.
+    started: str | None = None  # ISO 8601; None: it never started
+    ended: str | None = None
+    attempts: int = 0  # runs of the item: more than one after a key's 429 or quota
+    pid: int | None = None  # the (last) worker process; the coordinator's own for a single item
+
+    @property
+    def never_started(self) -> bool:
+        """No worker ever ran it: the table shows "–", not `0  0.0s` (also for an old summary)."""
+        if self.status in (ItemStatus.NOT_STARTED.value, ItemStatus.SKIPPED.value):
+            return True
+        return self.started is None and self.error is not None and "before it started" in self.error
 
     @classmethod
     def of(
-        cls, result: WorkflowResult, log_file: Path | None, db_path: str, usage: ItemUsage | None = None
+        cls,
+        result: WorkflowResult,
+        log_file: Path | None,
+        db_path: str,
+        usage: ItemUsage | None = None,
+        pid: int | None = None,
     ) -> ItemRecord:
         """The record of a finished (or never started) item: the one place a result is read."""
         outcome = result.value if isinstance(result.value, ItemOutcome) else None
@@ -112,10 +137,14 @@ class ItemRecord:
             filed_issue=outcome.filed_number if outcome else None,
             checkpoint=db_path if kept else None,
             usage=usage,
+            started=iso(result.started_at),
+            ended=iso(result.ended_at),
+            attempts=result.attempts,
+            pid=pid if result.attempts else None,
         )
 
     def to_json(self) -> dict[str, object]:
-        """The `summary.json` shape of one item (unchanged since the dict it replaces)."""
+        """The `summary.json` shape of one item: the dict it replaced, then the joblog fields."""
         fields: dict[str, object] = {
             "item": self.item,
             "status": self.status,
@@ -132,6 +161,7 @@ class ItemRecord:
             fields["checkpoint"] = self.checkpoint
         if self.usage is not None:
             fields.update(self.usage.to_json())
+        fields.update(started=self.started, ended=self.ended, attempts=self.attempts, pid=self.pid)
         return fields
 
     @classmethod
@@ -158,4 +188,8 @@ class ItemRecord:
             filed_issue=filed,
             checkpoint=text("checkpoint"),
             usage=ItemUsage.from_json(entry),
+            started=text("started"),
+            ended=text("ended"),
+            attempts=_count(entry.get("attempts")) or 0,
+            pid=_count(entry.get("pid")),
         )

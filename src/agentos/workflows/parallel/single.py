@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from agentos.credentials import Credential
 from agentos.durations import format_duration
 from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED, EXIT_USAGE
 from agentos.redaction import register_secret
+from agentos.run_progress import RunProgress
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 from agentos.workflows.item_execution import run_item
 from agentos.workflows.item_lock import ItemLocks
+from agentos.workflows.parallel import summary
 from agentos.workflows.parallel.console import ConsoleRouter
-from agentos.workflows.parallel.coordinator import ParallelCoordinator
+from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
 from agentos.workflows.parallel.credential_gate import DEAD_KEYS_ADVICE
+from agentos.workflows.parallel.item_record import ItemRecord
 from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.parallel.spend import SpendMeter
+from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
 from agentos.workflows.parallel.verbosity import Verbosity, single_view
 
 
@@ -46,18 +55,71 @@ def run_single(
     item_timeout: float | None = None,
     verbosity: Verbosity = Verbosity.NORMAL,
     spend: SpendMeter | None = None,
+    run_dir: Path | None = None,
+    run_info: Mapping[str, Any] | None = None,
 ) -> int:
-    """Run `job` here. Console output goes through the same redacting router as a batch's."""
+    """Run `job` here. Console output goes through the same redacting router as a batch's.
+
+    With `run_dir`, the run is recorded like a batch's, so `agentos runs` and `show` see it:
+    the item's full log, its audit (the job's audit path is in the folder), `progress.json`
+    while it runs and `summary.json` at the end."""
     terminal, errors = sys.stdout, sys.stderr
-    # The view filters the console only; a log on this router would get every line.
-    out, err = ConsoleRouter(terminal, show=single_view(verbosity)), ConsoleRouter(errors)
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    started = time.time()
+    workflow = str((run_info or {}).get("workflow") or f"{job.kind.value}-workflow")
+    with contextlib.ExitStack() as stack:
+        log: TimestampedLog | None = None
+        record: RunProgress | None = None
+        if run_dir is not None:
+            with contextlib.suppress(OSError):  # no log file: the console still has it all
+                item_log = open(run_dir / f"{job.item_id}.log", "a", encoding="utf-8")  # noqa: SIM115
+                raw = stack.enter_context(quietly_closed(item_log))
+                log = TimestampedLog(raw)
+            record = RunProgress(run_dir, {"workflow": workflow, "workspace": job.workspace}, 1)
+            stack.callback(record.close)
+        # The view filters the console only; the item log gets every line.
+        out, err = ConsoleRouter(terminal, log, show=single_view(verbosity)), ConsoleRouter(errors, log)
+        sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+        try:
+            code, result = _run_single(job, pools, banner, no_wait, item_timeout, verbosity, spend, record)
+            if run_dir is not None:
+                _write_summary(run_dir, workflow, job, result, started, code, run_info, spend, log)
+            return code
+        finally:
+            sys.stdout, sys.stderr = terminal, errors
+            out.flush()
+            err.flush()
+
+
+def _write_summary(
+    run_dir: Path,
+    workflow: str,
+    job: ItemJob,
+    result: WorkflowResult | None,
+    started: float,
+    code: int,
+    run_info: Mapping[str, Any] | None,
+    spend: SpendMeter | None,
+    log: TimestampedLog | None,
+) -> None:
+    """The batch's summary.json, for one item; a full disk is said, never raised."""
+    if result is None:
+        result = WorkflowResult(
+            job.item_id, False, "not started before the shutdown", status=ItemStatus.NOT_STARTED
+        )
+    usage = spend.item_usage(job.item_id) if spend is not None else None
+    log_path = run_dir / f"{job.item_id}.log" if log is not None else None
+    item = ItemRecord.of(result, log_path, job.db_path, usage, os.getpid())
+    data = summary.build(workflow, [item], started, code, run_dir, run_info)
+    data.setdefault("workspace", job.workspace)
+    if spend is not None:
+        data["usage"] = spend.run_fields()
+    path = run_dir / "summary.json"
     try:
-        return _run_single(job, pools, banner, no_wait, item_timeout, verbosity, spend)
-    finally:
-        sys.stdout, sys.stderr = terminal, errors
-        out.flush()
-        err.flush()
+        summary.write_summary(path, data)
+    except OSError as exc:
+        print(f"[COORDINATOR] Could not write the summary {path} ({exc.strerror or exc})")
+        return
+    print(f"[COORDINATOR] Run folder: {run_dir}")
 
 
 def _run_single(
@@ -68,8 +130,10 @@ def _run_single(
     item_timeout: float | None,
     verbosity: Verbosity,
     spend: SpendMeter | None = None,
-) -> int:
-    coordinator = ParallelCoordinator(1, pools, no_wait=no_wait)
+    record: RunProgress | None = None,
+) -> tuple[int, WorkflowResult | None]:
+    """The exit code, and the item's result (None: it never got one)."""
+    coordinator = ParallelCoordinator(1, pools, no_wait=no_wait, listener=record)
     print(f"[COORDINATOR] {job.item_id}: {banner}")
     timed_out = threading.Event()
     limit = format_duration(item_timeout or 0)
@@ -107,20 +171,20 @@ def _run_single(
     print(f"[COORDINATOR] Audit log: {job.audit_path}")
     if spend is not None:
         print(f"[COORDINATOR] {spend.total_line()}")
-    result: Any = results[0] if results else None
+    result = results[0] if results else None
     if timed_out.is_set() and not (result is not None and result.success):
         print(f"FAILED: timed out after {limit} (--item-timeout); checkpoint kept at {job.db_path}")
-        return EXIT_FAILED
+        return EXIT_FAILED, result
     if coordinator.dead_keys:
         print(f"[COORDINATOR] {DEAD_KEYS_ADVICE}")
-        return EXIT_USAGE
+        return EXIT_USAGE, result
     if coordinator.pool_exhausted_stop:
-        return EXIT_POOL_EXHAUSTED
+        return EXIT_POOL_EXHAUSTED, result
     if coordinator.stop_event.is_set() or result is None or result.status is ItemStatus.INTERRUPTED:
         print("[COORDINATOR] Interrupted. Run the same command again to resume.")
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED, result
     if not result.success:
         if result.error and not result.value:
             print(f"FAILED: {result.error}")
-        return EXIT_FAILED
-    return EXIT_OK
+        return EXIT_FAILED, result
+    return EXIT_OK, result

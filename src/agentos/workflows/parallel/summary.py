@@ -15,11 +15,13 @@ from rich.table import Table
 
 from agentos import safe_json
 from agentos.atomic_file import write_text_atomic
+from agentos.durations import format_duration
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemStatus
 from agentos.workflows.parallel.item_record import ItemRecord
 from agentos.workflows.parallel.spend import format_cost, format_tokens
 
+NEVER = "\u2013"  # an en dash: the rounds and duration of an item that never ran
 MAX_IDS = 20  # item ids named per status on the one summary line; the table lists every item
 
 LABELS = {
@@ -55,6 +57,13 @@ def summary_line(items: Sequence[ItemRecord]) -> str:
             detail = f" ({shown})" if ids else ""
             parts.append(f"{len(ids)} {LABELS[status]}{detail}")
     return "Summary: " + ", ".join(parts)
+
+
+def took_line(data: Mapping[str, Any]) -> str:
+    """The run's total time, as the console's summary ends with it: `Run took 1m12s (10:41:03 to 10:42:15)`."""
+    took = format_duration(float(data.get("duration_s") or 0))
+    start, end = str(data.get("started", "")), str(data.get("ended", ""))
+    return f"Run took {took} ({start[11:19]} to {end[11:19]})" if start and end else f"Run took {took}"
 
 
 def write_summary(path: Path, data: dict[str, Any]) -> None:
@@ -107,6 +116,15 @@ def _cost(item: ItemRecord) -> str:
     return ("~" if item.usage.estimated else "") + format_cost(item.usage.cost)
 
 
+def _encodes(stream: object, text: str) -> bool:
+    """Whether `stream` can take `text` (PYTHONIOENCODING=ascii cannot take an en dash)."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def render_table(
     items: Sequence[ItemRecord], stream: TextSink, tty: bool, show_cost: bool | None = None
 ) -> None:
@@ -122,6 +140,7 @@ def render_table(
     columns += ["Cost"] if show_cost else []
     for column in [*columns, "Log / error"]:
         table.add_column(column, overflow="fold")
+    never = NEVER if _encodes(stream, NEVER) else "-"
     for item in items:
         detail = item.log or ""
         if item.status in ("failed", "interrupted", "not_started", "skipped") and item.error:
@@ -129,8 +148,8 @@ def render_table(
         row = [
             item.item,
             LABELS.get(item.status, item.status),
-            str(item.rounds),
-            "?" if item.duration_s is None else f"{item.duration_s:.1f}s",
+            never if item.never_started else str(item.rounds),
+            never if item.never_started else "?" if item.duration_s is None else f"{item.duration_s:.1f}s",
         ]
         row += [_tokens(item)] if show_tokens else []
         row += [_cost(item)] if show_cost else []

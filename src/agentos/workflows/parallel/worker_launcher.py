@@ -26,10 +26,11 @@ from typing import Any
 from agentos import environment, stop_signals
 from agentos.credentials import Credential
 from agentos.durations import format_duration
+from agentos.errors import StartupStalled
 from agentos.redaction import StreamRedactor
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
-from agentos.workflows.parallel.children import ChildRegistry
+from agentos.workflows.parallel.children import ChildRegistry, pid_running
 from agentos.workflows.parallel.output_prefixer import OutputPrefixer
 from agentos.workflows.parallel.timestamped_log import TimestampedLog
 from agentos.workflows.worker import EXIT_AFTER_STOP_ENV, credential_env, worker_main
@@ -81,22 +82,91 @@ def _ready() -> None:
     """Target of the warm-up process: returns at once."""
 
 
+DEFAULT_STARTUP_TIMEOUT_S = 120.0
+
+
+def startup_timeout() -> float:
+    """AGENTOS_STARTUP_TIMEOUT in seconds (default 120): how long a start may take."""
+    raw = environment.STARTUP_TIMEOUT.get_stripped()
+    try:
+        value = float(raw) if raw else DEFAULT_STARTUP_TIMEOUT_S
+    except ValueError:
+        return DEFAULT_STARTUP_TIMEOUT_S
+    return value if 0 < value < 86400 else DEFAULT_STARTUP_TIMEOUT_S
+
+
+STOP_GRACE_S = 0.5  # a start under way when a stop comes may finish; then it is tracked
+
+
+def _start_within(process: BaseProcess, what: str, stop: threading.Event | None = None) -> bool:
+    """`process.start()` with a deadline: it blocks on the fork server, which may be
+    stopped (SIGSTOP) or stuck. On the deadline the fork server is killed (the blocked
+    `start()` then fails) and StartupStalled names it. On a stop (Ctrl+C), a start that
+    does not finish within STOP_GRACE_S is ended the same way, and False says it never ran."""
+    started = time.monotonic()
+    limit = startup_timeout()
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            process.start()
+        except BaseException as exc:
+            failure.append(exc)
+
+    starter = threading.Thread(target=start, name=f"start-{what}", daemon=True)
+    starter.start()
+    stopping_since: float | None = None
+    while starter.is_alive():
+        now = time.monotonic()
+        if stopping_since is None and (stop_signals.requested() or (stop is not None and stop.is_set())):
+            stopping_since = now
+        if stopping_since is not None and now - stopping_since > STOP_GRACE_S:
+            stop_helpers()
+            starter.join(5)
+            return False
+        if now - started > limit:
+            stop_helpers()
+            starter.join(5)
+            raise StartupStalled(f"the fork server ({what})", limit)
+        starter.join(0.05)
+    if failure:
+        if stopping_since is not None:
+            return False
+        raise failure[0]
+    return True
+
+
 def warm_up(ctx: WorkerContext, stop: threading.Event | None = None) -> float:
     """Wait until the fork server has imported the stack, so no item pays for it. Seconds taken.
 
     `Process.start()` blocks until the server has finished its preload, so it runs on a
-    helper thread and a Ctrl+C (`stop`, or a request seen by `stop_signals`) ends the wait.
-    """
+    helper thread: a Ctrl+C (`stop`, or a request seen by `stop_signals`) ends the wait, and
+    so does AGENTOS_STARTUP_TIMEOUT (StartupStalled)."""
     started = time.monotonic()
     process = ctx.Process(target=_ready, name="warm-up")
-    starter = threading.Thread(target=process.start, name="warm-up", daemon=True)
-    starter.start()
-    while starter.is_alive():
-        if stop_signals.requested() or (stop is not None and stop.is_set()):
-            return time.monotonic() - started
-        starter.join(0.05)
-    process.join()
+    if _start_within(process, "preloading the stack", stop):
+        process.join()
     return time.monotonic() - started
+
+
+def stop_helpers() -> None:
+    """End the fork server and the resource tracker now (SIGKILL, then reap): a stopped
+    one would never notice the coordinator is gone, and both hold the coordinator's
+    stdout, so `agentos ... | cat` would not end. They start again when next needed."""
+    from multiprocessing import forkserver, resource_tracker
+
+    helpers: tuple[tuple[Any, str], ...] = (
+        (forkserver._forkserver, "_forkserver_pid"),
+        (resource_tracker._resource_tracker, "_pid"),
+    )
+    for owner, attribute in helpers:
+        pid = getattr(owner, attribute, None)
+        if not isinstance(pid, int) or pid <= 0:
+            continue
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):  # closes its pipe and reaps it: dead, so at once
+            owner._stop()
 
 
 class WorkerLauncher:
@@ -124,6 +194,7 @@ class WorkerLauncher:
         self.base_env = base_env
         self.target = target  # the process entry point; tests inject hostile workers here
         self.pids: dict[str, int] = {}  # running workers, for tests and diagnostics
+        self.last_pids: dict[str, int] = {}  # each item's latest worker, running or not: the joblog
         # The one owner of every live worker: it stops them (TERM, grace, KILL).
         self.children = children or ChildRegistry()
         self.item_timeout = item_timeout or None  # seconds per run of an item's process; 0: none
@@ -143,11 +214,20 @@ class WorkerLauncher:
         process = self.ctx.Process(
             target=self.target, args=(job, out_w, res_w, env), name=job.item_id, daemon=False
         )
-        process.start()
+        try:
+            started = _start_within(process, f"starting {job.item_id}", self.stop)
+        except BaseException:
+            for end in (out_w, res_w, out_r, res_r):
+                end.close()
+            raise
         out_w.close()
         res_w.close()
+        if not started:  # a stop came while the fork server was slow: the item never ran
+            out_r.close()
+            res_r.close()
+            return ItemOutcome(ItemStatus.INTERRUPTED, error="interrupted before it started")
         if process.pid is not None:  # set by a successful start()
-            self.pids[job.item_id] = process.pid
+            self.pids[job.item_id] = self.last_pids[job.item_id] = process.pid
         self.children.add(job.item_id, process)
         self._failures.pop(job.item_id, None)
         try:
@@ -216,7 +296,7 @@ class WorkerLauncher:
                     log.write(text)
                     log.flush()
                     prefixer.write(text)
-                elif not process.is_alive():
+                elif not _running(process):
                     # A grandchild may hold the pipe open; do not wait on it for long.
                     exited_at = exited_at or time.monotonic()
                     if time.monotonic() - exited_at > 1.0:
@@ -247,6 +327,11 @@ class WorkerLauncher:
         return ItemOutcome(
             ItemStatus.FAILED, error=f"worker exited with code {exitcode} without reporting an outcome{kept}"
         )
+
+
+def _running(process: BaseProcess) -> bool:
+    """Whether the worker still runs: a killed fork server reads as "exited" (pid_running)."""
+    return process.is_alive() or pid_running(process.pid)
 
 
 class _ItemLog:
