@@ -245,3 +245,30 @@ def test_read_only_look_at_a_live_wal_db_creates_nothing(tmp_path: Path) -> None
     assert listing(tmp_path) == before
     conn.close()
     store.close()
+
+
+@pytest.mark.parametrize("plant", ["fifo", "zero", "hardlink"])
+def test_a_planted_sqlite_companion_is_refused_by_name(
+    demo: Path, home: Path, tmp_path: Path, plant: str
+) -> None:
+    """SQLite opens <db>-wal and -shm beside the DB and writes into them: a FIFO or a link
+    to /dev/zero there was 'disk error ... free space', and a hard link had SQLite write
+    into a file elsewhere. Each is now refused by name, and left as it is."""
+    db = checkpoint_db_path("lld_workflow", 3, demo)
+    db.parent.mkdir(parents=True)
+    precious = tmp_path / "precious.txt"
+    precious.write_text("precious\n")
+    companion = db.with_name(db.name + ("-shm" if plant == "hardlink" else "-wal"))
+    if plant == "fifo":
+        os.mkfifo(companion)
+    elif plant == "zero":
+        companion.symlink_to("/dev/zero")
+    else:
+        os.link(precious, companion)
+    result = run_cli("lld-workflow", "--repo", str(demo), "--issue", "3", "--provider", "mock", home=home)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out  # the item fails, named; nothing else is touched
+    assert f"FAILED: Refusing to use {companion} as a checkpoint database" in out, out
+    assert "free space" not in out and "Traceback" not in out
+    assert precious.read_text() == "precious\n"
+    assert os.path.lexists(companion)

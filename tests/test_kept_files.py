@@ -128,3 +128,19 @@ def test_filing_never_writes_through_a_planted_temp_file(tmp_path: Path) -> None
     assert number == 1 and (ws.issues_dir / "1.md").read_text().startswith("# Widgets")
     assert precious.read_text() == "precious\n"
     assert stat.S_IMODE((ws.issues_dir / "1.md").stat().st_mode) == 0o644
+
+
+def test_dry_run_says_a_hand_written_lld_would_be_kept(demo: Path, home: Path) -> None:
+    active = demo / "docs" / "lld" / "active"
+    active.mkdir(parents=True, exist_ok=True)
+    (active / "LLD-005.md").write_text("# LLD-005, written by hand\n")
+    result = run_cli(
+        "lld-workflow", "--repo", str(demo), "--all", "--dry-run", "--provider", "mock", home=home
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "LLD-5: would start fresh; LLD-005.md was not written by agentos: "
+        "it would be kept as LLD-005.hand-written.md" in result.stdout
+    )
+    assert "LLD-3: would start fresh\n" in result.stdout
+    assert (active / "LLD-005.md").read_text() == "# LLD-005, written by hand\n"

@@ -457,6 +457,12 @@ def test_a_mount_in_the_mount_table_is_never_crossed(
         f"22 27 0:21 / /proc rw - proc proc rw\n90 27 253:0 /precious {real} rw - ext4 /dev/x rw\n"
     )
     monkeypatch.setattr(mounts, "MOUNTINFO", table)
+    age_tree(run / "my mnt")
+    age_tree(run)
+    plan = plan_clean(parse_age("30d"))
+    assert plan.remove == [] and plan.keep == [
+        (run, "another file system is mounted inside it at my mnt; never crossed")
+    ]  # --dry-run says so too
     with pytest.raises(RunHistoryError, match="mounted inside it at my mnt; never crossed"):
         remove_run_folder(run)
     assert (run / "my mnt" / "work.txt").read_text() == "keep me"

@@ -457,6 +457,10 @@ def plan_clean(older_than_s: float | None, now: float | None = None, keep: int =
             plan.keep.append((run_dir, "it is still running"))
         elif run_dir in protected:
             plan.keep.append((run_dir, f"its logs explain the kept checkpoint {protected[run_dir]}"))
+        elif inside := mounts_inside(run_dir):  # so --dry-run says so too, before anything goes
+            plan.keep.append(
+                (run_dir, f"another file system is mounted inside it at {inside[0]}; never crossed")
+            )
         else:
             plan.remove.append(run_dir)
     return plan

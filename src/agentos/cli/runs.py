@@ -298,8 +298,8 @@ def clean(older_than: str | None, keep: int | None, dry_run: bool) -> int:
     for run_dir, why in plan.keep:
         echo(f"Kept {_path(run_dir)}: {why}")
     echo(
-        f"{verb} {removed} run folder(s) {which}; kept {len(plan.keep)} that are running or explain "
-        f"kept checkpoints. {plan.checkpoints} checkpoint DB(s) kept for resume are never removed here "
+        f"{verb} {removed} run folder(s) {which}; kept {len(plan.keep)} that are running, explain "
+        f"kept checkpoints or hold a mount. {plan.checkpoints} checkpoint DB(s) kept for resume are never removed here "
         "(`agentos checkpoints --prune` or --fresh on a run discards them)."
     )
     if gone:

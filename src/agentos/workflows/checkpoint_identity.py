@@ -113,7 +113,32 @@ def is_ours(path: Path) -> bool:
         raise CheckpointRefused(
             path, f"it is an SQLite database that agentos did not create (application_id {app_id:#x})"
         )
+    _check_companions(path)
     return True
+
+
+COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def _check_companions(path: Path) -> None:
+    """SQLite opens `<db>-wal`, `-shm` and `-journal` beside the DB, following symlinks and
+    writing into them. One planted as a FIFO, a link to /dev/zero or a hard link to a file
+    elsewhere is refused by name (it is not a full disk, whatever SQLite would say)."""
+    for suffix in COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        try:
+            info = os.lstat(companion)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise CheckpointRefused(companion, exc.strerror or str(exc)) from None
+        kind = _file_type(info.st_mode)
+        if kind:
+            raise CheckpointRefused(companion, f"it is {kind}, not a file SQLite made for {path.name}")
+        if info.st_nlink != 1:
+            raise CheckpointRefused(
+                companion, f"it has {info.st_nlink} hard links; SQLite would write into a file elsewhere"
+            )
 
 
 def _ro_uri(path: Path) -> str:

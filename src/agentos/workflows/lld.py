@@ -17,6 +17,7 @@ from agentos.atomic_file import move_without_replacing, write_text_atomic
 from agentos.errors import InvalidSpec
 from agentos.workflows.context import RunContext, WorkflowState
 from agentos.workflows.lineage import archive_previous, write_lineage
+from agentos.workflows.pending import STATUS_LINE_PREFIX, hand_written_lld
 from agentos.workflows.review_loop import (
     make_draft_node,
     make_review_node,
@@ -94,17 +95,10 @@ def finalize(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, An
     return {"status": "approved" if approved else "needs_revision", "output": str(path), "seq": seq}
 
 
-STATUS_LINE_PREFIX = b"<!-- agentos-status:"  # the first line of every LLD agentos writes
-
-
 def _keep_hand_written(ctx: RunContext, path: Path, number: int) -> None:
-    """An LLD at our path that agentos did not write (no status record, no status line) is
-    someone's work: move it aside, never overwrite it, and say where it went."""
-    if ctx.workspace.lld_status_file(number).exists() or not path.is_file():
+    """A hand-written LLD at our path is moved aside, never overwritten, and the run says where."""
+    if not hand_written_lld(ctx.workspace, number):
         return
-    with path.open("rb") as handle:
-        if handle.read(64).startswith(STATUS_LINE_PREFIX):
-            return
     kept = move_without_replacing(path, path.with_name(f"{path.stem}.hand-written{path.suffix}"))
     ctx.say(f"    {path.name} was not written by agentos; kept it as {kept.name}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from agentos.errors import FileRefused
 from agentos.item_identity import (
@@ -27,6 +28,27 @@ def lld_status(workspace: Workspace, number: int) -> str | None:
         return None  # unreadable or unsafe: the issue is pending, and its run rewrites the record
     status = record.get("status") if isinstance(record, dict) else None
     return status if isinstance(status, str) else None
+
+
+STATUS_LINE_PREFIX = b"<!-- agentos-status:"  # the first line of every LLD agentos writes
+
+
+def hand_written_lld(workspace: Workspace, number: int) -> bool:
+    """An LLD at our path that agentos did not write (no status record, no status line):
+    someone's work, to be kept aside, never overwritten (issue 20 finding 9)."""
+    path = workspace.lld_file(number)
+    if workspace.lld_status_file(number).exists() or not path.is_file():
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO swapped in: no hang
+    except OSError:
+        return False
+    try:
+        return not os.read(fd, 64).startswith(STATUS_LINE_PREFIX)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def pending_issues(workspace: Workspace, tracker: Tracker) -> list[int]:

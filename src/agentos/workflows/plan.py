@@ -23,8 +23,9 @@ from agentos.workflows.checkpoint_identity import (
     owner_for,
     read_owner,
 )
-from agentos.workflows.item import ItemJob
+from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.item_lock import already_done, holder_of, skipped_message
+from agentos.workflows.pending import hand_written_lld
 
 
 def preflight(job: ItemJob) -> None:
@@ -37,6 +38,18 @@ def preflight(job: ItemJob) -> None:
 
 
 def plan(job: ItemJob, tracker: Tracker) -> str:
+    """`_plan`, and whether a hand-written LLD at the item's path would be kept aside."""
+    text = _plan(job, tracker)
+    if job.kind is WorkflowKind.LLD and not text.startswith("would skip"):
+        workspace = Workspace(Path(job.workspace))
+        with contextlib.suppress(ValueError):
+            if hand_written_lld(workspace, int(job.key)):
+                name = workspace.lld_file(int(job.key)).stem
+                text += f"; {name}.md was not written by agentos: it would be kept as {name}.hand-written.md"
+    return text
+
+
+def _plan(job: ItemJob, tracker: Tracker) -> str:
     """`would resume from ...`, `would start fresh: input changed ...`, `would skip: ...`."""
     pid = holder_of(job)
     if pid is not None:
