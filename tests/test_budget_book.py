@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from agentos.keys.budget_book import NOTE_AFTER_S, NOTE_EVERY_S, BudgetBook, Grant
 from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
-from agentos.workflows.parallel.budget_book import NOTE_AFTER_S, NOTE_EVERY_S, BudgetBook, Grant
 from tests.helpers.rate_sim import FakeClock, FakePool, simulate
 
 

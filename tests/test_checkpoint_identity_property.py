@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentos.credentials import Credential
+from agentos.keys.sources import Credential
 from agentos.paths import checkpoint_db_path
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agentos.credentials import Credential
+from agentos.keys.sources import Credential
+from agentos.keys.state import CredentialState
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
 from agentos.workflows.parallel import CredentialCoordinator
-from agentos.workflows.parallel.credential_state import CredentialState
 
 
 class Clock:
@@ -191,7 +191,7 @@ def test_close_wakes_waiters_with_none() -> None:
 
 
 def test_a_key_met_by_another_callers_call_is_marked_without_releasing_it() -> None:
-    from agentos.workflows.parallel.provider_pools import PoolSet
+    from agentos.keys.pools import PoolSet
 
     clock = Clock()
     pool = CredentialCoordinator(creds("a", "b", provider="openai"), clock=clock, per_key_concurrency=2)

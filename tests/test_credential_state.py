@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agentos.credentials import Credential
+from agentos.keys.pool import CredentialCoordinator
+from agentos.keys.sources import Credential
+from agentos.keys.state import CredentialState
 from agentos.llm.errors import RateLimited
-from agentos.workflows.parallel.credential_coordinator import CredentialCoordinator
-from agentos.workflows.parallel.credential_state import CredentialState
 from tests.helpers.cli import issue_flags, run_cli
 
 pytestmark = pytest.mark.timeout(150)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.credentials import load_credentials, parse_credentials_file
 from agentos.errors import ConfigError
+from agentos.keys.sources import load_credentials, parse_credentials_file
 
 
 def write(home: Path, provider: str, data: object) -> Path:

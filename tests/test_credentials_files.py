@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.credentials import load_credentials, parse_credentials_file
 from agentos.errors import ConfigError
+from agentos.keys.sources import load_credentials, parse_credentials_file
 from tests.helpers.cli import run_cli
 
 pytestmark = pytest.mark.timeout(60)

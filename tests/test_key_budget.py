@@ -4,8 +4,7 @@ import math
 
 import pytest
 
-from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
-from agentos.workflows.parallel.key_budget import (
+from agentos.keys.key_budget import (
     DECLARED_WINDOW_S,
     MARGIN_S,
     PROBE_GAP_S,
@@ -13,6 +12,7 @@ from agentos.workflows.parallel.key_budget import (
     LimitSource,
     learn_window,
 )
+from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
 
 
 def headers(limit: int, remaining: int, reset: float, tokens: Budget | None = None) -> RateLimitInfo:

@@ -1,6 +1,6 @@
 """The layers of ADR 0001 hold: no module imports one above it, and no import cycle.
 
-base modules (agentos/*.py) < llm, tracker < workflows < workflows.parallel < cli
+base modules (agentos/*.py) < llm, tracker < keys < workflows < workflows.parallel < cli
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ PACKAGE = ROOT / "src" / "agentos"
 def _layer(module: str) -> int:
     parts = module.split(".")
     if parts[:2] == ["agentos", "cli"]:
-        return 4
+        return 5
     if parts[:3] == ["agentos", "workflows", "parallel"]:
-        return 3
+        return 4
     if parts[:2] == ["agentos", "workflows"]:
+        return 3
+    if parts[:2] == ["agentos", "keys"]:
         return 2
     if parts[:2] in (["agentos", "llm"], ["agentos", "tracker"]):
         return 1

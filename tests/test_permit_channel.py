@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
-from agentos.redaction import redact
-from agentos.workflows.parallel.budget_book import BudgetBook
-from agentos.workflows.parallel.key_budget import LimitSource
-from agentos.workflows.parallel.permit_server import (
+from agentos.keys.budget_book import BudgetBook
+from agentos.keys.key_budget import LimitSource
+from agentos.keys.permit_client import ADDRESS_ENV, AUTHKEY_ENV, PermitClient, PermitUnavailable
+from agentos.keys.permit_server import (
     CLOSE_JOIN_S,
     HANDSHAKE_S,
     MAX_HANDSHAKES,
@@ -23,7 +22,8 @@ from agentos.workflows.parallel.permit_server import (
     RateStrategy,
     rate_strategy,
 )
-from agentos.workflows.permit_client import ADDRESS_ENV, AUTHKEY_ENV, PermitClient, PermitUnavailable
+from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
+from agentos.redaction import redact
 from tests.helpers.rate_sim import FakePool
 
 pytestmark = pytest.mark.timeout(30)
@@ -186,8 +186,8 @@ def test_strategy_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def paced(env: dict[str, str], lines: list[str], fallback=None):  # type: ignore[no-untyped-def]
+    from agentos.keys.paced_provider import PacedProvider
     from agentos.llm.registry import ProviderSpec
-    from agentos.workflows.paced_provider import PacedProvider
 
     client = PermitClient.from_env(env)
     assert client is not None
@@ -230,7 +230,7 @@ def test_paced_calls_report_the_providers_numbers(served, monkeypatch: pytest.Mo
 def test_without_a_reachable_channel_calls_go_unpaced_on_the_items_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentos.credentials import Credential
+    from agentos.keys.sources import Credential
     from agentos.llm.base import CompletionRequest
     from tests.helpers.fake_llm_servers import FakeLLMServer
 

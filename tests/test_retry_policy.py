@@ -1,9 +1,9 @@
 """The retry policy and the dead-pool rule, without a network (issue 19 findings 1-2)."""
 
-from agentos.credentials import Credential
+from agentos.keys.pool import CredentialCoordinator
+from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, ProviderError, RateLimited
 from agentos.llm.retry import RetryPolicy
-from agentos.workflows.parallel.credential_coordinator import CredentialCoordinator
 
 
 def test_only_transient_failures_are_retried() -> None:

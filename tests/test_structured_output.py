@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agentos.credentials import Credential
 from agentos.events import read_audit
+from agentos.keys.sources import Credential
 from agentos.llm.anthropic_api import AnthropicProvider
 from agentos.llm.base import CompletionRequest
 from agentos.llm.errors import ProviderError

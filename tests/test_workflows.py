@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.credentials import Credential
 from agentos.events import read_audit
+from agentos.keys.sources import Credential
 from agentos.paths import Workspace, checkpoint_db_path
 from agentos.tracker.base import filing_marker
 from agentos.tracker.local import LocalTracker

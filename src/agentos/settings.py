@@ -9,11 +9,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from agentos.credentials import MAX_RPM
 from agentos.durations import parse_duration
 from agentos.errors import ConfigError
 from agentos.pricing import Price, parse_prices
 from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
+
+MAX_RPM = 1_000_000  # requests per minute: a larger number is a typo (agentos.toml and credentials files)
 
 MAX_ITEM_BYTES_CEILING = 1 << 30  # 1 GiB: a larger limit is a typo, not a wish
 MAX_OUTPUT_TOKENS_CEILING = 1_000_000

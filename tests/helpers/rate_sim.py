@@ -16,10 +16,10 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
-from agentos.credentials import Credential
+from agentos.keys.budget_book import BudgetBook, Grant
+from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, LLMError
 from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
-from agentos.workflows.parallel.budget_book import BudgetBook, Grant
 
 
 class FakeClock:

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 from agentos.cli.config import RunConfig
-from agentos.credentials import load_credentials, no_key_message
 from agentos.errors import ConfigError
 from agentos.file_lock import LOCKS_DIR
+from agentos.keys.sources import load_credentials, no_key_message
 from agentos.workflows.invalid_inputs import INVALID_DIR
 from agentos.workflows.item import WorkflowKind
 

@@ -27,6 +27,7 @@ from agentos.errors import (
     Interrupted,
 )
 from agentos.home_check import check_home_writable
+from agentos.keys.pools import PoolSet
 from agentos.llm.registry import ProviderSpec
 from agentos.paths import checkpoint_db_path, new_run_dir
 from agentos.redaction import redact
@@ -36,7 +37,6 @@ from agentos.wording import counted
 from agentos.workflows.checkpoint import db_path_from_env
 from agentos.workflows.item import ItemJob, WorkflowKind, item_id_for
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.pending import refusal
 from agentos.workflows.plan import plan, preflight
 

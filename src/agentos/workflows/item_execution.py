@@ -13,9 +13,10 @@ from typing import Any, cast
 
 from langgraph.graph.state import CompiledStateGraph
 
-from agentos.credentials import Credential
 from agentos.errors import AgentosError, CheckpointError, DiskError, Interrupted, InvalidSpec, StillInvalid
 from agentos.events import AuditWriter, EventBus, EventType
+from agentos.keys.paced_provider import paced_provider
+from agentos.keys.sources import Credential
 from agentos.llm.base import Provider
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 from agentos.llm.registry import DEFAULT_TIMEOUT_S, ProviderSpec, create_provider
@@ -32,7 +33,6 @@ from agentos.workflows.issue import build_issue_graph
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
 from agentos.workflows.item_lock import already_done
 from agentos.workflows.lld import build_lld_graph
-from agentos.workflows.paced_provider import paced_provider
 from agentos.workflows.templates import Templates
 
 

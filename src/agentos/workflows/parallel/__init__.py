@@ -4,6 +4,7 @@ Library contract: `ParallelCoordinator`, `CredentialCoordinator`, `OutputPrefixe
 `sanitize_identifier`; `WorkflowResult` and `ProgressStats` live in `.coordinator`.
 """
 
+from agentos.keys.pool import CredentialCoordinator
 from agentos.paths import sanitize_identifier
 from agentos.workflows.parallel.coordinator import (
     DEFAULT_PARALLELISM,
@@ -12,7 +13,6 @@ from agentos.workflows.parallel.coordinator import (
     ProgressStats,
     WorkflowResult,
 )
-from agentos.workflows.parallel.credential_coordinator import CredentialCoordinator
 from agentos.workflows.parallel.output_prefixer import OutputPrefixer
 
 __all__ = [

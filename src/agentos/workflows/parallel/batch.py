@@ -19,6 +19,8 @@ from agentos.errors import (
     EXIT_POOL_EXHAUSTED,
     EXIT_USAGE,
 )
+from agentos.keys.pacing import Pacing
+from agentos.keys.pools import PoolSet
 from agentos.paths import agentos_home, new_run_dir
 from agentos.run_progress import RunProgress
 from agentos.std_streams import Terminal
@@ -31,8 +33,6 @@ from agentos.workflows.parallel.coordinator import ParallelCoordinator, Workflow
 from agentos.workflows.parallel.credential_gate import DEAD_KEYS_ADVICE
 from agentos.workflows.parallel.item_record import ItemRecord
 from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, VerboseListener
-from agentos.workflows.parallel.provider_pools import PoolSet
-from agentos.workflows.parallel.rate_pacing import Pacing
 from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
 from agentos.workflows.parallel.verbosity import Verbosity, console_filter

@@ -21,11 +21,11 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from agentos import stop_signals
 from agentos.errors import CredentialSourceError
+from agentos.printing import say
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.children import SHUTDOWN_GRACE_S, ChildRegistry, TermSequence
 from agentos.workflows.parallel.credential_gate import CredentialGate, CredentialSource, LeaseT
 from agentos.workflows.parallel.outcomes import call_worker, credential_error
-from agentos.workflows.parallel.output_prefixer import say
 
 DEFAULT_PARALLELISM = 3
 MAX_PARALLELISM = 10

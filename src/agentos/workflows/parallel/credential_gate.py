@@ -20,7 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from agentos.errors import CredentialSourceError
 from agentos.llm.errors import LLMError, RateLimited
 from agentos.llm.mock import simulate_429_enabled, simulated_retry_after
-from agentos.workflows.parallel.output_prefixer import say
+from agentos.printing import say
 
 LeaseT = TypeVar("LeaseT")
 DEAD_KEYS_ADVICE = (

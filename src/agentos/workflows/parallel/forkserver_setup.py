@@ -15,7 +15,7 @@
 import gc
 import warnings
 
-from agentos.workflows.paced_provider import prewarm
+from agentos.keys.paced_provider import prewarm
 
 warnings.filterwarnings(
     "ignore", message=r".*found in sys\.modules after import of package.*", category=RuntimeWarning

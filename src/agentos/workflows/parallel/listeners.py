@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentos.printing import say
 from agentos.workflows.item import ItemOutcome, ItemStatus
-from agentos.workflows.parallel.output_prefixer import say
 
 if TYPE_CHECKING:
     from agentos.workflows.parallel.coordinator import Listener, ProgressStats, WorkflowResult

@@ -8,12 +8,6 @@ import threading
 from agentos.std_streams import TextSink
 
 
-def say(message: str) -> None:
-    """Print a library message through the built-in `print` (callers capture it there),
-    as one write, so lines from different threads never split."""
-    print(message + "\n", end="", flush=True)
-
-
 class OutputPrefixer:
     """Buffer text and emit whole lines as ``"<prefix> <line>\\n"``.
 

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agentos.credentials import Credential
 from agentos.durations import format_duration
 from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED, EXIT_USAGE
+from agentos.keys.pools import PoolSet
+from agentos.keys.sources import Credential
 from agentos.redaction import register_secret
 from agentos.run_progress import RunProgress
 from agentos.workflows.context import StopFlag
@@ -25,7 +26,6 @@ from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
 from agentos.workflows.parallel.credential_gate import DEAD_KEYS_ADVICE
 from agentos.workflows.parallel.item_record import ItemRecord
-from agentos.workflows.parallel.provider_pools import PoolSet
 from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
 from agentos.workflows.parallel.verbosity import Verbosity, single_view

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from agentos import environment, stop_signals
-from agentos.credentials import Credential
 from agentos.durations import format_duration
 from agentos.errors import StartupStalled
+from agentos.keys.sources import Credential
 from agentos.redaction import StreamRedactor
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus

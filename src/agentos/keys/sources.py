@@ -19,6 +19,7 @@ from agentos import environment
 from agentos.errors import ConfigError
 from agentos.paths import credentials_file, sanitize_identifier
 from agentos.redaction import register_secret
+from agentos.settings import MAX_RPM
 from agentos.workspace_files import read_home_file
 
 MAX_CREDENTIALS_BYTES = 1_048_576
@@ -30,7 +31,6 @@ ENV_VARS = {
     "openai": ("OPENAI_API_KEY",),
 }
 MOCK_DEFAULT_KEYS = 4
-MAX_RPM = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from agentos import safe_json
 from agentos.atomic_file import write_text_atomic
 from agentos.errors import FileRefused
-from agentos.workflows.parallel.output_prefixer import say
+from agentos.printing import say
 from agentos.workspace_files import read_home_file
 
 FIELDS = ("cooldown_until", "quota_until")

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from agentos.credentials import Credential, load_credentials, no_key_message
 from agentos.errors import ConfigError
+from agentos.keys.pool import CredentialCoordinator
+from agentos.keys.sources import Credential, load_credentials, no_key_message
+from agentos.keys.state import CredentialState
 from agentos.llm.errors import LLMError
 from agentos.paths import credential_state_file
 from agentos.redaction import register_secret
-from agentos.workflows.parallel.credential_coordinator import CredentialCoordinator
-from agentos.workflows.parallel.credential_state import CredentialState
 
 Lease = dict[str, Credential]
 

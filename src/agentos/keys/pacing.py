@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentos.keys.budget_book import BudgetBook
+from agentos.keys.permit_server import PermitServer, RateStrategy, rate_strategy
+from agentos.keys.pools import PoolSet
 from agentos.wording import counted
-from agentos.workflows.parallel.budget_book import BudgetBook
-from agentos.workflows.parallel.permit_server import PermitServer, RateStrategy, rate_strategy
-from agentos.workflows.parallel.provider_pools import PoolSet
 
 
 class Pacing:

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from agentos.credentials import Credential
+from agentos.keys.sources import Credential
+from agentos.keys.state import CredentialState
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
+from agentos.printing import say
 from agentos.retry_hints import clamp_reset_at, clamp_retry_after, clamp_until
-from agentos.workflows.parallel.credential_state import CredentialState
-from agentos.workflows.parallel.output_prefixer import say
 
 T = TypeVar("T", str, Credential)
 

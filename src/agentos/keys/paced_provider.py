@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from agentos import environment
-from agentos.credentials import Credential
 from agentos.errors import Interrupted
+from agentos.keys.permit_client import PermitClient, PermitUnavailable, shared_client
+from agentos.keys.sources import Credential
 from agentos.llm.base import Completion, CompletionRequest, Provider
 from agentos.llm.errors import AuthError, RateLimited
 from agentos.llm.rate_limits import CallObserver, Outcome
 from agentos.llm.registry import ProviderSpec, create_provider
-from agentos.workflows.permit_client import PermitClient, PermitUnavailable, shared_client
 
 SHOW_WAIT_S = 0.05
 

@@ -35,11 +35,8 @@ from pathlib import Path
 
 from agentos import environment
 from agentos.errors import ConfigError
-from agentos.llm.rate_limits import Outcome, RateLimitInfo
-from agentos.redaction import register_secret
-from agentos.retry_hints import clamp_retry_after
-from agentos.workflows.parallel.budget_book import BudgetBook
-from agentos.workflows.permit_client import (
+from agentos.keys.budget_book import BudgetBook
+from agentos.keys.permit_client import (
     ADDRESS_ENV,
     AUTHKEY_ENV,
     MAX_MESSAGE,
@@ -49,6 +46,9 @@ from agentos.workflows.permit_client import (
     encode,
     finite,
 )
+from agentos.llm.rate_limits import Outcome, RateLimitInfo
+from agentos.redaction import register_secret
+from agentos.retry_hints import clamp_retry_after
 
 MAX_TOKENS_ESTIMATE = 10**9
 
