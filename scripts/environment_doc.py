@@ -1,4 +1,4 @@
-"""Write docs/wiki/environment.md from `agentos.environment.VARIABLES` (`--check`: fail if stale)."""
+"""Write docs/wiki/environment.md from `agentos.core.environment.VARIABLES` (`--check`: fail if stale)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from generated_doc import write_or_check
 
-from agentos.environment import PER_PROVIDER, VARIABLES
+from agentos.core.environment import PER_PROVIDER, VARIABLES
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "wiki" / "environment.md"
 TITLES = {
@@ -21,7 +21,7 @@ def render() -> str:
     lines = [
         "# Environment variables",
         "",
-        "Every `AGENTOS_*` variable agentos reads. Generated from `src/agentos/environment.py` by",
+        "Every `AGENTOS_*` variable agentos reads. Generated from `src/agentos/core/environment.py` by",
         "`python scripts/environment_doc.py`; the test suite fails when this page is stale.",
         "Provider keys also come from `GEMINI_API_KEY`/`GOOGLE_API_KEY`, `ANTHROPIC_API_KEY` and",
         "`OPENAI_API_KEY` (see [credentials](credentials.md)); GitHub from `GH_TOKEN`/`GITHUB_TOKEN`.",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.atomic_file import write_text_atomic
+from agentos.core.atomic_file import write_text_atomic
 
 
 def test_replaces_the_whole_file_and_leaves_no_temp(tmp_path: Path) -> None:

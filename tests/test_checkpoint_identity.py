@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.paths import checkpoint_db_path, workspace_key
+from agentos.core.paths import checkpoint_db_path, workspace_key
 from tests.helpers.cli import DEMO, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all
 

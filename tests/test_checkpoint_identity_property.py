@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentos.core.paths import checkpoint_db_path
 from agentos.keys.sources import Credential
-from agentos.paths import checkpoint_db_path
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
 from agentos.workflows.item_execution import run_item

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agentos.errors import Interrupted
+from agentos.core.errors import Interrupted
 from agentos.llm.errors import RateLimited
 from agentos.workflows.parallel import (
     DEFAULT_PARALLELISM,

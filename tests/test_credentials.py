@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.errors import ConfigError
+from agentos.core.errors import ConfigError
 from agentos.keys.sources import load_credentials, parse_credentials_file
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.errors import CheckpointError
+from agentos.core.errors import CheckpointError
 from agentos.workflows.checkpoint import CheckpointStore
 from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.disk import disk_problem

@@ -2,7 +2,7 @@
 
 import pytest
 
-from agentos.durations import format_duration, parse_duration
+from agentos.core.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
-"""Every AGENTOS_* variable is read through agentos.environment, and the wiki lists them all."""
+"""Every AGENTOS_* variable is read through agentos.core.environment, and the wiki lists them all."""
 
 from __future__ import annotations
 
 import re
 
-from agentos import environment
+from agentos.core import environment
 from tests.helpers.cli import ROOT, run_script
 
 DIRECT_READ = re.compile(r"""(os\.environ(\.get)?\s*[\[(]\s*|getenv\(\s*)["']AGENTOS_""")

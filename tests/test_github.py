@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.errors import ConfigError
+from agentos.core.errors import ConfigError
 from agentos.tracker.github import GitHubTracker
 from tests.helpers.cli import run_cli
 from tests.helpers.fake_github import TOKEN, FakeGitHub

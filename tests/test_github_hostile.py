@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from agentos.errors import ConfigError
-from agentos.redaction import clear_secrets, register_secret
+from agentos.core.errors import ConfigError
+from agentos.core.redaction import clear_secrets, register_secret
 from agentos.tracker.github import GitHubTracker
 from tests.helpers.cli import run_cli
 from tests.helpers.fake_github import TOKEN, FakeGitHub

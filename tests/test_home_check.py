@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.errors import ConfigError
-from agentos.home_check import check_home_writable
+from agentos.core.errors import ConfigError
+from agentos.core.home_check import check_home_writable
 from tests.helpers.cli import cli_env
 
 pytestmark = pytest.mark.timeout(90)
@@ -82,7 +82,7 @@ def test_a_link_at_the_probe_name_is_never_written_through(home: Path, tmp_path:
     """The probe's name is guessable (pid): a symlink or hard link there had its target truncated."""
     import os
 
-    from agentos.home_check import PROBE
+    from agentos.core.home_check import PROBE
 
     precious, other = tmp_path / "precious.txt", tmp_path / "other.txt"
     precious.write_text("precious\n")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.errors import AgentosError, ConfigError, FileRefused
-from agentos.item_identity import (
+from agentos.core.errors import AgentosError, ConfigError, FileRefused
+from agentos.core.item_identity import (
     MAX_ISSUE_NUMBER,
     brief_key_of,
     issue_key_of,
@@ -16,7 +16,7 @@ from agentos.item_identity import (
     scan_issues,
     valid_issue_number,
 )
-from agentos.paths import Workspace, sanitize_identifier
+from agentos.core.paths import Workspace, sanitize_identifier
 from agentos.tracker.github import GitHubTracker
 from agentos.tracker.local import LocalTracker
 from agentos.workflows.pending import pending_briefs, skip_warnings

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from agentos.redaction import clear_secrets, register_secret
+from agentos.core.redaction import clear_secrets, register_secret
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.coordinator import WorkflowResult
 from agentos.workflows.parallel.item_record import ItemRecord, ItemUsage

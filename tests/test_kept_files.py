@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.atomic_file import move_without_replacing
-from agentos.paths import Workspace
+from agentos.core.atomic_file import move_without_replacing
+from agentos.core.paths import Workspace
 from agentos.tracker.local import LocalTracker
 from tests.helpers.cli import issue_flags, run_cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentos.errors import Interrupted
+from agentos.core.errors import Interrupted
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.outcomes import call_worker, credential_error

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.paths import Workspace, agentos_home, checkpoint_db_path, sanitize_identifier
+from agentos.core.paths import Workspace, agentos_home, checkpoint_db_path, sanitize_identifier
 
 
 @pytest.mark.parametrize("value", ["42", "abc", "offline-mode", "A_b-9", 42])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agentos.core.redaction import redact
 from agentos.keys.budget_book import BudgetBook
 from agentos.keys.key_budget import LimitSource
 from agentos.keys.permit_client import ADDRESS_ENV, AUTHKEY_ENV, PermitClient, PermitUnavailable
@@ -23,7 +24,6 @@ from agentos.keys.permit_server import (
     rate_strategy,
 )
 from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
-from agentos.redaction import redact
 from tests.helpers.rate_sim import FakePool
 
 pytestmark = pytest.mark.timeout(30)
@@ -171,7 +171,7 @@ def test_no_channel_in_the_environment_means_unpaced() -> None:
 
 
 def test_strategy_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agentos.errors import ConfigError
+    from agentos.core.errors import ConfigError
 
     monkeypatch.delenv("AGENTOS_RATE_STRATEGY", raising=False)
     assert rate_strategy() is RateStrategy.PACED
@@ -246,7 +246,7 @@ def test_without_a_reachable_channel_calls_go_unpaced_on_the_items_key(
 
 
 def test_a_closed_channel_interrupts_the_call(served) -> None:  # type: ignore[no-untyped-def]
-    from agentos.errors import Interrupted
+    from agentos.core.errors import Interrupted
     from agentos.llm.base import CompletionRequest
 
     server, _, _, env = served

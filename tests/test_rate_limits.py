@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agentos.core.retry_hints import MAX_RETRY_AFTER_S
 from agentos.llm.rate_limits import (
     MAX_COUNT,
     NO_INFO,
@@ -18,7 +19,6 @@ from agentos.llm.rate_limits import (
     parse_reset_time,
     rate_limit_headers,
 )
-from agentos.retry_hints import MAX_RETRY_AFTER_S
 
 OPENAI = {
     "x-ratelimit-limit-requests": "60",

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentos import safe_json
+from agentos.core import safe_json
+from agentos.core.redaction import StreamRedactor, clear_secrets, clip, redact, redact_data, register_secret
 from agentos.events import Event, EventType
 from agentos.llm.errors import AuthError, ProviderError
-from agentos.redaction import StreamRedactor, clear_secrets, clip, redact, redact_data, register_secret
 from agentos.workflows.checkpoint import CheckpointStore
 from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.lineage import write_lineage

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.redaction import clear_secrets, register_secret
+from agentos.core.redaction import clear_secrets, register_secret
 from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from agentos.core.retry_hints import MAX_RESET_AHEAD_S, MAX_RETRY_AFTER_S, clamp_reset_at, clamp_retry_after
 from agentos.llm.base import CompletionRequest, parse_retry_after
 from agentos.llm.errors import QuotaExhausted, RateLimited
 from agentos.llm.gemini_api import retry_delay
 from agentos.llm.mock import simulated_retry_after
-from agentos.retry_hints import MAX_RESET_AHEAD_S, MAX_RETRY_AFTER_S, clamp_reset_at, clamp_retry_after
 from tests.helpers.cli import issue_flags, run_cli
 from tests.helpers.fake_llm_servers import FakeLLMServer
 from tests.test_providers import make

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentos import mounts
-from agentos.errors import ConfigError
+from agentos.core.errors import ConfigError
 from agentos.run_history import (
     RunHistoryError,
     clean_items,

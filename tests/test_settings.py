@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from agentos.cli.config import build_config
-from agentos.errors import ConfigError
-from agentos.settings import load_settings
+from agentos.core.errors import ConfigError
+from agentos.core.settings import load_settings
 from agentos.workflows.item import WorkflowKind
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from agentos.cli.config import build_config
-from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LIMIT_REACHED, ConfigError
+from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LIMIT_REACHED, ConfigError
+from agentos.core.settings import load_settings
 from agentos.llm.usage import Usage, UsageTotals
 from agentos.pricing import Price, PriceTable
-from agentos.settings import load_settings
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
 from agentos.workflows.parallel.batch import exit_code_for
 from agentos.workflows.parallel.coordinator import ParallelCoordinator

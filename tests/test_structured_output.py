@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from agentos.core.paths import checkpoint_db_path
 from agentos.events import read_audit
 from agentos.keys.sources import Credential
 from agentos.llm.anthropic_api import AnthropicProvider
@@ -24,7 +25,6 @@ from agentos.llm.structured import (
     parse_review_answer,
 )
 from agentos.llm.usage import MAX_TOKENS_PER_CALL, Usage, UsageTotals, clamp_tokens
-from agentos.paths import checkpoint_db_path
 from agentos.workflows import structured_review
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind

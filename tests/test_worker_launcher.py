@@ -115,7 +115,7 @@ def test_each_item_runs_in_its_own_process(tmp_path: Path) -> None:
 
 
 def test_a_key_printed_by_a_worker_is_redacted(tmp_path: Path) -> None:
-    from agentos.redaction import clear_secrets, register_secret
+    from agentos.core.redaction import clear_secrets, register_secret
 
     secret = "sk-live-0123456789abcdef"
     register_secret(secret, "team-a")

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from agentos.core.paths import Workspace, checkpoint_db_path
 from agentos.events import read_audit
 from agentos.keys.sources import Credential
-from agentos.paths import Workspace, checkpoint_db_path
 from agentos.tracker.base import filing_marker
 from agentos.tracker.local import LocalTracker
 from agentos.workflows.checkpoint_identity import Owner, create_marked

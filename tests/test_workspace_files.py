@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from agentos import workspace_files
-from agentos.errors import ConfigError, FileRefused
+from agentos.core import workspace_files
+from agentos.core.errors import ConfigError, FileRefused
+from agentos.core.paths import Workspace
+from agentos.core.plain_text import strip_controls
+from agentos.core.settings import load_settings
+from agentos.core.workspace_files import check_file, read_bytes, read_text
 from agentos.events import read_audit
-from agentos.paths import Workspace
-from agentos.plain_text import strip_controls
-from agentos.settings import load_settings
 from agentos.tracker.local import LocalTracker
 from agentos.workflows.pending import lld_status
 from agentos.workflows.templates import Templates
-from agentos.workspace_files import check_file, read_bytes, read_text
 from tests.helpers.cli import issue_flags, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(120)

@@ -16,9 +16,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from agentos import safe_json
-from agentos.atomic_file import with_filename
-from agentos.workspace_files import read_home_file
+from agentos.core import safe_json
+from agentos.core.atomic_file import with_filename
+from agentos.core.workspace_files import read_home_file
 
 
 class EventType(StrEnum):

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from agentos.errors import AgentosError
+from agentos.core.errors import AgentosError
 
 LOCKS_DIR = (".agentos", "locks")
 PROBE_RETRIES = 3  # a dry run probes with a shared lock for microseconds; do not mistake it for an owner

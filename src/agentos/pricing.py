@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agentos.errors import ConfigError
+from agentos.core.errors import ConfigError
 
 PRICE_FIELDS = ("input_per_mtok", "output_per_mtok")
 MAX_PRICE_PER_MTOK = 100_000.0  # a larger price is a typo

@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentos import safe_json
-from agentos.atomic_file import write_text_atomic
-from agentos.errors import AgentosError
+from agentos.core import safe_json
+from agentos.core.atomic_file import write_text_atomic
+from agentos.core.errors import AgentosError
 from agentos.file_lock import FileLock, probe
 
 if TYPE_CHECKING:

@@ -80,7 +80,7 @@ def sleep(seconds: float) -> None:
     ask for minutes); in any other process it is a plain sleep.
     """
     if _requested.wait(max(0.0, seconds)):
-        from agentos.errors import Interrupted
+        from agentos.core.errors import Interrupted
 
         raise Interrupted("interrupted while waiting")
 

@@ -72,6 +72,6 @@ def run_dirs(home: Path) -> list[Path]:
 
 def kept_db(home: Path, workspace: Path, key: int | str, workflow: str = "lld_workflow") -> Path:
     """Where a run keeps an item's checkpoint: one folder per workspace under `checkpoints/`."""
-    from agentos.paths import workspace_key
+    from agentos.core.paths import workspace_key
 
     return home / "checkpoints" / workspace_key(workspace) / f"{workflow}_{key}.db"

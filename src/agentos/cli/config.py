@@ -8,12 +8,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from agentos.durations import parse_duration
-from agentos.errors import ConfigError
+from agentos.core.durations import parse_duration
+from agentos.core.errors import ConfigError
+from agentos.core.paths import Workspace, sanitize_identifier
+from agentos.core.settings import load_settings
 from agentos.llm.registry import SDK_MODULES, ProviderSpec
-from agentos.paths import Workspace, sanitize_identifier
 from agentos.pricing import PriceTable
-from agentos.settings import load_settings
 from agentos.tracker.base import TrackerConfig
 from agentos.workflows.item import WorkflowKind
 from agentos.workflows.parallel.verbosity import Verbosity

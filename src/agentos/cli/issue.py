@@ -24,12 +24,12 @@ from agentos.cli.workflow_command import (
     shared_options,
     tracker_for,
 )
-from agentos.errors import ConfigError
-from agentos.item_identity import BRIEF_NAME_RULE
-from agentos.paths import sanitize_identifier
+from agentos.core.errors import ConfigError
+from agentos.core.item_identity import BRIEF_NAME_RULE
+from agentos.core.paths import sanitize_identifier
+from agentos.core.workspace_files import check_file
 from agentos.workflows.item import WorkflowKind
 from agentos.workflows.pending import pending_briefs, skip_warnings
-from agentos.workspace_files import check_file
 
 
 def _brief_slug(value: str) -> str:

@@ -22,9 +22,9 @@ from agentos.cli.workflow_command import (
     shared_options,
     tracker_for,
 )
-from agentos.errors import ConfigError
-from agentos.item_identity import ISSUE_NUMBER_RULE, parse_issue_number
-from agentos.paths import sanitize_identifier
+from agentos.core.errors import ConfigError
+from agentos.core.item_identity import ISSUE_NUMBER_RULE, parse_issue_number
+from agentos.core.paths import sanitize_identifier
 from agentos.workflows.item import WorkflowKind
 from agentos.workflows.pending import lld_status, pending_issues, skip_warnings
 

@@ -23,8 +23,8 @@ import click
 
 from agentos import __version__, stop_signals
 from agentos.cli.workflow_command import guarded
-from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AgentosError, ConfigError
-from agentos.paths import checkpoints_dir
+from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AgentosError, ConfigError
+from agentos.core.paths import checkpoints_dir
 from agentos.run_history import (
     RunHistoryError,
     RunInfo,

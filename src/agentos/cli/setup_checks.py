@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from agentos.cli.config import RunConfig
-from agentos.errors import ConfigError
+from agentos.core.errors import ConfigError
 from agentos.file_lock import LOCKS_DIR
 from agentos.keys.sources import load_credentials, no_key_message
 from agentos.workflows.invalid_inputs import INVALID_DIR

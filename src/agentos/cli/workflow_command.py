@@ -14,10 +14,11 @@ from typing import Any
 
 import click
 
-from agentos import __version__, environment, stop_signals
+from agentos import __version__, stop_signals
 from agentos.cli.config import DEFAULT_PROVIDER, RunConfig
 from agentos.cli.setup_checks import setup_problems
-from agentos.errors import (
+from agentos.core import environment
+from agentos.core.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -26,14 +27,14 @@ from agentos.errors import (
     ConfigError,
     Interrupted,
 )
-from agentos.home_check import check_home_writable
+from agentos.core.home_check import check_home_writable
+from agentos.core.paths import checkpoint_db_path, new_run_dir
+from agentos.core.redaction import redact
+from agentos.core.wording import counted
 from agentos.keys.pools import PoolSet
 from agentos.llm.registry import ProviderSpec
-from agentos.paths import checkpoint_db_path, new_run_dir
-from agentos.redaction import redact
 from agentos.tracker.base import Tracker
 from agentos.tracker.factory import open_tracker
-from agentos.wording import counted
 from agentos.workflows.checkpoint import db_path_from_env
 from agentos.workflows.item import ItemJob, WorkflowKind, item_id_for
 from agentos.workflows.parallel.coordinator import ParallelCoordinator

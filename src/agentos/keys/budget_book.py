@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agentos.core.printing import say as default_say
 from agentos.keys.key_budget import INF, KeyBudget
 from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, LLMError
 from agentos.llm.rate_limits import Outcome, RateLimitInfo
-from agentos.printing import say as default_say
 
 MAX_WAIT_S = 0.25  # a waiting call re-checks at least this often (cancellation, cooled keys)
 NOTE_EVERY_S = 10.0

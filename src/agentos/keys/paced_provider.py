@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from agentos import environment
-from agentos.errors import Interrupted
+from agentos.core import environment
+from agentos.core.errors import Interrupted
 from agentos.keys.permit_client import PermitClient, PermitUnavailable, shared_client
 from agentos.keys.sources import Credential
 from agentos.llm.base import Completion, CompletionRequest, Provider

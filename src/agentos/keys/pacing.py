@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentos.core.wording import counted
 from agentos.keys.budget_book import BudgetBook
 from agentos.keys.permit_server import PermitServer, RateStrategy, rate_strategy
 from agentos.keys.pools import PoolSet
-from agentos.wording import counted
 
 
 class Pacing:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-from agentos import environment
-from agentos.errors import AgentosError
+from agentos.core import environment
+from agentos.core.errors import AgentosError
+from agentos.core.redaction import register_secret
 from agentos.llm.rate_limits import RateLimitInfo
-from agentos.redaction import register_secret
 
 STRATEGY_ENV = environment.RATE_STRATEGY.name  # paced (default) or reactive
 ADDRESS_ENV = environment.PERMIT_ADDRESS.name

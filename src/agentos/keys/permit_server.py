@@ -33,8 +33,10 @@ from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from pathlib import Path
 
-from agentos import environment
-from agentos.errors import ConfigError
+from agentos.core import environment
+from agentos.core.errors import ConfigError
+from agentos.core.redaction import register_secret
+from agentos.core.retry_hints import clamp_retry_after
 from agentos.keys.budget_book import BudgetBook
 from agentos.keys.permit_client import (
     ADDRESS_ENV,
@@ -47,8 +49,6 @@ from agentos.keys.permit_client import (
     finite,
 )
 from agentos.llm.rate_limits import Outcome, RateLimitInfo
-from agentos.redaction import register_secret
-from agentos.retry_hints import clamp_retry_after
 
 MAX_TOKENS_ESTIMATE = 10**9
 

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from agentos.core.printing import say
+from agentos.core.retry_hints import clamp_reset_at, clamp_retry_after, clamp_until
 from agentos.keys.sources import Credential
 from agentos.keys.state import CredentialState
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
-from agentos.printing import say
-from agentos.retry_hints import clamp_reset_at, clamp_retry_after, clamp_until
 
 T = TypeVar("T", str, Credential)
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from agentos.errors import ConfigError
+from agentos.core.errors import ConfigError
+from agentos.core.paths import credential_state_file
+from agentos.core.redaction import register_secret
 from agentos.keys.pool import CredentialCoordinator
 from agentos.keys.sources import Credential, load_credentials, no_key_message
 from agentos.keys.state import CredentialState
 from agentos.llm.errors import LLMError
-from agentos.paths import credential_state_file
-from agentos.redaction import register_secret
 
 Lease = dict[str, Credential]
 

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentos import environment
-from agentos.errors import ConfigError
-from agentos.paths import credentials_file, sanitize_identifier
-from agentos.redaction import register_secret
-from agentos.settings import MAX_RPM
-from agentos.workspace_files import read_home_file
+from agentos.core import environment
+from agentos.core.errors import ConfigError
+from agentos.core.paths import credentials_file, sanitize_identifier
+from agentos.core.redaction import register_secret
+from agentos.core.settings import MAX_RPM
+from agentos.core.workspace_files import read_home_file
 
 MAX_CREDENTIALS_BYTES = 1_048_576
 _warned: set[tuple[str, int]] = set()

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agentos import safe_json
-from agentos.atomic_file import write_text_atomic
-from agentos.errors import FileRefused
-from agentos.printing import say
-from agentos.workspace_files import read_home_file
+from agentos.core import safe_json
+from agentos.core.atomic_file import write_text_atomic
+from agentos.core.errors import FileRefused
+from agentos.core.printing import say
+from agentos.core.workspace_files import read_home_file
 
 FIELDS = ("cooldown_until", "quota_until")
 Marks = dict[str, dict[str, float]]

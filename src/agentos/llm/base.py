@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from agentos.core.retry_hints import clamp_retry_after, parse_seconds
 from agentos.llm.usage import Usage
-from agentos.retry_hints import clamp_retry_after, parse_seconds
 
 if TYPE_CHECKING:
     from agentos.llm.structured import ResponseSchema

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agentos.errors import AgentosError
-from agentos.redaction import redact
-from agentos.retry_hints import clamp_reset_at, clamp_retry_after
+from agentos.core.errors import AgentosError
+from agentos.core.redaction import redact
+from agentos.core.retry_hints import clamp_reset_at, clamp_retry_after
 
 
 class LLMError(AgentosError):

@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from agentos.core.retry_hints import clamp_retry_after, parse_seconds
 from agentos.llm.answer_guard import find_guard_error, guarded_transport, http_library
 from agentos.llm.base import Completion, CompletionRequest
 from agentos.llm.errors import AuthError, ProviderError, QuotaExhausted, RateLimited
@@ -24,7 +25,6 @@ from agentos.llm.http_failure import (
 )
 from agentos.llm.structured import StructuredOutputUnsupported, looks_unsupported
 from agentos.llm.usage import Usage, clamp_tokens
-from agentos.retry_hints import clamp_retry_after, parse_seconds
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from agentos.core.redaction import clip, redact
 from agentos.llm.answer_guard import AnswerGuardError
 from agentos.llm.errors import ProviderError
-from agentos.redaction import clip, redact
 
 MAX_DETAIL = 200
 TRANSIENT_STATUS = frozenset({408, 409})  # request timeout, conflict: as the SDKs retry them

@@ -20,13 +20,13 @@ import re
 import time
 from pathlib import Path
 
-from agentos import environment
+from agentos.core import environment
+from agentos.core.paths import agentos_home, sanitize_identifier
+from agentos.core.retry_hints import clamp_retry_after, parse_seconds
 from agentos.llm.base import Completion, CompletionRequest
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
 from agentos.llm.structured import StructuredOutputUnsupported
 from agentos.llm.usage import Usage
-from agentos.paths import agentos_home, sanitize_identifier
-from agentos.retry_hints import clamp_retry_after, parse_seconds
 
 MOCK_LABEL = "OFFLINE MOCK"
 DEFAULT_LATENCY = 0.05

@@ -21,8 +21,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from agentos.core.retry_hints import MAX_HINT_TEXT, clamp_retry_after
 from agentos.llm.answer_guard import guarded_client
-from agentos.retry_hints import MAX_HINT_TEXT, clamp_retry_after
 
 MAX_COUNT = 10**9
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "ns": 1e-9}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from agentos import environment
-from agentos.errors import ConfigError
+from agentos.core import environment
+from agentos.core.errors import ConfigError
+from agentos.core.redaction import register_secret
 from agentos.llm.base import Provider
 from agentos.llm.rate_limits import CallObserver
-from agentos.redaction import register_secret
 
 PROVIDERS = ("mock", "gemini", "anthropic", "openai")
 DEFAULT_MODELS = {

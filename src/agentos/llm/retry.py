@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agentos import environment
+from agentos.core import environment
 from agentos.llm.errors import ProviderError
 
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from agentos.core.redaction import clip
 from agentos.llm.errors import ProviderError
-from agentos.redaction import clip
 
 MAX_POINTS = 50  # per list: a longer list is not a review
 MAX_POINT_CHARS = 2000

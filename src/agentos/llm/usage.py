@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from agentos.redaction import clip
+from agentos.core.redaction import clip
 
 MAX_TOKENS_PER_CALL = 10_000_000  # far above any context window: a larger count is nonsense
 CHARS_PER_TOKEN = 4

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentos.paths import Workspace
+from agentos.core.paths import Workspace
 from agentos.tracker.base import Tracker, TrackerConfig
 from agentos.tracker.local import LocalTracker
 

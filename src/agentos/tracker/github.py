@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 
 from agentos import stop_signals
-from agentos.errors import ConfigError, ItemNotFound
-from agentos.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
-from agentos.plain_text import strip_controls
-from agentos.redaction import clip, register_secret
+from agentos.core.errors import ConfigError, ItemNotFound
+from agentos.core.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
+from agentos.core.plain_text import strip_controls
+from agentos.core.redaction import clip, register_secret
 from agentos.tracker.base import IssueSpec, TrackerConfig
 from agentos.tracker.github_http import GitHubHTTP
 

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 
 from agentos import stop_signals
-from agentos.errors import ConfigError, Interrupted
-from agentos.redaction import clip, redact
-from agentos.retry_hints import clamp_retry_after, parse_seconds
+from agentos.core.errors import ConfigError, Interrupted
+from agentos.core.redaction import clip, redact
+from agentos.core.retry_hints import clamp_retry_after, parse_seconds
 
 _NEXT = re.compile(r'<([^<>]+)>;\s*rel="next"')  # [^<>]: linear even on a hostile header
 SECONDARY_DEFAULT_WAIT_S = 60.0

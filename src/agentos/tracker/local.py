@@ -7,13 +7,13 @@ import re
 import tempfile
 from pathlib import Path
 
-from agentos.atomic_file import with_filename
-from agentos.errors import AgentosError, FileRefused, ItemNotFound
+from agentos.core.atomic_file import with_filename
+from agentos.core.errors import AgentosError, FileRefused, ItemNotFound
+from agentos.core.item_identity import MAX_ISSUE_NUMBER, FolderScan, scan_issues, the_one_file
+from agentos.core.paths import Workspace
+from agentos.core.workspace_files import read_input
 from agentos.file_lock import workspace_lock
-from agentos.item_identity import MAX_ISSUE_NUMBER, FolderScan, scan_issues, the_one_file
-from agentos.paths import Workspace
 from agentos.tracker.base import IssueSpec, parse_issue_markdown
-from agentos.workspace_files import read_input
 
 _FILING_MARKER = re.compile(r"<!-- agentos-filing: [^>]*-->")
 

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agentos import environment
-from agentos.errors import CheckpointError, CheckpointRefused, DiskError
-from agentos.redaction import contains_secret, redact, redact_data
+from agentos.core import environment
+from agentos.core.errors import CheckpointError, CheckpointRefused, DiskError
+from agentos.core.redaction import contains_secret, redact, redact_data
 from agentos.workflows.checkpoint_identity import Action, Owner, create_marked, decide, is_ours
 from agentos.workflows.disk import disk_problem
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 from agentos import __version__
-from agentos.errors import CheckpointError, CheckpointRefused, ItemNotFound
-from agentos.paths import Workspace
+from agentos.core.errors import CheckpointError, CheckpointRefused, ItemNotFound
+from agentos.core.paths import Workspace
+from agentos.core.workspace_files import read_input
 from agentos.tracker.base import Tracker
 from agentos.workflows.item import WorkflowKind
-from agentos.workspace_files import read_input
 
 APPLICATION_ID = 0x41674F73  # "AgOs"
 SQLITE_MAGIC = b"SQLite format 3\x00"

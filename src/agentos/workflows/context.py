@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from agentos.errors import Interrupted
+from agentos.core.errors import Interrupted
+from agentos.core.paths import Workspace
+from agentos.core.plain_text import strip_controls
+from agentos.core.redaction import redact
 from agentos.events import EventBus, EventType
 from agentos.llm.base import Completion, CompletionRequest, Provider
 from agentos.llm.errors import LLMError, ProviderError
 from agentos.llm.retry import RetryPolicy
 from agentos.llm.usage import Usage, UsageTotals
-from agentos.paths import Workspace
-from agentos.plain_text import strip_controls
-from agentos.redaction import redact
 from agentos.tracker.base import Tracker
 from agentos.workflows.templates import Templates
 

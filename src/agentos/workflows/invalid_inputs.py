@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from agentos.atomic_file import write_text_atomic
-from agentos.errors import FileRefused, StillInvalid
+from agentos.core.atomic_file import write_text_atomic
+from agentos.core.errors import FileRefused, StillInvalid
+from agentos.core.workspace_files import read_text
 from agentos.workflows.item import ItemJob, WorkflowKind
-from agentos.workspace_files import read_text
 
 INVALID_DIR = (".agentos", "invalid")
 _MAX_MARK_BYTES = 64 * 1024  # a reason and a hash; anything bigger is not ours

@@ -15,8 +15,9 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from agentos.atomic_file import move_without_replacing, write_text_atomic
-from agentos.errors import InvalidSpec, ItemNotFound
+from agentos.core.atomic_file import move_without_replacing, write_text_atomic
+from agentos.core.errors import InvalidSpec, ItemNotFound
+from agentos.core.workspace_files import read_input
 from agentos.events import EventType
 from agentos.tracker.base import filing_marker
 from agentos.workflows.context import RunContext, WorkflowState
@@ -27,7 +28,6 @@ from agentos.workflows.review_loop import (
     node,
     route_after_review,
 )
-from agentos.workspace_files import read_input
 
 
 def _title_of(text: str, fallback: str) -> str:

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from agentos.core.workspace_files import DEFAULT_MAX_ITEM_BYTES
 from agentos.tracker.base import TrackerConfig
-from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES
 
 
 class WorkflowKind(StrEnum):

@@ -13,7 +13,15 @@ from typing import Any, cast
 
 from langgraph.graph.state import CompiledStateGraph
 
-from agentos.errors import AgentosError, CheckpointError, DiskError, Interrupted, InvalidSpec, StillInvalid
+from agentos.core.errors import (
+    AgentosError,
+    CheckpointError,
+    DiskError,
+    Interrupted,
+    InvalidSpec,
+    StillInvalid,
+)
+from agentos.core.paths import Workspace
 from agentos.events import AuditWriter, EventBus, EventType
 from agentos.keys.paced_provider import paced_provider
 from agentos.keys.sources import Credential
@@ -22,7 +30,6 @@ from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 from agentos.llm.registry import DEFAULT_TIMEOUT_S, ProviderSpec, create_provider
 from agentos.llm.retry import policy_from_env
 from agentos.llm.usage import UsageTotals
-from agentos.paths import Workspace
 from agentos.tracker.factory import open_tracker
 from agentos.workflows import invalid_inputs
 from agentos.workflows.checkpoint import CheckpointStore, db_path_from_env

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from agentos.core.paths import Workspace
 from agentos.file_lock import FileLock, lock_path, probe
-from agentos.paths import Workspace
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
 from agentos.workflows.pending import lld_status
 

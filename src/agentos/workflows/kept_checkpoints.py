@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentos.errors import CheckpointError, CheckpointRefused
+from agentos.core.errors import CheckpointError, CheckpointRefused
+from agentos.core.paths import checkpoints_dir
 from agentos.file_lock import lock_path, probe
-from agentos.paths import checkpoints_dir
 from agentos.run_history import (
     RunHistoryError,
     clean_text,

@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from agentos.atomic_file import write_text_atomic
-from agentos.redaction import redact
+from agentos.core.atomic_file import write_text_atomic
+from agentos.core.redaction import redact
 
 
 def write_lineage(directory: Path, seq: int, kind: str, text: str) -> Path:

@@ -12,9 +12,9 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from agentos import safe_json
-from agentos.atomic_file import move_without_replacing, write_text_atomic
-from agentos.errors import InvalidSpec
+from agentos.core import safe_json
+from agentos.core.atomic_file import move_without_replacing, write_text_atomic
+from agentos.core.errors import InvalidSpec
 from agentos.workflows.context import RunContext, WorkflowState
 from agentos.workflows.lineage import archive_previous, write_lineage
 from agentos.workflows.pending import STATUS_LINE_PREFIX, hand_written_lld

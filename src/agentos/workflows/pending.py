@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from agentos.errors import FileRefused
-from agentos.item_identity import (
+from agentos.core.errors import FileRefused
+from agentos.core.item_identity import (
     BRIEF_NAME_RULE,
     ISSUE_NUMBER_RULE,
     scan_briefs,
@@ -14,9 +14,9 @@ from agentos.item_identity import (
     skip_line,
     the_one_file,
 )
-from agentos.paths import Workspace
+from agentos.core.paths import Workspace
+from agentos.core.workspace_files import check_file, read_input
 from agentos.tracker.base import Tracker
-from agentos.workspace_files import check_file, read_input
 
 
 def lld_status(workspace: Workspace, number: int) -> str | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from agentos.errors import AgentosError, CheckpointError, CheckpointRefused
-from agentos.paths import Workspace
+from agentos.core.errors import AgentosError, CheckpointError, CheckpointRefused
+from agentos.core.paths import Workspace
 from agentos.tracker.base import Tracker
 from agentos.workflows import invalid_inputs
 from agentos.workflows.checkpoint_identity import (

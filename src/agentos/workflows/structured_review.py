@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from agentos import environment
+from agentos.core import environment
+from agentos.core.paths import sanitize_identifier
 from agentos.events import EventType
 from agentos.llm.base import CompletionRequest, Provider
 from agentos.llm.structured import (
@@ -27,7 +28,6 @@ from agentos.llm.structured import (
     StructuredOutputUnsupported,
     parse_review_answer,
 )
-from agentos.paths import sanitize_identifier
 from agentos.workflows.context import RunContext
 from agentos.workflows.verdict import (
     APPROVED_WITH_BLOCKING,

@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from agentos.errors import ConfigError
-from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
+from agentos.core.errors import ConfigError
+from agentos.core.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
 
 TEMPLATE_NAMES = (
     "lld_template.md",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from agentos.redaction import clip
+from agentos.core.redaction import clip
 
 
 class Verdict(StrEnum):

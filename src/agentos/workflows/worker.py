@@ -16,10 +16,11 @@ import time
 from multiprocessing.connection import Connection
 from types import FrameType
 
-from agentos import environment, stop_signals
-from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
+from agentos import stop_signals
+from agentos.core import environment
+from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
+from agentos.core.redaction import register_secret
 from agentos.keys.sources import Credential
-from agentos.redaction import register_secret
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 

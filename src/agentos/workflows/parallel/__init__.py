@@ -4,8 +4,8 @@ Library contract: `ParallelCoordinator`, `CredentialCoordinator`, `OutputPrefixe
 `sanitize_identifier`; `WorkflowResult` and `ProgressStats` live in `.coordinator`.
 """
 
+from agentos.core.paths import sanitize_identifier
 from agentos.keys.pool import CredentialCoordinator
-from agentos.paths import sanitize_identifier
 from agentos.workflows.parallel.coordinator import (
     DEFAULT_PARALLELISM,
     MAX_PARALLELISM,

@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentos import environment
-from agentos.errors import (
+from agentos.core import environment
+from agentos.core.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_LIMIT_REACHED,
@@ -19,12 +19,12 @@ from agentos.errors import (
     EXIT_POOL_EXHAUSTED,
     EXIT_USAGE,
 )
+from agentos.core.paths import agentos_home, new_run_dir
+from agentos.core.wording import counted
 from agentos.keys.pacing import Pacing
 from agentos.keys.pools import PoolSet
-from agentos.paths import agentos_home, new_run_dir
 from agentos.run_progress import RunProgress
 from agentos.std_streams import Terminal
-from agentos.wording import counted
 from agentos.workflows.item import ItemJob, ItemStatus
 from agentos.workflows.item_lock import ItemLocks
 from agentos.workflows.parallel import summary

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from agentos.redaction import redact
+from agentos.core.redaction import redact
 from agentos.std_streams import TextSink
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from types import FrameType
 from typing import Any, Generic, Protocol, TypeVar
 
 from agentos import stop_signals
-from agentos.errors import CredentialSourceError
-from agentos.printing import say
+from agentos.core.errors import CredentialSourceError
+from agentos.core.printing import say
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.children import SHUTDOWN_GRACE_S, ChildRegistry, TermSequence
 from agentos.workflows.parallel.credential_gate import CredentialGate, CredentialSource, LeaseT

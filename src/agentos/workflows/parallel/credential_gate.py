@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from agentos.errors import CredentialSourceError
+from agentos.core.errors import CredentialSourceError
+from agentos.core.printing import say
 from agentos.llm.errors import LLMError, RateLimited
 from agentos.llm.mock import simulate_429_enabled, simulated_retry_after
-from agentos.printing import say
 
 LeaseT = TypeVar("LeaseT")
 DEAD_KEYS_ADVICE = (

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentos.printing import say
+from agentos.core.printing import say
 from agentos.workflows.item import ItemOutcome, ItemStatus
 
 if TYPE_CHECKING:

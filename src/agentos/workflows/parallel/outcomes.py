@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from agentos.errors import Interrupted
+from agentos.core.errors import Interrupted
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 from agentos.workflows.item import ItemOutcome, ItemStatus
 

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agentos.durations import format_duration
-from agentos.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED, EXIT_USAGE
+from agentos.core.durations import format_duration
+from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED, EXIT_USAGE
+from agentos.core.redaction import register_secret
 from agentos.keys.pools import PoolSet
 from agentos.keys.sources import Credential
-from agentos.redaction import register_secret
 from agentos.run_progress import RunProgress
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus

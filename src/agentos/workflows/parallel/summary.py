@@ -13,9 +13,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from agentos import safe_json
-from agentos.atomic_file import write_text_atomic
-from agentos.durations import format_duration
+from agentos.core import safe_json
+from agentos.core.atomic_file import write_text_atomic
+from agentos.core.durations import format_duration
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemStatus
 from agentos.workflows.parallel.item_record import ItemRecord

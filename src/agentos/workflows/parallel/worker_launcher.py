@@ -23,11 +23,12 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from agentos import environment, stop_signals
-from agentos.durations import format_duration
-from agentos.errors import StartupStalled
+from agentos import stop_signals
+from agentos.core import environment
+from agentos.core.durations import format_duration
+from agentos.core.errors import StartupStalled
+from agentos.core.redaction import StreamRedactor
 from agentos.keys.sources import Credential
-from agentos.redaction import StreamRedactor
 from agentos.std_streams import TextSink
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 from agentos.workflows.parallel.children import ChildRegistry, pid_running

@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from agentos.redaction import redact, redact_data
+from agentos.core.redaction import redact, redact_data
 
 
 def finite(value: Any) -> Any:

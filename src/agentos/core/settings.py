@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from agentos.durations import parse_duration
-from agentos.errors import ConfigError
+from agentos.core.durations import parse_duration
+from agentos.core.errors import ConfigError
+from agentos.core.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
 from agentos.pricing import Price, parse_prices
-from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
 
 MAX_RPM = 1_000_000  # requests per minute: a larger number is a typo (agentos.toml and credentials files)
 

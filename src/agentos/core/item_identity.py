@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from agentos.errors import ConfigError, FileRefused
-from agentos.workspace_files import shown_path
+from agentos.core.errors import ConfigError, FileRefused
+from agentos.core.workspace_files import shown_path
 
 MAX_ISSUE_NUMBER = 1_000_000_000
 ISSUE_NUMBER_RULE = f"ASCII digits, 1 to {MAX_ISSUE_NUMBER}"

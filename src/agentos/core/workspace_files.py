@@ -23,11 +23,11 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentos.errors import FileRefused
-from agentos.plain_text import foreign_encoding, strip_bom, strip_controls
+from agentos.core.errors import FileRefused
+from agentos.core.plain_text import foreign_encoding, strip_bom, strip_controls
 
 if TYPE_CHECKING:
-    from agentos.paths import Workspace
+    from agentos.core.paths import Workspace
 
 DEFAULT_MAX_ITEM_BYTES = 1_048_576  # 1 MB; `max_item_bytes` in agentos.toml changes it
 LIMIT_HINT = "raise max_item_bytes in agentos.toml if this file is meant to be read"

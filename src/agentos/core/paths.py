@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from agentos import environment
-from agentos.workspace_files import DEFAULT_MAX_ITEM_BYTES
+from agentos.core import environment
+from agentos.core.workspace_files import DEFAULT_MAX_ITEM_BYTES
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]+\Z")  # \Z: "$" would accept a trailing newline
 _DRIVE = re.compile(r"^[A-Za-z]:")

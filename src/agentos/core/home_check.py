@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agentos.errors import ConfigError
-from agentos.paths import agentos_home, checkpoints_dir, logs_dir
+from agentos.core.errors import ConfigError
+from agentos.core.paths import agentos_home, checkpoints_dir, logs_dir
 
 PROBE = ".agentos-write-probe"
 
