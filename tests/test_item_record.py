@@ -7,9 +7,9 @@ from datetime import datetime
 from pathlib import Path
 
 from agentos.core.redaction import clear_secrets, register_secret
+from agentos.runs.item_record import ItemRecord, ItemUsage
 from agentos.workflows.item import ItemOutcome, ItemStatus
 from agentos.workflows.parallel.coordinator import WorkflowResult
-from agentos.workflows.parallel.item_record import ItemRecord, ItemUsage
 
 
 def test_an_approved_item_has_the_summary_json_shape(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The layers of ADR 0001 hold: no module imports one above it, and no import cycle.
 
-base modules (agentos/*.py) < llm, tracker < keys < workflows < workflows.parallel < cli
+base modules (agentos/core, agentos/*.py) < llm, tracker < keys < workflows < workflows.parallel < runs < cli
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ PACKAGE = ROOT / "src" / "agentos"
 def _layer(module: str) -> int:
     parts = module.split(".")
     if parts[:2] == ["agentos", "cli"]:
+        return 6
+    if parts[:2] == ["agentos", "runs"]:
         return 5
     if parts[:3] == ["agentos", "workflows", "parallel"]:
         return 4

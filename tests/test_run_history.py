@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agentos import mounts
+from agentos.core import mounts
 from agentos.core.errors import ConfigError
-from agentos.run_history import (
+from agentos.runs.history import (
     RunHistoryError,
     clean_items,
     parse_age,

@@ -9,15 +9,15 @@ import pytest
 
 from agentos.cli.config import build_config
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LIMIT_REACHED, ConfigError
+from agentos.core.pricing import Price, PriceTable
 from agentos.core.settings import load_settings
 from agentos.llm.usage import Usage, UsageTotals
-from agentos.pricing import Price, PriceTable
+from agentos.runs.batch import exit_code_for
+from agentos.runs.item_record import ItemRecord
+from agentos.runs.spend import SpendMeter
+from agentos.runs.summary import render_table
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
-from agentos.workflows.parallel.batch import exit_code_for
 from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from agentos.workflows.parallel.item_record import ItemRecord
-from agentos.workflows.parallel.spend import SpendMeter
-from agentos.workflows.parallel.summary import render_table
 from tests.helpers.cli import issue_flags, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(150)
@@ -244,7 +244,7 @@ def test_tokens_without_prices_and_text_verdicts_through_the_cli(demo: Path, hom
 
 
 def test_a_summary_read_back_shows_its_tokens_and_costs_and_survives_junk() -> None:
-    from agentos.run_history import clean_items
+    from agentos.runs.history import clean_items
 
     base = {"item": "LLD-1", "status": "approved", "rounds": 1, "duration_s": 1.0}
     data = {

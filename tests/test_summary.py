@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from agentos.workflows.parallel.item_record import ItemRecord
-from agentos.workflows.parallel.summary import render_table
+from agentos.runs.item_record import ItemRecord
+from agentos.runs.summary import render_table
 
 
 def _item(name: str, status: str, error: str | None = None) -> ItemRecord:

@@ -11,9 +11,9 @@ from typing import Any
 from agentos.core.durations import parse_duration
 from agentos.core.errors import ConfigError
 from agentos.core.paths import Workspace, sanitize_identifier
+from agentos.core.pricing import PriceTable
 from agentos.core.settings import load_settings
 from agentos.llm.registry import SDK_MODULES, ProviderSpec
-from agentos.pricing import PriceTable
 from agentos.tracker.base import TrackerConfig
 from agentos.workflows.item import WorkflowKind
 from agentos.workflows.parallel.verbosity import Verbosity

@@ -1,7 +1,7 @@
 """`agentos`: past batch runs. `runs` lists them, `show` prints one's summary, `clean` prunes.
 
 Reads only run folders (`$AGENTOS_HOME/logs/parallel/<timestamp>/`) and treats them as
-untrusted input (see `agentos.run_history`). Starts no workflow and imports no LangGraph.
+untrusted input (see `agentos.runs.history`). Starts no workflow and imports no LangGraph.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from agentos import __version__, stop_signals
 from agentos.cli.workflow_command import guarded
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AgentosError, ConfigError
 from agentos.core.paths import checkpoints_dir
-from agentos.run_history import (
+from agentos.runs.history import (
     RunHistoryError,
     RunInfo,
     RunState,
@@ -100,7 +100,7 @@ def _path(path: object) -> str:
 
 
 def _totals(totals: dict[str, int]) -> str:
-    from agentos.workflows.parallel.summary import LABELS
+    from agentos.runs.summary import LABELS
 
     parts = [f"{totals[k]} {LABELS.get(k, k)}" for k in TOTAL_ORDER if totals.get(k)]
     parts += [f"{v} {k}" for k, v in totals.items() if k not in (*TOTAL_ORDER, "total") and v]
@@ -177,8 +177,8 @@ def show(run: str | None, item: str | None, as_json: bool) -> int:
 
     With ITEM (`LLD-3`, `3`, `ISSUE-widgets`): that item's record, its verdicts, its
     lineage folder and its full log."""
-    from agentos.workflows.parallel import summary
-    from agentos.workflows.parallel.item_record import ItemRecord, finite
+    from agentos.runs import summary
+    from agentos.runs.item_record import ItemRecord, finite
 
     _read_only()
     run_dir = find_run(run)
@@ -328,8 +328,8 @@ def checkpoints(prune: bool, older_than: str | None, dry_run: bool, as_json: boo
     A DB is kept after a failure or an interruption, so the same command resumes the item.
     --prune deletes them (a pruned item starts over on its next run); only DBs that carry
     agentos's mark, and never one whose item a run is working on now."""
-    from agentos.workflows.kept_checkpoints import list_kept
-    from agentos.workflows.kept_checkpoints import prune as prune_one
+    from agentos.runs.kept_checkpoints import list_kept
+    from agentos.runs.kept_checkpoints import prune as prune_one
 
     if not prune:
         _read_only()

@@ -324,13 +324,13 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
     check_state(config, keys)
     pools = PoolSet.load(config.providers, config.per_key_concurrency)
     make_job = make_job_factory(config)
-    from agentos.workflows.parallel.spend import SpendMeter  # no LangGraph behind it
+    from agentos.runs.spend import SpendMeter  # no LangGraph behind it
 
     spend = SpendMeter(config.prices, config.models, config.max_cost)
     # Imported here: LangGraph takes ~1 s to import. Only a single-item run needs it in this
     # process; a batch's coordinator never imports it, while its fork server preloads it.
     if config.parallel is None:
-        from agentos.workflows.parallel.single import run_single
+        from agentos.runs.single import run_single
 
         key = keys[0]
         run_dir = new_run_dir()  # a single item's run is recorded like a batch's (`agentos runs`)
@@ -345,7 +345,7 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
             run_dir=run_dir,
             run_info={"workflow": f"{config.kind.value}-workflow", **run_info(config)},
         )
-    from agentos.workflows.parallel.batch import run_batch
+    from agentos.runs.batch import run_batch
 
     return run_batch(
         workflow=f"{config.kind.value}-workflow",

@@ -11,8 +11,8 @@ from typing import Any
 
 from agentos.core.durations import parse_duration
 from agentos.core.errors import ConfigError
+from agentos.core.pricing import Price, parse_prices
 from agentos.core.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
-from agentos.pricing import Price, parse_prices
 
 MAX_RPM = 1_000_000  # requests per minute: a larger number is a typo (agentos.toml and credentials files)
 

@@ -23,17 +23,17 @@ from agentos.core.paths import agentos_home, new_run_dir
 from agentos.core.wording import counted
 from agentos.keys.pacing import Pacing
 from agentos.keys.pools import PoolSet
-from agentos.run_progress import RunProgress
+from agentos.runs import summary
+from agentos.runs.item_record import ItemRecord
+from agentos.runs.progress import RunProgress
+from agentos.runs.spend import SpendMeter
 from agentos.std_streams import Terminal
 from agentos.workflows.item import ItemJob, ItemStatus
 from agentos.workflows.item_lock import ItemLocks
-from agentos.workflows.parallel import summary
 from agentos.workflows.parallel.console import ConsoleRouter, ProgressDisplay
 from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
 from agentos.workflows.parallel.credential_gate import DEAD_KEYS_ADVICE
-from agentos.workflows.parallel.item_record import ItemRecord
 from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, VerboseListener
-from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
 from agentos.workflows.parallel.verbosity import Verbosity, console_filter
 from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context, stop_helpers, warm_up

@@ -24,10 +24,10 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from agentos.core.errors import ConfigError, FileRefused
+from agentos.core.mounts import mounts_inside
 from agentos.core.paths import checkpoints_dir, logs_dir
 from agentos.core.workspace_files import read_bytes
-from agentos.mounts import mounts_inside
-from agentos.run_progress import PROGRESS_NAME, running_pid
+from agentos.runs.progress import PROGRESS_NAME, running_pid
 
 # What paths.new_run_dir creates; ASCII digits only, and nothing after (not even a newline).
 RUN_NAME = re.compile(r"[0-9]{8}-[0-9]{6}(-[0-9]{1,3})?", re.ASCII)

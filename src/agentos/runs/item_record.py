@@ -166,7 +166,7 @@ class ItemRecord:
 
     @classmethod
     def from_json(cls, entry: Mapping[str, object]) -> ItemRecord:
-        """An item of a summary read back, its text already cleaned (`run_history.clean_items`).
+        """An item of a summary read back, its text already cleaned (`runs.history.clean_items`).
 
         Whatever is not of the expected type reads as unknown, never as a crash."""
 

@@ -21,7 +21,7 @@ from typing import Any
 from agentos.core.errors import CheckpointError, CheckpointRefused
 from agentos.core.paths import checkpoints_dir
 from agentos.file_lock import lock_path, probe
-from agentos.run_history import (
+from agentos.runs.history import (
     RunHistoryError,
     clean_text,
     kept_checkpoints,

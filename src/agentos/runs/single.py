@@ -16,17 +16,17 @@ from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POO
 from agentos.core.redaction import register_secret
 from agentos.keys.pools import PoolSet
 from agentos.keys.sources import Credential
-from agentos.run_progress import RunProgress
+from agentos.runs import summary
+from agentos.runs.item_record import ItemRecord
+from agentos.runs.progress import RunProgress
+from agentos.runs.spend import SpendMeter
 from agentos.workflows.context import StopFlag
 from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
 from agentos.workflows.item_execution import run_item
 from agentos.workflows.item_lock import ItemLocks
-from agentos.workflows.parallel import summary
 from agentos.workflows.parallel.console import ConsoleRouter
 from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
 from agentos.workflows.parallel.credential_gate import DEAD_KEYS_ADVICE
-from agentos.workflows.parallel.item_record import ItemRecord
-from agentos.workflows.parallel.spend import SpendMeter
 from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
 from agentos.workflows.parallel.verbosity import Verbosity, single_view
 

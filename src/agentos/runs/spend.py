@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from agentos.core.pricing import PriceTable
 from agentos.llm.usage import UsageTotals
-from agentos.pricing import PriceTable
+from agentos.runs.item_record import ItemUsage
 from agentos.workflows.item import ItemJob, ItemOutcome
-from agentos.workflows.parallel.item_record import ItemUsage
 
 
 def format_cost(cost: float) -> str:
