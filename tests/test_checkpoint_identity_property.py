@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentos.core.outcome import ItemStatus
 from agentos.core.paths import checkpoint_db_path
+from agentos.core.stop_flag import StopFlag
 from agentos.keys.sources import Credential
-from agentos.workflows.context import StopFlag
-from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
+from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.item_execution import run_item
 from tests.helpers.cli import DEMO
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.workflows.parallel.children import ChildRegistry, TermSequence
-from agentos.workflows.parallel.worker_launcher import make_context
+from agentos.engine.children import ChildRegistry, TermSequence
+from agentos.engine.fork_server import make_context
 from tests.helpers.live_run import LiveRun, kill_all
 
 pytestmark = pytest.mark.timeout(90)
@@ -169,8 +169,8 @@ def test_item_timeout_fails_only_the_stuck_item(tmp_path: Path, home: Path) -> N
 
 
 def test_a_supervisor_that_never_returns_is_reported_interrupted_not_missing() -> None:
-    from agentos.workflows.item import ItemStatus
-    from agentos.workflows.parallel.coordinator import ParallelCoordinator
+    from agentos.core.outcome import ItemStatus
+    from agentos.engine.coordinator import ParallelCoordinator
 
     coordinator = ParallelCoordinator(2, shutdown_grace=0.3)
     release = threading.Event()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.events import read_audit
+from agentos.core.events import read_audit
 from tests.helpers.cli import issue_flags, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(120)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.events import read_audit
-from agentos.file_lock import FileLock, lock_path
+from agentos.core.events import read_audit
+from agentos.core.file_lock import FileLock, lock_path
 from tests.helpers.cli import DEMO, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all
 

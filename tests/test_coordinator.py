@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agentos.core.errors import Interrupted
+from agentos.engine.coordinator import ProgressStats, WorkflowResult
 from agentos.llm.errors import RateLimited
 from agentos.workflows.parallel import (
     DEFAULT_PARALLELISM,
@@ -16,7 +17,6 @@ from agentos.workflows.parallel import (
     CredentialCoordinator,
     ParallelCoordinator,
 )
-from agentos.workflows.parallel.coordinator import ProgressStats, WorkflowResult
 
 
 def ident(item: Any) -> str:

@@ -8,9 +8,9 @@ from unittest.mock import Mock
 
 import pytest
 
+from agentos.engine.credential_gate import CredentialGate, capability
 from agentos.llm.errors import RateLimited
 from agentos.workflows.parallel import ParallelCoordinator
-from agentos.workflows.parallel.credential_gate import CredentialGate, capability
 
 pytestmark = pytest.mark.timeout(30)
 

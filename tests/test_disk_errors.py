@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 
 from agentos.core.errors import CheckpointError
+from agentos.engine.console import ConsoleRouter
+from agentos.engine.coordinator import ParallelCoordinator
+from agentos.engine.fork_server import make_context
+from agentos.engine.worker_launcher import WorkerLauncher
 from agentos.workflows.checkpoint import CheckpointStore
 from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.disk import disk_problem
-from agentos.workflows.parallel.console import ConsoleRouter
-from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context
 from tests.helpers.cli import cli_env
 from tests.helpers.hostile import hostile_main
 from tests.test_worker_launcher import jobs
@@ -41,7 +42,7 @@ def test_disk_problems_are_told_apart_from_corruption_and_bugs() -> None:
 
 RUN_ONE = """
 import sys
-from agentos.workflows.context import StopFlag
+from agentos.core.stop_flag import StopFlag
 from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.item_execution import run_item
 job = ItemJob(WorkflowKind.LLD, "3", sys.argv[1], sys.argv[2], sys.argv[3], "mock", "mock")
@@ -204,7 +205,7 @@ def test_a_full_issues_disk_names_the_issue_file_not_the_checkpoint(demo: Path, 
 def test_a_full_audit_disk_names_the_audit_file() -> None:
     """/dev/full answers every write with ENOSPC: the error names the audit file, so the
     item's failure points at the home, not at whatever the fallback would guess."""
-    from agentos.events import AuditWriter, Event, EventType
+    from agentos.core.events import AuditWriter, Event, EventType
 
     writer = AuditWriter(Path("/dev/full"))
     with pytest.raises(OSError) as raised:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.file_lock import FileLock, LockError, lock_path, probe, workspace_lock
+from agentos.core.file_lock import FileLock, LockError, lock_path, probe, workspace_lock
 from tests.helpers.cli import issue_flags, run_cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(60)
 HOLDER = """
 import signal, sys, time
 from pathlib import Path
-from agentos.file_lock import FileLock
+from agentos.core.file_lock import FileLock
 lock = FileLock(Path(sys.argv[1]))
 assert lock.try_acquire()
 def let_go(*_):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.events import read_audit
+from agentos.core.events import read_audit
 from tests.helpers.cli import kept_db, run_cli
 
 pytestmark = pytest.mark.timeout(180)

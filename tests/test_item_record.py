@@ -6,10 +6,10 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.redaction import clear_secrets, register_secret
+from agentos.engine.coordinator import WorkflowResult
 from agentos.runs.item_record import ItemRecord, ItemUsage
-from agentos.workflows.item import ItemOutcome, ItemStatus
-from agentos.workflows.parallel.coordinator import WorkflowResult
 
 
 def test_an_approved_item_has_the_summary_json_shape(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.file_lock import FileLock, lock_path
+from agentos.core.file_lock import FileLock, lock_path
 from tests.helpers.cli import cli_env, issue_flags, kept_db, run_cli
 
 OLD = time.time() - 30 * 86400

@@ -1,16 +1,27 @@
-"""The layers of ADR 0001 hold: no module imports one above it, and no import cycle.
+"""The rooms of ADR 0010 hold: no module imports one above it, and no import cycle.
 
-base modules (agentos/core, agentos/*.py) < llm, tracker < keys < workflows < workflows.parallel < runs < cli
+core < llm, tracker < keys < workflows < engine < runs < cli
+
+The engine and the workflows are siblings: the engine ranks above the workflows but
+imports nothing from them (the item runner is injected, by name), and the workflows know
+nothing of the engine. A module named in a string ("agentos.x.y", "agentos.x:func": the
+fork server's preload list, a runner reference, a lazy import) counts as an import.
+`agentos.workflows.parallel` is the seed's contract: a face that only re-exports.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.helpers.cli import ROOT
 
 PACKAGE = ROOT / "src" / "agentos"
+
+
+FACES = "agentos.workflows.parallel"
+STRING_MODULE = re.compile(r"^(agentos(?:\.\w+)+)(?::\w+)?$")
 
 
 def _layer(module: str) -> int:
@@ -19,7 +30,7 @@ def _layer(module: str) -> int:
         return 6
     if parts[:2] == ["agentos", "runs"]:
         return 5
-    if parts[:3] == ["agentos", "workflows", "parallel"]:
+    if parts[:2] == ["agentos", "engine"] or module.startswith(FACES):
         return 4
     if parts[:2] == ["agentos", "workflows"]:
         return 3
@@ -34,7 +45,8 @@ def _module(path: Path) -> str:
     return ".".join(("agentos", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
 
 
-def _imports() -> dict[str, set[str]]:
+def _imports(strings: bool = False) -> dict[str, set[str]]:
+    """Each module's imports of agentos modules; with `strings`, modules named in strings too."""
     graph: dict[str, set[str]] = {}
     modules = {_module(p) for p in PACKAGE.rglob("*.py")}
     for path in PACKAGE.rglob("*.py"):
@@ -54,6 +66,9 @@ def _imports() -> dict[str, set[str]]:
                 names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names if a.name.startswith("agentos")]
+            if strings and isinstance(node, ast.Constant) and isinstance(node.value, str):
+                named = STRING_MODULE.match(node.value)
+                names = [named.group(1)] if named else []
             found |= {n for n in names if n in modules}
         graph[_module(path)] = found
     return graph
@@ -62,7 +77,7 @@ def _imports() -> dict[str, set[str]]:
 def test_no_import_runs_back_up_a_layer() -> None:
     upward = sorted(
         (module, target)
-        for module, targets in _imports().items()
+        for module, targets in _imports(strings=True).items()
         for target in targets
         if _layer(target) > _layer(module)
     )
@@ -89,3 +104,75 @@ def test_no_import_cycle_between_modules() -> None:
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def test_the_engine_imports_nothing_from_workflows_runs_or_cli() -> None:
+    """The item runner is injected: the engine runs any item, and knows none."""
+    above = ("agentos.workflows", "agentos.runs", "agentos.cli")
+    reached = sorted(
+        (module, target)
+        for module, targets in _imports(strings=True).items()
+        if module.startswith("agentos.engine")
+        for target in targets
+        if target.startswith(above)
+    )
+    assert reached == []
+    assert "agentos.engine" in {m.rsplit(".", 1)[0] for m in _imports()}  # the room exists
+
+
+def test_the_workflows_know_nothing_of_the_engine() -> None:
+    reached = sorted(
+        (module, target)
+        for module, targets in _imports(strings=True).items()
+        if module.startswith("agentos.workflows") and not module.startswith(FACES)
+        for target in targets
+        if target.startswith(("agentos.engine", "agentos.runs", "agentos.cli"))
+    )
+    assert reached == []
+
+
+def test_the_seeds_contract_paths_are_faces_that_only_re_export() -> None:
+    faces = [
+        PACKAGE / "workflows" / "parallel" / "__init__.py",
+        PACKAGE / "workflows" / "parallel" / "coordinator.py",
+    ]
+    assert sorted(p.name for p in (PACKAGE / "workflows" / "parallel").glob("*.py")) == [
+        "__init__.py",
+        "coordinator.py",
+    ]
+    for face in faces:
+        body = ast.parse(face.read_text(encoding="utf-8")).body
+        kinds = {type(node).__name__ for node in body}
+        assert kinds <= {"Expr", "ImportFrom", "Assign"}, face  # docstring, imports, __all__
+        assigned = [
+            t.id
+            for node in body
+            if isinstance(node, ast.Assign)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        ]
+        assert assigned == ["__all__"], face
+
+
+def test_a_string_import_counts() -> None:
+    """The guard sees the fork server's preload list and runner references, not only imports."""
+    assert STRING_MODULE.match("agentos.workflows.item_execution:run_in_worker")
+    assert STRING_MODULE.match("agentos.cli.lld")
+    assert not STRING_MODULE.match("agentos is great")
+    named = _imports(strings=True)["agentos.runs.batch"]
+    assert "agentos.workflows.item_execution" in named
+    assert "agentos.workflows.item_execution" not in _imports()["agentos.runs.batch"]
+
+
+def test_the_faces_hand_out_the_engines_own_classes() -> None:
+    import agentos.workflows.parallel as face
+    import agentos.workflows.parallel.coordinator as face_coordinator
+    from agentos.engine import coordinator, output_prefixer
+    from agentos.keys.pool import CredentialCoordinator
+
+    assert face.ParallelCoordinator is coordinator.ParallelCoordinator
+    assert face.OutputPrefixer is output_prefixer.OutputPrefixer
+    assert face.CredentialCoordinator is CredentialCoordinator
+    assert face_coordinator.WorkflowResult is coordinator.WorkflowResult
+    assert face_coordinator.ProgressStats is coordinator.ProgressStats
+    assert callable(face.sanitize_identifier)

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from agentos.workflows.item import ItemStatus
+from agentos.core.outcome import ItemStatus
+from agentos.engine.coordinator import ProgressStats, WorkflowResult
+from agentos.engine.listeners import FailFast, ListenerGroup
 from agentos.workflows.parallel import ParallelCoordinator
-from agentos.workflows.parallel.coordinator import ProgressStats, WorkflowResult
-from agentos.workflows.parallel.listeners import FailFast, ListenerGroup
 
 pytestmark = pytest.mark.timeout(30)
 

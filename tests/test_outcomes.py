@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from agentos.core.errors import Interrupted
+from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.engine.outcomes import call_worker, credential_error
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
-from agentos.workflows.item import ItemOutcome, ItemStatus
-from agentos.workflows.parallel.outcomes import call_worker, credential_error
 
 
 def _raising(exc: Exception) -> object:

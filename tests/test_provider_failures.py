@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.events import read_audit
+from agentos.core.events import read_audit
 from tests.helpers.cli import issue_flags, run_cli
 from tests.helpers.fake_llm_servers import FakeLLMServer
 

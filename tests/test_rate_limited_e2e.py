@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from benchmarks.rate_limited_server import FAIL_MARKER, RateLimitedServer
 
-from agentos.events import read_audit
+from agentos.core.events import read_audit
 from tests.helpers.cli import run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(150)

@@ -16,14 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentos.core import safe_json
+from agentos.core.events import Event, EventType
 from agentos.core.redaction import StreamRedactor, clear_secrets, clip, redact, redact_data, register_secret
-from agentos.events import Event, EventType
+from agentos.engine.console import ConsoleRouter
+from agentos.engine.coordinator import ParallelCoordinator
 from agentos.llm.errors import AuthError, ProviderError
 from agentos.workflows.checkpoint import CheckpointStore
 from agentos.workflows.checkpoint_identity import Owner, create_marked
 from agentos.workflows.lineage import write_lineage
-from agentos.workflows.parallel.console import ConsoleRouter
-from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from tests.test_worker_launcher import hostile_runner, jobs
 
 SECRET = "sk-proj-SPLITME0123456789abcdef"

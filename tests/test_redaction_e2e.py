@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from agentos.core.redaction import clear_secrets, register_secret
+from agentos.engine.console import ConsoleRouter
+from agentos.engine.coordinator import ParallelCoordinator
 from agentos.workflows.item import ItemJob, WorkflowKind
-from agentos.workflows.parallel.console import ConsoleRouter
-from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from tests.helpers.cli import run_cli
 from tests.helpers.fake_llm_servers import FakeLLMServer, echo
 from tests.test_worker_launcher import hostile_runner

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.events import read_audit
+from agentos.core.events import read_audit
 from tests.helpers.cli import cli_env, issue_flags, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from agentos.core.events import read_audit
 from agentos.core.paths import checkpoint_db_path
-from agentos.events import read_audit
 from agentos.workflows.checkpoint_identity import Owner, create_marked
 from tests.helpers.cli import issue_flags, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all, process_gone

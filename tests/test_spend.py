@@ -9,15 +9,16 @@ import pytest
 
 from agentos.cli.config import build_config
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LIMIT_REACHED, ConfigError
+from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.pricing import Price, PriceTable
 from agentos.core.settings import load_settings
+from agentos.engine.coordinator import ParallelCoordinator
 from agentos.llm.usage import Usage, UsageTotals
 from agentos.runs.batch import exit_code_for
 from agentos.runs.item_record import ItemRecord
 from agentos.runs.spend import SpendMeter
 from agentos.runs.summary import render_table
-from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
-from agentos.workflows.parallel.coordinator import ParallelCoordinator
+from agentos.workflows.item import ItemJob, WorkflowKind
 from tests.helpers.cli import issue_flags, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(150)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.std_streams import Terminal
+from agentos.core.std_streams import Terminal
 from tests.helpers.cli import cli_env, issue_flags, run_dirs
 
 pytestmark = pytest.mark.timeout(120)

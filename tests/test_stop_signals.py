@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos import stop_signals
+from agentos.core import stop_signals
 from tests.helpers.cli import cli_env, issue_flags, run_dirs
 from tests.helpers.fake_github import TOKEN, FakeGitHub
 from tests.helpers.live_run import LiveRun, kill_all, wait_until_handling_signals
@@ -83,7 +83,9 @@ def test_a_resume_after_an_early_interrupt_finishes_everything(demo: Path, home:
 
 
 def test_the_handlers_are_installed_only_in_the_cli_process() -> None:
-    assert not stop_signals.is_cli_process()  # importing the CLI in a test changes nothing
+    from agentos.cli import entry
+
+    assert not entry.is_cli_process()  # importing the CLI in a test changes nothing
     assert signal.getsignal(signal.SIGTERM) is not stop_signals._handler
 
 

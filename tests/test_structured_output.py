@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from agentos.core.events import read_audit
+from agentos.core.outcome import ItemStatus
 from agentos.core.paths import checkpoint_db_path
-from agentos.events import read_audit
+from agentos.core.stop_flag import StopFlag
 from agentos.keys.sources import Credential
 from agentos.llm.anthropic_api import AnthropicProvider
 from agentos.llm.base import CompletionRequest
@@ -26,8 +28,7 @@ from agentos.llm.structured import (
 )
 from agentos.llm.usage import MAX_TOKENS_PER_CALL, Usage, UsageTotals, clamp_tokens
 from agentos.workflows import structured_review
-from agentos.workflows.context import StopFlag
-from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
+from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.item_execution import run_item
 from agentos.workflows.verdict import APPROVED_WITH_BLOCKING, Verdict
 from tests.helpers.fake_llm_servers import FakeLLMServer

@@ -4,7 +4,7 @@ import io
 import re
 from datetime import datetime
 
-from agentos.workflows.parallel.timestamped_log import TimestampedLog, iso_now
+from agentos.engine.timestamped_log import TimestampedLog, iso_now
 
 
 def test_iso_now_is_local_time_with_offset() -> None:

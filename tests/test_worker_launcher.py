@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from agentos.engine.console import ConsoleRouter
+from agentos.engine.coordinator import ParallelCoordinator
+from agentos.engine.fork_server import make_context
+from agentos.engine.worker_launcher import WorkerLauncher
 from agentos.workflows.item import ItemJob, WorkflowKind
-from agentos.workflows.parallel.console import ConsoleRouter
-from agentos.workflows.parallel.coordinator import ParallelCoordinator
-from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context
 from tests.helpers.hostile import hostile_main
 
 pytestmark = pytest.mark.timeout(90)
@@ -155,7 +156,7 @@ def test_a_worker_outlives_the_fork_server_being_killed(tmp_path: Path) -> None:
     """Issue 20 finding 18: a stalled start kills the fork server, which then reads as "exited"
     (255) for every running worker. A worker silent for a second was dropped, its item failed
     ("exited with code 255") while it ran on without supervision; it is now followed to its end."""
-    from agentos.workflows.parallel.worker_launcher import stop_helpers
+    from agentos.engine.fork_server import stop_helpers
 
     sink = io.StringIO()
     router = ConsoleRouter(sink)
@@ -186,7 +187,7 @@ def test_a_start_cut_short_by_another_starts_stall_is_tried_again(
     It is tried once more, on a new server, and its item runs."""
     import signal
 
-    from agentos.workflows.parallel.worker_launcher import stop_helpers
+    from agentos.engine.fork_server import stop_helpers
 
     monkeypatch.setenv("AGENTOS_STARTUP_TIMEOUT", "5")  # also what the new server has to preload
     coordinator = ParallelCoordinator(2)

@@ -5,14 +5,15 @@ from pathlib import Path
 
 import pytest
 
+from agentos.core.events import read_audit
+from agentos.core.outcome import ItemStatus
 from agentos.core.paths import Workspace, checkpoint_db_path
-from agentos.events import read_audit
+from agentos.core.stop_flag import StopFlag
 from agentos.keys.sources import Credential
 from agentos.tracker.base import filing_marker
 from agentos.tracker.local import LocalTracker
 from agentos.workflows.checkpoint_identity import Owner, create_marked
-from agentos.workflows.context import StopFlag
-from agentos.workflows.item import ItemJob, ItemStatus, WorkflowKind
+from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.item_execution import run_item
 from agentos.workflows.pending import pending_briefs, pending_issues
 from tests.helpers.cli import kept_db

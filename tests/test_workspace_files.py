@@ -12,11 +12,11 @@ import pytest
 
 from agentos.core import workspace_files
 from agentos.core.errors import ConfigError, FileRefused
+from agentos.core.events import read_audit
 from agentos.core.paths import Workspace
 from agentos.core.plain_text import strip_controls
 from agentos.core.settings import load_settings
 from agentos.core.workspace_files import check_file, read_bytes, read_text
-from agentos.events import read_audit
 from agentos.tracker.local import LocalTracker
 from agentos.workflows.pending import lld_status
 from agentos.workflows.templates import Templates

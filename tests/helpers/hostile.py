@@ -9,7 +9,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import BinaryIO
 
-from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
+from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.workflows.item import ItemJob
 
 
 def hostile_main(job: ItemJob, output: Connection, result: Connection, env: dict[str, str]) -> None:

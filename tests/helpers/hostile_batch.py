@@ -11,15 +11,16 @@ import json
 import sys
 from pathlib import Path
 
-from agentos import stop_signals
+from agentos.core import stop_signals
 
 
 def main() -> int:
     stop_signals.install()
+    from agentos.engine.console import ConsoleRouter
+    from agentos.engine.coordinator import ParallelCoordinator
+    from agentos.engine.fork_server import make_context
+    from agentos.engine.worker_launcher import WorkerLauncher
     from agentos.workflows.item import ItemJob, WorkflowKind
-    from agentos.workflows.parallel.console import ConsoleRouter
-    from agentos.workflows.parallel.coordinator import ParallelCoordinator
-    from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context
     from tests.helpers.hostile import hostile_main
 
     out_dir, grace, timeout, keys = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]

@@ -13,10 +13,10 @@ from agentos.core.errors import ConfigError
 from agentos.core.paths import Workspace, sanitize_identifier
 from agentos.core.pricing import PriceTable
 from agentos.core.settings import load_settings
+from agentos.engine.verbosity import Verbosity
 from agentos.llm.registry import SDK_MODULES, ProviderSpec
 from agentos.tracker.base import TrackerConfig
 from agentos.workflows.item import WorkflowKind
-from agentos.workflows.parallel.verbosity import Verbosity
 
 DEFAULT_PROVIDER = "gemini"
 DEFAULT_MAX_ITERATIONS = 3
@@ -63,7 +63,10 @@ class RunConfig:
 
     @property
     def preload(self) -> list[str]:
-        return [module for provider in self.providers for module in SDK_MODULES[provider]]
+        """What the fork server imports once: the SDKs, and the entry points multiprocessing
+        re-imports in each worker as `__mp_main__`."""
+        sdks = [module for provider in self.providers for module in SDK_MODULES[provider]]
+        return [*sdks, "agentos.cli.lld", "agentos.cli.issue"]
 
     def banner(self) -> str:
         return f"Drafter {self.drafter.label()}; reviewer {self.reviewer.label()}"

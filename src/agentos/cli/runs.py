@@ -6,7 +6,7 @@ untrusted input (see `agentos.runs.history`). Starts no workflow and imports no 
 
 from __future__ import annotations
 
-import agentos.cli.entry  # noqa: F401  (first: Ctrl+C handled from the first instant)
+import agentos.cli.entry  # first: Ctrl+C handled from the first instant
 
 # isort: split
 
@@ -21,10 +21,12 @@ from typing import Any
 
 import click
 
-from agentos import __version__, stop_signals
+from agentos import __version__
 from agentos.cli.workflow_command import guarded
+from agentos.core import stop_signals
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AgentosError, ConfigError
 from agentos.core.paths import checkpoints_dir
+from agentos.core.std_streams import Terminal
 from agentos.runs.history import (
     RunHistoryError,
     RunInfo,
@@ -42,7 +44,6 @@ from agentos.runs.history import (
     run_info,
     runs_root,
 )
-from agentos.std_streams import Terminal
 
 TOTAL_ORDER = ("approved", "needs_revision", "failed", "interrupted", "not_started")
 _out = Terminal(None)  # set by `main`: `agentos show | head -1` ends the output, not the command
@@ -60,7 +61,7 @@ def _read_only() -> None:
 
     if stop_signals.requested():
         os._exit(EXIT_INTERRUPTED)
-    if stop_signals.is_cli_process():
+    if agentos.cli.entry.is_cli_process():
         for sig in stop_signals.STOP_SIGNALS:
             signal.signal(sig, leave)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agentos.cli.config import RunConfig
 from agentos.core.errors import ConfigError
-from agentos.file_lock import LOCKS_DIR
+from agentos.core.file_lock import LOCKS_DIR
 from agentos.keys.sources import load_credentials, no_key_message
 from agentos.workflows.invalid_inputs import INVALID_DIR
 from agentos.workflows.item import WorkflowKind

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
-from agentos import __version__, stop_signals
+from agentos import __version__
 from agentos.cli.config import DEFAULT_PROVIDER, RunConfig
 from agentos.cli.setup_checks import setup_problems
-from agentos.core import environment
+from agentos.core import environment, stop_signals
 from agentos.core.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -31,13 +31,13 @@ from agentos.core.home_check import check_home_writable
 from agentos.core.paths import checkpoint_db_path, new_run_dir
 from agentos.core.redaction import redact
 from agentos.core.wording import counted
+from agentos.engine.coordinator import ParallelCoordinator
 from agentos.keys.pools import PoolSet
 from agentos.llm.registry import ProviderSpec
 from agentos.tracker.base import Tracker
 from agentos.tracker.factory import open_tracker
 from agentos.workflows.checkpoint import db_path_from_env
 from agentos.workflows.item import ItemJob, WorkflowKind, item_id_for
-from agentos.workflows.parallel.coordinator import ParallelCoordinator
 from agentos.workflows.pending import refusal
 from agentos.workflows.plan import plan, preflight
 
@@ -198,8 +198,8 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
         except OSError as exc:  # a disk error outside any item: say what, no traceback
             click.echo(f"Error: {redact(str(exc))}", err=True)
             code = EXIT_FAILED
-        if "agentos.workflows.parallel.worker_launcher" in sys.modules:  # prestarted, maybe unused
-            from agentos.workflows.parallel.worker_launcher import stop_helpers
+        if "agentos.engine.fork_server" in sys.modules:  # prestarted, maybe unused
+            from agentos.engine.fork_server import stop_helpers
 
             stop_helpers()  # a fork server left behind (stopped, even) would hold our stdout
         stop_signals.ignore_from_now()  # no death by signal during the interpreter's exit
@@ -215,9 +215,9 @@ def prestart_workers(config: RunConfig) -> None:
     (a GitHub listing can take seconds). Only batch runs use worker processes."""
     if config.parallel is not None and not config.dry_run:
         check_home_writable()  # before the fork server: a full disk is named, not a traceback
-        from agentos.workflows.parallel.worker_launcher import make_context
+        from agentos.runs.batch import worker_context
 
-        make_context(config.preload)
+        worker_context(config.preload)
 
 
 def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:

@@ -176,3 +176,26 @@ def load_credentials(provider: str) -> list[Credential]:
         register_secret(cred.secret, cred.name)
     limit = credential_limit()
     return creds[:limit] if limit else creds
+
+
+# -- carrying a reserved key into a worker process (its environment, never argv) --
+
+
+def credential_env(credentials: dict[str, Credential]) -> dict[str, str]:
+    """The environment entries that carry reserved keys to a worker (never argv)."""
+    env: dict[str, str] = {}
+    for provider, cred in credentials.items():
+        env[environment.key_env(provider)] = cred.secret
+        env[environment.key_name_env(provider)] = cred.name
+    return env
+
+
+def credentials_from_env(providers: set[str]) -> dict[str, Credential]:
+    found: dict[str, Credential] = {}
+    for provider in providers:
+        secret = os.environ.get(environment.key_env(provider))
+        name = os.environ.get(environment.key_name_env(provider)) or f"{provider}-key"
+        if secret:
+            register_secret(secret, name)
+            found[provider] = Credential(name, secret, provider)
+    return found

@@ -19,24 +19,27 @@ from agentos.core.errors import (
     EXIT_POOL_EXHAUSTED,
     EXIT_USAGE,
 )
+from agentos.core.outcome import ItemStatus
 from agentos.core.paths import agentos_home, new_run_dir
+from agentos.core.std_streams import Terminal
 from agentos.core.wording import counted
+from agentos.engine.console import ConsoleRouter, ProgressDisplay
+from agentos.engine.coordinator import ParallelCoordinator, WorkflowResult
+from agentos.engine.credential_gate import DEAD_KEYS_ADVICE
+from agentos.engine.fork_server import WorkerContext, make_context, stop_helpers, warm_up
+from agentos.engine.listeners import FailFast, ListenerGroup, VerboseListener
+from agentos.engine.timestamped_log import TimestampedLog, quietly_closed
+from agentos.engine.verbosity import Verbosity, console_filter
+from agentos.engine.worker import runner_module
+from agentos.engine.worker_launcher import WorkerLauncher
 from agentos.keys.pacing import Pacing
 from agentos.keys.pools import PoolSet
 from agentos.runs import summary
 from agentos.runs.item_record import ItemRecord
 from agentos.runs.progress import RunProgress
 from agentos.runs.spend import SpendMeter
-from agentos.std_streams import Terminal
-from agentos.workflows.item import ItemJob, ItemStatus
+from agentos.workflows.item import ItemJob
 from agentos.workflows.item_lock import ItemLocks
-from agentos.workflows.parallel.console import ConsoleRouter, ProgressDisplay
-from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
-from agentos.workflows.parallel.credential_gate import DEAD_KEYS_ADVICE
-from agentos.workflows.parallel.listeners import FailFast, ListenerGroup, VerboseListener
-from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
-from agentos.workflows.parallel.verbosity import Verbosity, console_filter
-from agentos.workflows.parallel.worker_launcher import WorkerLauncher, make_context, stop_helpers, warm_up
 
 PASS_THROUGH_ENV = tuple(
     v.name
@@ -47,6 +50,16 @@ PASS_THROUGH_ENV = tuple(
         environment.RETRY_BASE_S,
     )
 )
+
+
+# The item runner each worker process calls, named: the coordinator never imports LangGraph.
+ITEM_RUNNER = "agentos.workflows.item_execution:run_in_worker"
+
+
+def worker_context(preload: Sequence[str]) -> WorkerContext:
+    """The fork server, with the item runner's stack and `preload` (SDKs, the entry point)
+    imported once. Started early by the CLI, so it overlaps finding the pending items."""
+    return make_context([runner_module(ITEM_RUNNER), *preload])
 
 
 def log_name(job: ItemJob) -> str:
@@ -146,7 +159,7 @@ def run_batch(
                     **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ},
                     **pacing.start(),
                 }
-                ctx = make_context(preload)
+                ctx = worker_context(preload)
                 ready_in = warm_up(ctx, coordinator.stop_event)
                 router.line(
                     f"[COORDINATOR] Worker processes ready in {ready_in:.1f}s (fork server, stack preloaded)"
@@ -158,6 +171,7 @@ def run_batch(
                     coordinator.stop_event,
                     coordinator.force_event,
                     env,
+                    ITEM_RUNNER,
                     children=coordinator.children,
                     item_timeout=item_timeout,
                     on_outcome=spend.record if spend is not None else None,

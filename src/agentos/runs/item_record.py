@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.redaction import redact
-from agentos.workflows.item import ItemOutcome, ItemStatus
-from agentos.workflows.parallel.coordinator import WorkflowResult
+from agentos.engine.coordinator import WorkflowResult
 
 UNFINISHED = (ItemStatus.FAILED.value, ItemStatus.INTERRUPTED.value)
 MAX_COUNT = 10**15  # a token count read back from a summary beyond this is not a count

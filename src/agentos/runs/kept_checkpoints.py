@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from agentos.core.errors import CheckpointError, CheckpointRefused
+from agentos.core.file_lock import lock_path, probe
 from agentos.core.paths import checkpoints_dir
-from agentos.file_lock import lock_path, probe
 from agentos.runs.history import (
     RunHistoryError,
     clean_text,

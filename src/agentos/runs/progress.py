@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from agentos.core import safe_json
 from agentos.core.atomic_file import write_text_atomic
 from agentos.core.errors import AgentosError
-from agentos.file_lock import FileLock, probe
+from agentos.core.file_lock import FileLock, probe
 
 if TYPE_CHECKING:
-    from agentos.workflows.parallel.coordinator import ProgressStats, WorkflowResult
+    from agentos.engine.coordinator import ProgressStats, WorkflowResult
 
 PROGRESS_NAME = "progress.json"
 LOCK_NAME = "run.lock"

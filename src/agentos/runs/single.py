@@ -13,22 +13,23 @@ from typing import Any
 
 from agentos.core.durations import format_duration
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED, EXIT_USAGE
+from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.redaction import register_secret
+from agentos.core.stop_flag import StopFlag
+from agentos.engine.console import ConsoleRouter
+from agentos.engine.coordinator import ParallelCoordinator, WorkflowResult
+from agentos.engine.credential_gate import DEAD_KEYS_ADVICE
+from agentos.engine.timestamped_log import TimestampedLog, quietly_closed
+from agentos.engine.verbosity import Verbosity, single_view
 from agentos.keys.pools import PoolSet
 from agentos.keys.sources import Credential
 from agentos.runs import summary
 from agentos.runs.item_record import ItemRecord
 from agentos.runs.progress import RunProgress
 from agentos.runs.spend import SpendMeter
-from agentos.workflows.context import StopFlag
-from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
+from agentos.workflows.item import ItemJob
 from agentos.workflows.item_execution import run_item
 from agentos.workflows.item_lock import ItemLocks
-from agentos.workflows.parallel.console import ConsoleRouter
-from agentos.workflows.parallel.coordinator import ParallelCoordinator, WorkflowResult
-from agentos.workflows.parallel.credential_gate import DEAD_KEYS_ADVICE
-from agentos.workflows.parallel.timestamped_log import TimestampedLog, quietly_closed
-from agentos.workflows.parallel.verbosity import Verbosity, single_view
 
 
 class _ItemStop(StopFlag):

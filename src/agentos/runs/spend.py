@@ -13,10 +13,11 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from agentos.core.outcome import ItemOutcome
 from agentos.core.pricing import PriceTable
 from agentos.llm.usage import UsageTotals
 from agentos.runs.item_record import ItemUsage
-from agentos.workflows.item import ItemJob, ItemOutcome
+from agentos.workflows.item import ItemJob
 
 
 def format_cost(cost: float) -> str:

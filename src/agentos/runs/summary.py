@@ -16,10 +16,10 @@ from rich.table import Table
 from agentos.core import safe_json
 from agentos.core.atomic_file import write_text_atomic
 from agentos.core.durations import format_duration
+from agentos.core.outcome import ItemStatus
+from agentos.core.std_streams import TextSink
 from agentos.runs.item_record import ItemRecord
 from agentos.runs.spend import format_cost, format_tokens
-from agentos.std_streams import TextSink
-from agentos.workflows.item import ItemStatus
 
 NEVER = "\u2013"  # an en dash: the rounds and duration of an item that never ran
 MAX_IDS = 20  # item ids named per status on the one summary line; the table lists every item

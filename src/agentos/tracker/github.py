@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from agentos import stop_signals
+from agentos.core import stop_signals
 from agentos.core.errors import ConfigError, ItemNotFound
 from agentos.core.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
 from agentos.core.plain_text import strip_controls

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from agentos import stop_signals
+from agentos.core import stop_signals
 from agentos.core.errors import ConfigError, Interrupted
 from agentos.core.redaction import clip, redact
 from agentos.core.retry_hints import clamp_retry_after, parse_seconds

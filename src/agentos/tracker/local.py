@@ -9,10 +9,10 @@ from pathlib import Path
 
 from agentos.core.atomic_file import with_filename
 from agentos.core.errors import AgentosError, FileRefused, ItemNotFound
+from agentos.core.file_lock import workspace_lock
 from agentos.core.item_identity import MAX_ISSUE_NUMBER, FolderScan, scan_issues, the_one_file
 from agentos.core.paths import Workspace
 from agentos.core.workspace_files import read_input
-from agentos.file_lock import workspace_lock
 from agentos.tracker.base import IssueSpec, parse_issue_markdown
 
 _FILING_MARKER = re.compile(r"<!-- agentos-filing: [^>]*-->")

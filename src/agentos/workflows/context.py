@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from agentos.core.errors import Interrupted
+from agentos.core.events import EventBus, EventType
 from agentos.core.paths import Workspace
 from agentos.core.plain_text import strip_controls
 from agentos.core.redaction import redact
-from agentos.events import EventBus, EventType
+from agentos.core.stop_flag import StopFlag
 from agentos.llm.base import Completion, CompletionRequest, Provider
 from agentos.llm.errors import LLMError, ProviderError
 from agentos.llm.retry import RetryPolicy
@@ -35,30 +35,6 @@ class _Retry(Exception):
     def __init__(self, error: BaseException, delay: float) -> None:
         self.error = error
         self.delay = delay
-
-
-class StopFlag:
-    """Set from a signal handler or a watchdog; checked by the workflow at safe points."""
-
-    def __init__(self, event: threading.Event | None = None) -> None:
-        self._event = event or threading.Event()
-        self.reason = "stop requested"
-
-    def set(self, reason: str) -> None:
-        if not self._event.is_set():
-            self.reason = reason
-        self._event.set()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to `seconds`, waking at once on a stop; True when stopped."""
-        return self._event.wait(seconds)
-
-    def check(self) -> None:
-        if self._event.is_set():
-            raise Interrupted(f"interrupted ({self.reason}); resumable from the last checkpoint")
 
 
 class WorkflowState(TypedDict, total=False):

@@ -17,8 +17,8 @@ from langgraph.runtime import Runtime
 
 from agentos.core.atomic_file import move_without_replacing, write_text_atomic
 from agentos.core.errors import InvalidSpec, ItemNotFound
+from agentos.core.events import EventType
 from agentos.core.workspace_files import read_input
-from agentos.events import EventType
 from agentos.tracker.base import filing_marker
 from agentos.workflows.context import RunContext, WorkflowState
 from agentos.workflows.lineage import archive_previous, write_lineage

@@ -21,10 +21,13 @@ from agentos.core.errors import (
     InvalidSpec,
     StillInvalid,
 )
+from agentos.core.events import AuditWriter, EventBus, EventType
+from agentos.core.file_lock import FileLock
+from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.paths import Workspace
-from agentos.events import AuditWriter, EventBus, EventType
+from agentos.core.stop_flag import StopFlag
 from agentos.keys.paced_provider import paced_provider
-from agentos.keys.sources import Credential
+from agentos.keys.sources import Credential, credentials_from_env
 from agentos.llm.base import Provider
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 from agentos.llm.registry import DEFAULT_TIMEOUT_S, ProviderSpec, create_provider
@@ -34,12 +37,13 @@ from agentos.tracker.factory import open_tracker
 from agentos.workflows import invalid_inputs
 from agentos.workflows.checkpoint import CheckpointStore, db_path_from_env
 from agentos.workflows.checkpoint_identity import Owner, owner_for
-from agentos.workflows.context import RunContext, StopFlag, WorkflowState
+from agentos.workflows.context import RunContext, WorkflowState
 from agentos.workflows.disk import disk_problem
 from agentos.workflows.issue import build_issue_graph
-from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
-from agentos.workflows.item_lock import already_done
+from agentos.workflows.item import ItemJob, WorkflowKind
+from agentos.workflows.item_lock import skipped_message, worker_lock_path
 from agentos.workflows.lld import build_lld_graph
+from agentos.workflows.pending import already_done
 from agentos.workflows.templates import Templates
 
 
@@ -75,6 +79,22 @@ def _credential_outcome(exc: LLMError, provider: str | None) -> ItemOutcome:
     else:
         outcome.credential_problem = "auth"
     return outcome
+
+
+def run_in_worker(job: ItemJob, stop: StopFlag, say: Callable[[str], None]) -> ItemOutcome:
+    """The item runner of a worker process (`agentos.engine.worker`): its keys come from the
+    environment, and it holds the item's worker lock for its life, so an orphan of a killed
+    coordinator still has it; the lock dies with the process, however it exits."""
+    providers = {ProviderSpec.parse(job.drafter).provider, ProviderSpec.parse(job.reviewer).provider}
+    credentials = credentials_from_env(providers)
+    mine = FileLock(worker_lock_path(job))
+    if not mine.try_acquire():
+        say(f"skipped: {skipped_message(mine.holder)}")
+        return ItemOutcome(ItemStatus.SKIPPED, error=skipped_message(mine.holder))
+    try:
+        return run_item(job, stop=stop, credentials=credentials, say=say)
+    finally:
+        mine.release()  # its file goes too
 
 
 def run_item(

@@ -1,25 +1,23 @@
 """One owner per item across every run on the machine: the coordinator holds the item's lock.
 
-The lock is `<workspace>/.agentos/locks/<workflow>_<key>.lock` (see `agentos.file_lock`).
+The lock is `<workspace>/.agentos/locks/<workflow>_<key>.lock` (see `agentos.core.file_lock`).
 The coordinator takes it when the item's first attempt starts and keeps it until the item's
 final outcome, across credential retries, when one worker process ends and the next
 resumes the item with another key. A worker lock would be free in that gap, and another
 run could take the item halfway. Under the lock, the worker checks again that the item is
-still to do (`already_done`): another run may have finished it since this run listed it.
+still to do (`pending.already_done`): another run may have finished it since this run listed it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from agentos.core.paths import Workspace
-from agentos.file_lock import FileLock, lock_path, probe
-from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus, WorkflowKind
-from agentos.workflows.pending import lld_status
+from agentos.core.file_lock import FileLock, lock_path, probe
+from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.workflows.item import ItemJob
 
 
 def item_lock_path(job: ItemJob) -> Path:
@@ -38,33 +36,6 @@ def holder_of(job: ItemJob) -> int | None:
 
 def skipped_message(pid: int | None) -> str:
     return f"being processed by another run (pid {pid or 'unknown'})"
-
-
-def _finished_since(workspace: Workspace, job: ItemJob) -> bool:
-    """Did a run write this item's final lineage file after this run listed the item?"""
-    if not job.listed_at:
-        return False
-    folder = workspace.lineage_dir(job.item_id)
-    with contextlib.suppress(OSError):
-        return any(p.stat().st_mtime > job.listed_at for p in folder.glob("*-final.md"))
-    return False
-
-
-def already_done(job: ItemJob) -> str | None:
-    """Why the item needs no work any more, or None. Read under the item's lock."""
-    workspace = Workspace(Path(job.workspace))
-    if _finished_since(workspace, job):
-        return "finished by another run since this run listed it"
-    if job.kind is WorkflowKind.LLD:
-        number = int(job.key)
-        if not job.force and lld_status(workspace, number) == "approved":
-            name = workspace.lld_file(number).relative_to(workspace.root)
-            return f"already approved ({name}); use --force to design it again"
-        return None
-    done = workspace.ideas_done / f"{job.key}.md"
-    if not workspace.brief_file(job.key).exists() and done.is_file():
-        return f"already filed (the brief is in {done.relative_to(workspace.root)})"
-    return None
 
 
 LeaseT = TypeVar("LeaseT")  # what the coordinator hands a worker_func: keys, or None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from pathlib import Path
 
 from agentos.core.errors import FileRefused
 from agentos.core.item_identity import (
@@ -17,6 +19,7 @@ from agentos.core.item_identity import (
 from agentos.core.paths import Workspace
 from agentos.core.workspace_files import check_file, read_input
 from agentos.tracker.base import Tracker
+from agentos.workflows.item import ItemJob, WorkflowKind
 
 
 def lld_status(workspace: Workspace, number: int) -> str | None:
@@ -99,4 +102,31 @@ def refusal(workspace: Workspace, key: str, *, issue: bool) -> str | None:
         return str(exc)
     except FileNotFoundError:
         return None
+    return None
+
+
+def _finished_since(workspace: Workspace, job: ItemJob) -> bool:
+    """Did a run write this item's final lineage file after this run listed the item?"""
+    if not job.listed_at:
+        return False
+    folder = workspace.lineage_dir(job.item_id)
+    with contextlib.suppress(OSError):
+        return any(p.stat().st_mtime > job.listed_at for p in folder.glob("*-final.md"))
+    return False
+
+
+def already_done(job: ItemJob) -> str | None:
+    """Why the item needs no work any more, or None. Read under the item's lock."""
+    workspace = Workspace(Path(job.workspace))
+    if _finished_since(workspace, job):
+        return "finished by another run since this run listed it"
+    if job.kind is WorkflowKind.LLD:
+        number = int(job.key)
+        if not job.force and lld_status(workspace, number) == "approved":
+            name = workspace.lld_file(number).relative_to(workspace.root)
+            return f"already approved ({name}); use --force to design it again"
+        return None
+    done = workspace.ideas_done / f"{job.key}.md"
+    if not workspace.brief_file(job.key).exists() and done.is_file():
+        return f"already filed (the brief is in {done.relative_to(workspace.root)})"
     return None

@@ -24,8 +24,8 @@ from agentos.workflows.checkpoint_identity import (
     read_owner,
 )
 from agentos.workflows.item import ItemJob, WorkflowKind
-from agentos.workflows.item_lock import already_done, holder_of, skipped_message
-from agentos.workflows.pending import hand_written_lld
+from agentos.workflows.item_lock import holder_of, skipped_message
+from agentos.workflows.pending import already_done, hand_written_lld
 
 
 def preflight(job: ItemJob) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
 
-from agentos.events import EventType
+from agentos.core.events import EventType
 from agentos.llm.base import CompletionRequest
 from agentos.workflows import structured_review
 from agentos.workflows.context import RunContext, WorkflowState

@@ -19,8 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from agentos.core import environment
+from agentos.core.events import EventType
 from agentos.core.paths import sanitize_identifier
-from agentos.events import EventType
 from agentos.llm.base import CompletionRequest, Provider
 from agentos.llm.structured import (
     REVIEW_SCHEMA,

@@ -1,10 +1,12 @@
-"""The parallel engine: coordinator, worker processes, credential pool, output, summary.
+"""The seed's library contract, as a face that only re-exports: the engine is `agentos.engine`,
+the keys `agentos.keys`.
 
-Library contract: `ParallelCoordinator`, `CredentialCoordinator`, `OutputPrefixer`,
+Contract: `ParallelCoordinator`, `CredentialCoordinator`, `OutputPrefixer`,
 `sanitize_identifier`; `WorkflowResult` and `ProgressStats` live in `.coordinator`.
 """
 
 from agentos.core.paths import sanitize_identifier
+from agentos.engine.output_prefixer import OutputPrefixer
 from agentos.keys.pool import CredentialCoordinator
 from agentos.workflows.parallel.coordinator import (
     DEFAULT_PARALLELISM,
@@ -13,7 +15,6 @@ from agentos.workflows.parallel.coordinator import (
     ProgressStats,
     WorkflowResult,
 )
-from agentos.workflows.parallel.output_prefixer import OutputPrefixer
 
 __all__ = [
     "DEFAULT_PARALLELISM",

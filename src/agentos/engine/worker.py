@@ -1,28 +1,73 @@
 """The worker process: runs one item and reports its outcome. Child side of the engine.
 
 Modelled on huey's consumer: `initialize` (own process group, output, signals, watchdog),
-`run` (run the item), `shutdown` (report, exit with the outcome's code). Signal
-handlers only set the stop flag; the workflow stops at its next safe point.
+`run` (call the injected item runner), `shutdown` (report, exit with the outcome's code).
+Signal handlers only set the stop flag; the runner stops at its next safe point. What an
+item *is* belongs to the runner (`runs/` injects the workflows'); the engine only needs a
+job's id and checkpoint path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from types import FrameType
+from typing import Generic, Protocol, TypeVar
 
-from agentos import stop_signals
-from agentos.core import environment
+from agentos.core import environment, stop_signals
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
-from agentos.core.redaction import register_secret
-from agentos.keys.sources import Credential
-from agentos.workflows.context import StopFlag
-from agentos.workflows.item import ItemJob, ItemOutcome, ItemStatus
+from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.stop_flag import StopFlag
+
+
+class Job(Protocol):
+    """What the engine needs of an item's job; the rest is the runner's."""
+
+    @property
+    def item_id(self) -> str: ...
+
+    @property
+    def db_path(self) -> str: ...
+
+
+JobT = TypeVar("JobT", bound=Job)
+JobT_contra = TypeVar("JobT_contra", bound=Job, contravariant=True)
+
+
+class Runner(Protocol[JobT_contra]):
+    """Runs one item in the worker process, to an honest outcome. A module-level function:
+    it is pickled by reference to reach the fork server."""
+
+    def __call__(self, job: JobT_contra, stop: StopFlag, say: Callable[[str], None]) -> ItemOutcome: ...
+
+
+RunnerRef = str  # "package.module:function": a Runner named, so the coordinator never imports it
+
+
+def runner_module(ref: RunnerRef) -> str:
+    """The module of `ref`, for the fork server to preload; ValueError on a malformed one."""
+    module, sep, name = ref.partition(":")
+    if not sep or not module or not name.isidentifier():
+        raise ValueError(f"an item runner is named 'package.module:function', got {ref!r}")
+    return module
+
+
+def resolve_runner(ref: Runner[JobT] | RunnerRef) -> Runner[JobT]:
+    """The runner itself. Named ones are imported here, in the worker, from the preloaded stack:
+    the coordinator stays light (it never imports LangGraph)."""
+    if not isinstance(ref, str):
+        return ref
+    module = importlib.import_module(runner_module(ref))
+    runner: Runner[JobT] = getattr(module, ref.partition(":")[2])
+    return runner
+
 
 WATCHDOG_S = 0.2
 # Set by the coordinator from its TermSequence (children.py), where every stop timing lives.
@@ -38,28 +83,11 @@ EXIT_CODES = {
 }
 
 
-def credential_env(credentials: dict[str, Credential]) -> dict[str, str]:
-    """The environment entries that carry reserved keys to a worker (never argv)."""
-    env: dict[str, str] = {}
-    for provider, cred in credentials.items():
-        env[environment.key_env(provider)] = cred.secret
-        env[environment.key_name_env(provider)] = cred.name
-    return env
-
-
-def credentials_from_env(providers: set[str]) -> dict[str, Credential]:
-    found: dict[str, Credential] = {}
-    for provider in providers:
-        secret = os.environ.get(environment.key_env(provider))
-        name = os.environ.get(environment.key_name_env(provider)) or f"{provider}-key"
-        if secret:
-            register_secret(secret, name)
-            found[provider] = Credential(name, secret, provider)
-    return found
-
-
-class Worker:
-    def __init__(self, job: ItemJob, output: Connection, result: Connection, env: dict[str, str]) -> None:
+class Worker(Generic[JobT]):
+    def __init__(
+        self, runner: Runner[JobT], job: JobT, output: Connection, result: Connection, env: dict[str, str]
+    ) -> None:
+        self.runner = runner
         self.job = job
         self.output = output
         self.result = result
@@ -110,26 +138,8 @@ class Worker:
         return min(max(value, 0.1), 60.0) if value == value else DEFAULT_EXIT_AFTER_STOP_S
 
     def run(self) -> ItemOutcome:
-        from agentos.llm.registry import ProviderSpec
-        from agentos.workflows.item_execution import run_item
-
-        providers = {
-            ProviderSpec.parse(self.job.drafter).provider,
-            ProviderSpec.parse(self.job.reviewer).provider,
-        }
-        credentials = credentials_from_env(providers)
         self._say(f">>> Worker process {os.getpid()} started; checkpoint DB {self.job.db_path}")
-        from agentos.file_lock import FileLock
-        from agentos.workflows.item_lock import skipped_message, worker_lock_path
-
-        mine = FileLock(worker_lock_path(self.job))  # freed when this process exits, however it exits
-        if not mine.try_acquire():
-            self._say(f"skipped: {skipped_message(mine.holder)}")
-            return ItemOutcome(ItemStatus.SKIPPED, error=skipped_message(mine.holder))
-        try:
-            return run_item(self.job, stop=self.stop, credentials=credentials, say=self._say)
-        finally:
-            mine.release()  # its file goes too; a killed worker's lock dies with it, file left
+        return self.runner(self.job, self.stop, self._say)
 
     @staticmethod
     def _say(line: str) -> None:
@@ -144,9 +154,11 @@ class Worker:
         return EXIT_CODES[outcome.status]
 
 
-def worker_main(job: ItemJob, output: Connection, result: Connection, env: dict[str, str]) -> None:
+def worker_main(
+    runner: Runner[JobT] | RunnerRef, job: JobT, output: Connection, result: Connection, env: dict[str, str]
+) -> None:
     """Process target. Exits with os._exit so abandoned LLM threads cannot delay the exit."""
-    worker = Worker(job, output, result, env)
+    worker = Worker(resolve_runner(runner), job, output, result, env)
     worker.initialize()
     try:
         outcome = worker.run()

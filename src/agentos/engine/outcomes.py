@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from agentos.core.errors import Interrupted
+from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
-from agentos.workflows.item import ItemOutcome, ItemStatus
 
 ItemT = TypeVar("ItemT")
 LeaseT = TypeVar("LeaseT")

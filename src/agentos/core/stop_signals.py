@@ -15,9 +15,7 @@ inherits a mask that holds them pending (the resource tracker's bpo-33613 techni
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
 import threading
 import time
 
@@ -26,8 +24,6 @@ if TYPE_CHECKING:
     from types import FrameType, TracebackType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-ENTRY_POINTS = ("lld-workflow", "issue-workflow", "agentos")
-CLI_MODULES = ("agentos.cli.lld", "agentos.cli.issue", "agentos.cli.runs")
 
 _requested = threading.Event()
 _first_at: float | None = None
@@ -59,14 +55,6 @@ def ignore_from_now() -> None:
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is _handler:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
-
-
-def is_cli_process() -> bool:
-    """True in `lld-workflow`, `agentos` or `python -m agentos.cli.lld`; False when a test imports the CLI."""
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    program = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return getattr(spec, "name", None) in CLI_MODULES or program in ENTRY_POINTS
 
 
 def requested() -> bool:

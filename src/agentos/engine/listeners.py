@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.printing import say
-from agentos.workflows.item import ItemOutcome, ItemStatus
 
 if TYPE_CHECKING:
-    from agentos.workflows.parallel.coordinator import Listener, ProgressStats, WorkflowResult
+    from agentos.engine.coordinator import Listener, ProgressStats, WorkflowResult
 
 
 class ListenerGroup:

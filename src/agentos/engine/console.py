@@ -19,10 +19,10 @@ from rich.live import Live
 from rich.text import Text
 
 from agentos.core.redaction import redact
-from agentos.std_streams import TextSink
+from agentos.core.std_streams import TextSink
 
 if TYPE_CHECKING:
-    from agentos.workflows.parallel.coordinator import ProgressStats, WorkflowResult
+    from agentos.engine.coordinator import ProgressStats, WorkflowResult
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 BAR_WIDTH = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from agentos.std_streams import TextSink
+from agentos.core.std_streams import TextSink
 
 
 class OutputPrefixer:

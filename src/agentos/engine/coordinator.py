@@ -1,0 +1,452 @@
+"""ParallelCoordinator: run items at most P at a time, each as soon as a slot frees.
+
+Each item is driven by a supervisor thread that calls `worker_func(item, credential)`;
+in a batch, the CLI's worker_func runs the item in its own OS process (`WorkerLauncher`). The main thread schedules,
+watches the credential pool and handles signals. Signal handlers only set flags; all
+messages are printed from the main loop (the huey pattern).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Generic, Protocol, TypeVar
+
+from agentos.core import stop_signals
+from agentos.core.errors import CredentialSourceError
+from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.printing import say
+from agentos.engine.children import SHUTDOWN_GRACE_S, ChildRegistry, TermSequence
+from agentos.engine.credential_gate import CredentialGate, CredentialSource, LeaseT
+from agentos.engine.outcomes import call_worker, credential_error
+
+DEFAULT_PARALLELISM = 3
+MAX_PARALLELISM = 10
+DUPLICATE_SIGNAL_S = 1.0
+MAX_CREDENTIAL_RETRIES = 50
+TICK_S = 0.1
+
+
+@dataclass
+class WorkflowResult:
+    item_id: str
+    success: bool
+    error: str | None = None
+    duration: float = 0.0
+    status: ItemStatus = ItemStatus.APPROVED
+    value: Any = None  # what worker_func returned
+    started_at: float | None = None  # wall-clock times (time.time()); None: it never started
+    ended_at: float | None = None
+    attempts: int = 0  # calls of worker_func: more than one after a key's 429 or quota
+
+
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True)
+class _Lease(Generic[LeaseT]):
+    credential: LeaseT | None  # what the credential source's acquire() returned; None without one
+
+
+_UNSUCCESSFUL = (ItemStatus.FAILED, ItemStatus.INTERRUPTED, ItemStatus.CREDENTIAL, ItemStatus.NOT_STARTED)
+
+
+@dataclass
+class ProgressStats:
+    total: int = 0
+    completed: int = 0  # every finished item, failures included
+    failed: int = 0
+    success_count: int = 0
+    interrupted: int = 0
+    running: list[str] = field(default_factory=list)
+
+
+class Listener(Protocol):
+    def item_started(self, item_id: str, stats: ProgressStats) -> None: ...
+
+    def item_finished(self, result: WorkflowResult, stats: ProgressStats) -> None: ...
+
+
+class ParallelCoordinator(Generic[LeaseT]):
+    DEFAULT_PARALLELISM = DEFAULT_PARALLELISM  # when max_workers is None
+    MAX_PARALLELISM = MAX_PARALLELISM  # higher values are capped, with a warning
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        credential_coordinator: CredentialSource[LeaseT] | None = None,
+        *,
+        listener: Listener | None = None,
+        no_wait: bool = False,
+        acquire_timeout: float | None = None,
+        shutdown_grace: float = SHUTDOWN_GRACE_S,
+    ) -> None:
+        if max_workers is None:
+            max_workers = self.DEFAULT_PARALLELISM
+        if max_workers < 1:
+            raise ValueError(f"parallelism must be at least 1, got {max_workers}")
+        if max_workers > self.MAX_PARALLELISM:
+            say(f"[COORDINATOR] Warning: parallelism {max_workers} capped at {self.MAX_PARALLELISM}")
+            max_workers = self.MAX_PARALLELISM
+        self.max_workers = max_workers
+        self.credentials = credential_coordinator
+        self.listener = listener
+        self.shutdown_grace = shutdown_grace
+        self.stop_event = threading.Event()  # first signal: drain
+        self.force_event = threading.Event()  # second signal: kill
+        # Worker processes register here; the drain stops them (TERM, grace, KILL).
+        self.children = ChildRegistry(TermSequence(grace=shutdown_grace))
+        self._gate = (
+            CredentialGate(
+                credential_coordinator,
+                max_workers,
+                self.stop_event,
+                no_wait=no_wait,
+                acquire_timeout=acquire_timeout,
+            )
+            if credential_coordinator is not None
+            else None
+        )
+        self._lock = threading.Condition()
+        self._first_signal: float | None = None
+        self.stop_signal: int | None = None  # the signal that started the shutdown
+        self.admission_stop_reason: str | None = None  # set by stop_admitting()
+        self._announced: set[str] = set()
+        self._stats = ProgressStats()
+        self._results: list[WorkflowResult] = []
+        self._unfinished: list[str] = []
+        self._done_ids: list[str] = []
+        self._tries: dict[str, int] = {}  # item -> worker_func calls so far
+
+    # -- signals -------------------------------------------------------------------
+    def _handle_shutdown_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGINT/SIGTERM: the first drains, a second (>1 s later) kills. Flags only."""
+        now = time.monotonic()
+        if self._first_signal is None:
+            self._first_signal = now
+            self.stop_signal = signum
+            self.stop_event.set()
+        elif now - self._first_signal >= DUPLICATE_SIGNAL_S:
+            self.force_event.set()
+        with self._lock:
+            self._lock.notify_all()
+
+    def stop_admitting(self, reason: str) -> None:
+        """Start no new item; running items finish. Items never started are reported as
+        NOT_STARTED with `reason`. Thread-safe; the first reason wins (--fail-fast, --max-cost)."""
+        with self._lock:
+            if self.admission_stop_reason is None:
+                self.admission_stop_reason = reason
+            self._lock.notify_all()
+
+    @property
+    def admitting(self) -> bool:
+        return self.admission_stop_reason is None
+
+    def interrupted_by(self) -> str | None:
+        """Why the run stopped, in the operator's words: `Ctrl+C`, `SIGTERM`; None if it did not."""
+        if self.stop_signal is None:
+            if self.dead_keys:
+                return "no usable key left"
+            return "credential pool exhausted, --no-wait" if self.pool_exhausted_stop else None
+        if self.stop_signal == signal.SIGINT:
+            return "Ctrl+C"
+        try:
+            return signal.Signals(self.stop_signal).name
+        except ValueError:
+            return f"signal {self.stop_signal}"
+
+    @property
+    def pool_exhausted_stop(self) -> bool:
+        """True when --no-wait ended the run because every key was out."""
+        return self._gate is not None and self._gate.exhausted_stop
+
+    @property
+    def dead_keys(self) -> list[str]:
+        """One line per key when the run stopped because every key of a provider was rejected."""
+        return list(self._gate.dead) if self._gate is not None else []
+
+    def get_checkpoints(self) -> list[str]:
+        """Ids of items interrupted or never started: the ones a re-run will pick up."""
+        return list(self._unfinished)
+
+    # -- main loop -----------------------------------------------------------------
+    def execute_parallel(
+        self,
+        items: Iterable[ItemT],
+        worker_func: Callable[[ItemT, LeaseT | None], object],
+        item_id_func: Callable[[ItemT], str],
+        dry_run: bool = False,
+    ) -> tuple[ProgressStats, list[WorkflowResult]]:
+        items = list(items)
+        self._stats = ProgressStats(total=len(items))
+        if dry_run:
+            say(f"[COORDINATOR] Dry run mode: {len(items)} item(s) would run, parallelism {self.max_workers}")
+            for item in items:
+                say(f"[COORDINATOR]   {item_id_func(item)}")
+            return self._stats, []
+        installed = self._install_signal_handlers()
+        pending = deque(items)
+        threads: dict[str, threading.Thread] = {}
+        try:
+            while (pending and self.admitting) or threads:
+                self._announce()
+                if self.stop_event.is_set():
+                    break
+                limit = (
+                    self._gate.effective_limit(bool(pending or threads)) if self._gate else self.max_workers
+                )
+                while pending and len(threads) < limit and not self.stop_event.is_set() and self.admitting:
+                    item = pending.popleft()
+                    item_id = item_id_func(item)
+                    thread = threading.Thread(
+                        target=self._run_item,
+                        args=(item, item_id, worker_func),
+                        name=f"supervise-{item_id}",
+                        daemon=True,
+                    )
+                    threads[item_id] = thread
+                    with self._lock:
+                        self._stats.running.append(item_id)
+                    if self.listener:
+                        self.listener.item_started(item_id, self._stats)
+                    thread.start()
+                self.children.escalate()  # KILL workers stopped (item timeout) past the grace
+                with self._lock:
+                    if not self._done_ids:
+                        self._lock.wait(TICK_S)
+                    done, self._done_ids = self._done_ids, []
+                for item_id in done:  # free the slot at once: the next item starts now
+                    threads.pop(item_id, None)
+            if threads:
+                self._drain(threads)
+        finally:
+            self.children.reap(self.children.sequence.reap)  # nothing left for an exit-time join
+            self._restore_signal_handlers(installed)
+        self._announce()
+        with self._lock:
+            if self.admission_stop_reason is not None and not self.stop_event.is_set():
+                self._results.extend(self._never_started(pending, item_id_func))
+            finished = {r.item_id for r in self._results if r.status is not ItemStatus.NOT_STARTED}
+            self._unfinished = [i for i in map(item_id_func, items) if i not in finished] + [
+                r.item_id for r in self._results if r.status is ItemStatus.INTERRUPTED
+            ]
+            return self._stats, list(self._results)
+
+    def _never_started(
+        self, pending: Iterable[ItemT], item_id_func: Callable[[ItemT], str]
+    ) -> list[WorkflowResult]:
+        reason = f"not started: {self.admission_stop_reason}"
+        return [
+            WorkflowResult(item_id_func(item), False, reason, status=ItemStatus.NOT_STARTED)
+            for item in pending
+        ]
+
+    def _drain(self, threads: dict[str, threading.Thread]) -> None:
+        """After the first signal: TERM every worker, let it reach a checkpoint, KILL it
+        after the grace (at once on a second signal), and always return."""
+        if self._gate is not None:
+            self._gate.close()  # wake items waiting for a key: they stop too
+        self.children.stop_all()
+        deadline = time.monotonic() + self.shutdown_grace
+        give_up: float | None = None
+        while threads:
+            self._announce()
+            for item_id in [i for i, t in threads.items() if not t.is_alive()]:
+                del threads[item_id]
+            now = time.monotonic()
+            if give_up is None and threads and (now >= deadline or self.force_event.is_set()):
+                if not self.force_event.is_set():
+                    say(
+                        f"[COORDINATOR] Still running after {self.shutdown_grace:g}s: "
+                        f"{', '.join(sorted(threads))}; killing"
+                    )
+                self.children.kill_all()
+                give_up = now + self.children.sequence.reap
+            if give_up is not None and now >= give_up:
+                break
+            with self._lock:
+                self._lock.wait(TICK_S)
+        self._announce()
+        for item_id in threads:  # a supervisor that never came back (not a process, or unkillable)
+            self._finish(
+                WorkflowResult(
+                    item_id, False, "still running at the shutdown deadline", status=ItemStatus.INTERRUPTED
+                )
+            )
+
+    def _announce(self) -> None:
+        if self.stop_event.is_set() and "stop" not in self._announced:
+            self._announced.add("stop")
+            reason = (
+                f" ({self.interrupted_by()})" if self.stop_signal is None and self.interrupted_by() else ""
+            )
+            say(f"[COORDINATOR] Shutting down{reason}... waiting for workers to checkpoint")
+        if self.admission_stop_reason is not None and "admission" not in self._announced:
+            self._announced.add("admission")
+            say(
+                f"[COORDINATOR] Stopping early: {self.admission_stop_reason}. "
+                "No new item starts; running items finish."
+            )
+        if self.force_event.is_set() and "force" not in self._announced:
+            self._announced.add("force")
+            say("[COORDINATOR] Second interrupt: stopping workers now")
+
+    def _run_item(
+        self, item: ItemT, item_id: str, worker_func: Callable[[ItemT, LeaseT | None], object]
+    ) -> None:
+        started, started_at = time.monotonic(), time.time()
+        try:
+            result = self._attempts(item, item_id, worker_func)
+        except Exception as exc:  # never lose the item: the run must go on and count it
+            result = WorkflowResult(item_id, False, f"{type(exc).__name__}: {exc}", status=ItemStatus.FAILED)
+        by = self.interrupted_by()
+        if (
+            result.status is ItemStatus.INTERRUPTED and by is not None
+        ):  # the operator's words, not the worker's
+            original = result.error or ""
+            before = "before it started" in original
+            killed = re.search(r"killed by signal \d+", original)  # the escalation, worth keeping
+            detail = f"; did not stop in time, {killed.group(0)}" if killed else ""
+            result.error = f"interrupted ({by}){detail}" + (
+                " before it started" if before else "; resumable from the last checkpoint"
+            )
+        result.duration = time.monotonic() - started
+        result.attempts = self._tries.pop(item_id, 0)
+        if result.attempts:
+            result.started_at, result.ended_at = started_at, time.time()
+        self._finish(result)
+
+    def _attempts(
+        self, item: ItemT, item_id: str, worker_func: Callable[[ItemT, LeaseT | None], object]
+    ) -> WorkflowResult:
+        """Lease keys, run the item, and resume it with another key after a credential error."""
+        previous = ""
+        for attempt in range(MAX_CREDENTIAL_RETRIES):
+            lease = self._lease(item_id, first=attempt == 0)
+            if isinstance(lease, WorkflowResult):
+                if attempt > 0 and lease.status is ItemStatus.INTERRUPTED:  # it ran: not "before it started"
+                    lease.error = f"{previous}; interrupted: resumable from its checkpoint"
+                return lease
+            self._tries[item_id] = attempt + 1
+            outcome, value = call_worker(worker_func, item, lease.credential)
+            if outcome.status is ItemStatus.CREDENTIAL:
+                previous = outcome.error or "credential problem"
+                retry = self._after_credential_error(item_id, lease, outcome)
+                if retry is None:
+                    continue  # resume from the checkpoint with another (or the cooled) key
+                return retry
+            return self._record(item_id, outcome, value, lease)
+        return WorkflowResult(
+            item_id, False, "gave up after repeated credential errors", status=ItemStatus.FAILED
+        )
+
+    def _lease(self, item_id: str, *, first: bool) -> _Lease[LeaseT] | WorkflowResult:
+        """The item's keys, or the result that ends the item without running it."""
+        if self._gate is None:
+            return _Lease[LeaseT](None)
+        try:
+            credential = self._gate.acquire(item_id)
+        except CredentialSourceError as exc:
+            message = f"Failed to acquire credential for {item_id}: {exc}"
+            return WorkflowResult(item_id, False, message, status=ItemStatus.FAILED)
+        if credential is None:
+            return self._no_credential(item_id)
+        if first and not self.admitting:  # stop_admitting() while this item waited for a key
+            self._release_quietly(credential)
+            reason = f"not started: {self.admission_stop_reason}"
+            return WorkflowResult(item_id, False, reason, status=ItemStatus.NOT_STARTED)
+        return _Lease[LeaseT](credential)
+
+    def _after_credential_error(
+        self, item_id: str, lease: _Lease[LeaseT], outcome: ItemOutcome
+    ) -> WorkflowResult | None:
+        """Give the key back, marked (429, quota, rejected). None: try again with another key."""
+        error = outcome.error or "credential problem"
+        if lease.credential is None or self._gate is None:
+            return WorkflowResult(item_id, False, error, status=ItemStatus.FAILED)
+        try:
+            self._gate.report(lease.credential, credential_error(outcome))
+        except CredentialSourceError as err:
+            return WorkflowResult(item_id, False, f"{error}; then {err}", status=ItemStatus.FAILED)
+        if self.stop_event.is_set():
+            return WorkflowResult(item_id, False, error, status=ItemStatus.INTERRUPTED)
+        return None
+
+    def _record(
+        self, item_id: str, outcome: ItemOutcome, value: object, lease: _Lease[LeaseT]
+    ) -> WorkflowResult:
+        """The one place an outcome becomes the public WorkflowResult; the lease goes back."""
+        success = outcome.status not in _UNSUCCESSFUL
+        error = None if success else outcome.error or outcome.status.value
+        result = WorkflowResult(item_id, success, error, status=outcome.status, value=value)
+        if lease.credential is not None and self._gate is not None:
+            try:
+                self._gate.release(lease.credential)
+            except CredentialSourceError as exc:
+                message = f"Failed to release credential for {item_id}: {exc}"
+                return WorkflowResult(item_id, False, message, status=ItemStatus.FAILED, value=result.value)
+        return result
+
+    def _release_quietly(self, credential: LeaseT | None) -> None:
+        if credential is not None and self._gate is not None:
+            with contextlib.suppress(CredentialSourceError):
+                self._gate.release(credential)
+
+    def _no_credential(self, item_id: str) -> WorkflowResult:
+        if self.stop_event.is_set():
+            return WorkflowResult(
+                item_id, False, "interrupted before it started", status=ItemStatus.INTERRUPTED
+            )
+        return WorkflowResult(
+            item_id, False, f"Failed to acquire credential for {item_id}", status=ItemStatus.FAILED
+        )
+
+    def _finish(self, result: WorkflowResult) -> None:
+        with self._lock:
+            if any(r.item_id == result.item_id for r in self._results):
+                return  # the drain gave up on it and reported it already
+            self._results.append(result)
+            stats = self._stats
+            if result.item_id in stats.running:
+                stats.running.remove(result.item_id)
+            if result.status is ItemStatus.INTERRUPTED:
+                stats.interrupted += 1
+            elif result.status is ItemStatus.NOT_STARTED:
+                pass  # stop_admitting() came first: neither complete nor failed
+            else:
+                stats.completed += 1
+                if result.success:
+                    stats.success_count += 1
+                else:
+                    stats.failed += 1
+            self._done_ids.append(result.item_id)
+            self._lock.notify_all()
+        if self.listener:
+            self.listener.item_finished(result, stats)
+
+    # -- signal handler installation -----------------------------------------------
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._handle_shutdown_signal)
+        early = stop_signals.first_request_at()
+        if early is not None and self._first_signal is None:  # Ctrl+C before we started: adopt it
+            self._first_signal = early
+            self.stop_event.set()
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

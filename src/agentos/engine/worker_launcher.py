@@ -1,0 +1,213 @@
+"""Run one item in its own OS process and carry its output, a whole line at a time.
+
+Processes come from the fork server (`fork_server`). The item's outcome comes back on its
+own pipe, so garbage on stdout can never be mistaken for a result. What runs in the
+process is the injected item runner (`worker.Runner`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import functools
+import os
+import selectors
+import signal
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any, Generic
+
+from agentos.core import environment
+from agentos.core.durations import format_duration
+from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.redaction import StreamRedactor
+from agentos.core.std_streams import TextSink
+from agentos.engine.children import ChildRegistry
+from agentos.engine.fork_server import WorkerContext, running, start_within, wait_for_exit
+from agentos.engine.item_log import ItemLog
+from agentos.engine.output_prefixer import OutputPrefixer
+from agentos.engine.worker import EXIT_AFTER_STOP_ENV, JobT, Runner, RunnerRef, runner_module, worker_main
+from agentos.keys.sources import Credential, credential_env
+
+READ_CHUNK = 65536
+MAX_CONSOLE_LINE = 16384
+
+
+class WorkerLauncher(Generic[JobT]):
+    """A coordinator `worker_func`: one process per item, output to console and item log."""
+
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        console: TextSink,
+        log_path_for: Callable[[JobT], Path],
+        stop: threading.Event,
+        force: threading.Event,
+        base_env: dict[str, str],
+        runner: Runner[JobT] | RunnerRef | None = None,
+        *,
+        target: Callable[..., None] | None = None,
+        children: ChildRegistry | None = None,
+        item_timeout: float | None = None,
+        on_outcome: Callable[[JobT, ItemOutcome], None] | None = None,
+    ) -> None:
+        if target is None:
+            if runner is None:
+                raise ValueError("WorkerLauncher needs the item runner (or a process target)")
+            if isinstance(runner, str):
+                runner_module(runner)  # malformed: fail here, not in every worker
+            target = functools.partial(worker_main, runner)
+        self.ctx = ctx
+        self.console = console
+        self.log_path_for = log_path_for
+        self.stop = stop
+        self.force = force
+        self.base_env = base_env
+        self.target = target  # the process entry point: (job, output, result, env); tests inject hostile ones
+        self.pids: dict[str, int] = {}  # running workers, for tests and diagnostics
+        self.last_pids: dict[str, int] = {}  # each item's latest worker, running or not: the joblog
+        # The one owner of every live worker: it stops them (TERM, grace, KILL).
+        self.children = children or ChildRegistry()
+        self.item_timeout = item_timeout or None  # seconds per run of an item's process; 0: none
+        self._failures: dict[str, str] = {}  # item -> why the runner stopped it (timeout, disk)
+        self.on_outcome = on_outcome  # told every attempt's outcome as reported (its token usage)
+
+    def __call__(self, job: JobT, credential: dict[str, Credential] | Credential | None) -> ItemOutcome:
+        creds = self._as_mapping(credential)
+        env = {
+            **self.base_env,
+            environment.WORKFLOW_DB.name: job.db_path,
+            EXIT_AFTER_STOP_ENV: str(self.children.sequence.worker_exit),
+            **credential_env(creds),
+        }
+        for attempt in (1, 2):
+            out_r, out_w = self.ctx.Pipe(duplex=False)
+            res_r, res_w = self.ctx.Pipe(duplex=False)
+            process = self.ctx.Process(
+                target=self.target, args=(job, out_w, res_w, env), name=job.item_id, daemon=False
+            )
+            try:
+                started = start_within(process, f"starting {job.item_id}", self.stop)
+                break
+            except (EOFError, ConnectionError):
+                for end in (out_w, res_w, out_r, res_r):
+                    end.close()
+                if attempt == 2:
+                    raise
+                # The server died under this start (another start's stall killed it): once
+                # more, on a new server. Nothing of the item ran.
+            except BaseException:
+                for end in (out_w, res_w, out_r, res_r):
+                    end.close()
+                raise
+        out_w.close()
+        res_w.close()
+        if not started:  # a stop came while the fork server was slow: the item never ran
+            out_r.close()
+            res_r.close()
+            return ItemOutcome(ItemStatus.INTERRUPTED, error="interrupted before it started")
+        if process.pid is not None:  # set by a successful start()
+            self.pids[job.item_id] = self.last_pids[job.item_id] = process.pid
+        self.children.add(job.item_id, process)
+        self._failures.pop(job.item_id, None)
+        try:
+            self._pump(job, process, out_r)
+            wait_for_exit(process)  # the registry KILLs it if it outlives a stop
+        finally:
+            self.children.discard(job.item_id)
+            self.pids.pop(job.item_id, None)
+            out_r.close()
+        outcome = self._outcome(job, process.exitcode, res_r)
+        res_r.close()
+        if self.on_outcome is not None:
+            with contextlib.suppress(Exception):  # accounting never costs the item its outcome
+                self.on_outcome(job, outcome)
+        failure = self._failures.pop(job.item_id, None)
+        if failure is not None and not outcome.status.succeeded:
+            kept = f"; checkpoint kept at {job.db_path}" if os.path.exists(job.db_path) else ""
+            outcome = ItemOutcome(ItemStatus.FAILED, error=f"{failure}{kept}", rounds=outcome.rounds)
+        return outcome
+
+    def _fail_item(self, job: JobT, reason: str) -> None:
+        """Stop this item's worker like a drain (TERM, grace, KILL) and fail the item."""
+        if job.item_id not in self._failures:
+            self._failures[job.item_id] = reason
+            self.children.stop(job.item_id)
+
+    @staticmethod
+    def _as_mapping(credential: dict[str, Credential] | Credential | None) -> dict[str, Credential]:
+        if credential is None:
+            return {}
+        if isinstance(credential, Credential):
+            return {credential.provider: credential}
+        return dict(credential)
+
+    def _pump(self, job: JobT, process: BaseProcess, out_r: Connection) -> None:
+        """Copy the worker's bytes to its log and, line by line, to the console."""
+        prefixer = OutputPrefixer(f"[{job.item_id}]", self.console, max_line=MAX_CONSOLE_LINE)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        redactor = StreamRedactor()  # on the assembled stream: a key split across reads is caught
+        fd = out_r.fileno()
+        exited_at: float | None = None
+        log_path = self.log_path_for(job)
+        deadline = time.monotonic() + self.item_timeout if self.item_timeout else None
+
+        def log_failed(why: str) -> None:  # the item's record is incomplete: stop and fail it
+            prefixer.write(f"ERROR: {why}; stopping this item\n")
+            self._fail_item(job, why)
+
+        watch = selectors.DefaultSelector()  # epoll: any descriptor number (select() stops at 1024)
+        watch.register(fd, selectors.EVENT_READ)
+        with ItemLog(log_path, log_failed) as log, contextlib.closing(watch):
+            while True:
+                if deadline is not None and time.monotonic() > deadline:
+                    deadline = None
+                    timeout = format_duration(self.item_timeout or 0)
+                    prefixer.write(f"TIMED OUT after {timeout} (--item-timeout); stopping this item\n")
+                    self._fail_item(job, f"timed out after {timeout} (--item-timeout)")
+                if watch.select(0.1):
+                    try:
+                        data = os.read(fd, READ_CHUNK)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        break
+                    text = redactor.feed(decoder.decode(data))  # keys never reach a log or the console
+                    log.write(text)
+                    log.flush()
+                    prefixer.write(text)
+                elif not running(process):
+                    # A grandchild may hold the pipe open; do not wait on it for long.
+                    exited_at = exited_at or time.monotonic()
+                    if time.monotonic() - exited_at > 1.0:
+                        break
+            tail = redactor.feed(decoder.decode(b"", final=True)) + redactor.flush()
+            log.write(tail)
+            prefixer.write(tail)
+            prefixer.flush()
+
+    def _outcome(self, job: JobT, exitcode: int | None, res_r: Connection) -> ItemOutcome:
+        data: Any = None
+        with contextlib.suppress(EOFError, OSError, ValueError, TypeError, AttributeError, ImportError):
+            if res_r.poll(0):
+                data = res_r.recv()
+        if isinstance(data, dict):
+            with contextlib.suppress(KeyError, ValueError, TypeError):
+                return ItemOutcome.from_dict(data)
+        kept = f"; checkpoint kept at {job.db_path}" if os.path.exists(job.db_path) else ""
+        if exitcode is not None and exitcode < 0:
+            reason = f"killed by signal {-exitcode}"
+            if self.stop.is_set() and -exitcode in (signal.SIGTERM, signal.SIGKILL):
+                return ItemOutcome(ItemStatus.INTERRUPTED, error=f"interrupted ({reason}){kept}")
+            return ItemOutcome(ItemStatus.FAILED, error=f"worker {reason}{kept}")
+        if self.stop.is_set():
+            return ItemOutcome(
+                ItemStatus.INTERRUPTED, error=f"interrupted (worker exit code {exitcode}){kept}"
+            )
+        return ItemOutcome(
+            ItemStatus.FAILED, error=f"worker exited with code {exitcode} without reporting an outcome{kept}"
+        )
