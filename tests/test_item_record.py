@@ -14,7 +14,9 @@ from agentos.runs.item_record import ItemRecord, ItemUsage
 
 def test_an_approved_item_has_the_summary_json_shape(tmp_path: Path) -> None:
     outcome = ItemOutcome(ItemStatus.APPROVED, rounds=2, output="/w/docs/lld/42.md", filed_number=7)
-    result = WorkflowResult("LLD-42", True, None, 1.23456, ItemStatus.APPROVED, outcome, 1e9, 1e9 + 1.5, 2)
+    result = WorkflowResult(
+        "LLD-42", True, None, 1.23456, ItemStatus.APPROVED, outcome, 1e9, 1e9 + 1.5, 2, outcome
+    )
     usage = ItemUsage(1200, 300, estimated=True, priced=True, cost=0.5)
     record = ItemRecord.of(result, tmp_path / "LLD-42.log", str(tmp_path / "gone.db"), usage, 4321)
     started, ended = record.started, record.ended
@@ -65,7 +67,9 @@ def test_an_error_is_redacted_when_recorded() -> None:
 
 def test_a_record_survives_the_round_trip_through_json(tmp_path: Path) -> None:
     outcome = ItemOutcome(ItemStatus.INTERRUPTED, rounds=1, resumed=True)
-    result = WorkflowResult("ISSUE-x", False, "stopped", 2.0, ItemStatus.INTERRUPTED, outcome)
+    result = WorkflowResult(
+        "ISSUE-x", False, "stopped", 2.0, ItemStatus.INTERRUPTED, outcome, outcome=outcome
+    )
     db = tmp_path / "issue.db"
     db.write_bytes(b"")
     record = ItemRecord.of(result, tmp_path / "x.log", str(db), ItemUsage(5, 6, priced=True, cost=None))

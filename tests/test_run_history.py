@@ -12,16 +12,11 @@ from pathlib import Path
 import pytest
 
 from agentos.core import mounts
+from agentos.core.durations import parse_age
 from agentos.core.errors import ConfigError
-from agentos.runs.history import (
-    RunHistoryError,
-    clean_items,
-    parse_age,
-    plan_clean,
-    read_summary,
-    remove_run_folder,
-    remove_tree,
-)
+from agentos.runs.clean import plan_clean, remove_run_folder, remove_tree
+from agentos.runs.history import clean_items, read_summary
+from agentos.runs.run_files import RunHistoryError
 from tests.helpers.cli import cli_env, issue_flags, kept_db, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(60)

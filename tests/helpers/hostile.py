@@ -60,7 +60,7 @@ def hostile_main(job: ItemJob, output: Connection, result: Connection, env: dict
     elif kind == "stderr":
         sys.stderr.write("to stderr\n")
         sys.stderr.flush()
-    result.send(ItemOutcome(ItemStatus.APPROVED, rounds=1).to_dict())
+    result.send(ItemOutcome(ItemStatus.APPROVED, rounds=1))
     os._exit(0)
 
 

@@ -24,26 +24,24 @@ import click
 from agentos import __version__
 from agentos.cli.workflow_command import guarded
 from agentos.core import stop_signals
+from agentos.core.durations import parse_age
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AgentosError, ConfigError
 from agentos.core.paths import checkpoints_dir
 from agentos.core.std_streams import Terminal
+from agentos.runs.clean import plan_clean, remove_run_folder
 from agentos.runs.history import (
-    RunHistoryError,
     RunInfo,
     RunState,
     clean_items,
-    clean_text,
     find_item,
     find_run,
     item_view,
-    parse_age,
-    plan_clean,
     read_summary,
-    remove_run_folder,
     run_folders,
     run_info,
     runs_root,
 )
+from agentos.runs.run_files import RunHistoryError, clean_text
 
 TOTAL_ORDER = ("approved", "needs_revision", "failed", "interrupted", "not_started")
 _out = Terminal(None)  # set by `main`: `agentos show | head -1` ends the output, not the command

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from agentos.core.errors import ConfigError
+
 _PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 MAX_SECONDS = 7 * 24 * 3600.0
@@ -38,3 +40,16 @@ def format_duration(seconds: float) -> str:
     minutes, secs = divmod(rest, 60)
     parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
     return "".join(parts) or "0s"
+
+
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_AGE_UNITS = {**_UNITS, "d": 86400.0, "w": 7 * 86400.0}
+
+
+def parse_age(text: str) -> float:
+    """`30d`, `12h`, `90m`, `2w`, `45s` -> seconds, for --older-than (no upper bound: an age,
+    not a wait). ConfigError (exit 2) otherwise."""
+    match = _AGE.match(text.strip())
+    if not match or float(match[1]) <= 0:
+        raise ConfigError(f"--older-than takes a positive age like 30d, 12h, 90m or 2w, got {text!r}")
+    return float(match[1]) * _AGE_UNITS[match[2]]

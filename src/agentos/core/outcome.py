@@ -6,7 +6,7 @@ the process boundary and classifies it, and runs/ records it. Plain picklable da
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -28,8 +28,18 @@ class ItemStatus(StrEnum):
         return self in (ItemStatus.APPROVED, ItemStatus.NEEDS_REVISION)
 
 
+class CredentialProblem(StrEnum):
+    """What happened to a key, when an item stopped on one (status CREDENTIAL)."""
+
+    RATE_LIMITED = "rate_limited"  # a 429: the key cools down, the item resumes with another
+    QUOTA = "quota"  # out of quota until `reset_at`
+    AUTH = "auth"  # rejected (401/403): never used again this run
+
+
 @dataclass
 class ItemOutcome:
+    """Crosses the process boundary as itself (pickled on the worker's own result pipe)."""
+
     status: ItemStatus
     rounds: int = 0
     error: str | None = None
@@ -37,21 +47,23 @@ class ItemOutcome:
     filed_number: int | None = None
     resumed: bool = False
     # Set when status is CREDENTIAL: which key, and what happened to it.
-    credential_problem: str | None = None  # "rate_limited" | "quota" | "auth"
+    credential_problem: CredentialProblem | None = None
     provider: str | None = None
     key_name: str | None = None
     retry_after: float | None = None
     reset_at: float | None = None
     # Tokens this process's LLM calls used, per `provider:model` (UsageTotals.to_dict()).
     usage: dict[str, Any] = field(default_factory=dict)
+    # How the item ended, as fields (never read back out of `error`'s text):
+    started: bool = True  # False: it never ran (a stop came while its process was starting)
+    killed_by: int | None = None  # the signal that ended its worker, when one did
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"] = self.status.value
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ItemOutcome:
-        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        fields["status"] = ItemStatus(fields["status"])
-        return cls(**fields)
+    @property
+    def valid(self) -> bool:
+        """The typed fields hold their types: what came down a worker's pipe is an outcome."""
+        return (
+            isinstance(self.status, ItemStatus)
+            and (self.credential_problem is None or isinstance(self.credential_problem, CredentialProblem))
+            and isinstance(self.rounds, int)
+            and isinstance(self.usage, dict)
+        )

@@ -9,7 +9,6 @@ messages are printed from the main loop (the huey pattern).
 from __future__ import annotations
 
 import contextlib
-import re
 import signal
 import threading
 import time
@@ -25,7 +24,8 @@ from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.printing import say
 from agentos.engine.children import SHUTDOWN_GRACE_S, ChildRegistry, TermSequence
 from agentos.engine.credential_gate import CredentialGate, CredentialSource, LeaseT
-from agentos.engine.outcomes import call_worker, credential_error
+from agentos.engine.outcomes import call_worker
+from agentos.keys.problems import error_from_outcome
 
 DEFAULT_PARALLELISM = 3
 MAX_PARALLELISM = 10
@@ -44,7 +44,8 @@ class WorkflowResult:
     value: Any = None  # what worker_func returned
     started_at: float | None = None  # wall-clock times (time.time()); None: it never started
     ended_at: float | None = None
-    attempts: int = 0  # calls of worker_func: more than one after a key's 429 or quota
+    attempts: int = 0  # runs of the item that started: more than one after a key's 429 or quota
+    outcome: ItemOutcome | None = None  # the typed outcome; None when the item never ran
 
 
 ItemT = TypeVar("ItemT")
@@ -307,21 +308,17 @@ class ParallelCoordinator(Generic[LeaseT]):
             result = self._attempts(item, item_id, worker_func)
         except Exception as exc:  # never lose the item: the run must go on and count it
             result = WorkflowResult(item_id, False, f"{type(exc).__name__}: {exc}", status=ItemStatus.FAILED)
-        by = self.interrupted_by()
-        if (
-            result.status is ItemStatus.INTERRUPTED and by is not None
-        ):  # the operator's words, not the worker's
-            original = result.error or ""
-            before = "before it started" in original
-            killed = re.search(r"killed by signal \d+", original)  # the escalation, worth keeping
-            detail = f"; did not stop in time, {killed.group(0)}" if killed else ""
-            result.error = f"interrupted ({by}){detail}" + (
-                " before it started" if before else "; resumable from the last checkpoint"
-            )
         result.duration = time.monotonic() - started
         result.attempts = self._tries.pop(item_id, 0)
         if result.attempts:
             result.started_at, result.ended_at = started_at, time.time()
+        by = self.interrupted_by()
+        if result.status is ItemStatus.INTERRUPTED and by is not None:  # the operator's words
+            killed = result.outcome.killed_by if result.outcome is not None else None
+            detail = f"; did not stop in time, killed by signal {killed}" if killed else ""  # the escalation
+            result.error = f"interrupted ({by}){detail}" + (
+                "; resumable from the last checkpoint" if result.attempts else " before it started"
+            )
         self._finish(result)
 
     def _attempts(
@@ -335,8 +332,9 @@ class ParallelCoordinator(Generic[LeaseT]):
                 if attempt > 0 and lease.status is ItemStatus.INTERRUPTED:  # it ran: not "before it started"
                     lease.error = f"{previous}; interrupted: resumable from its checkpoint"
                 return lease
-            self._tries[item_id] = attempt + 1
             outcome, value = call_worker(worker_func, item, lease.credential)
+            if outcome.started:
+                self._tries[item_id] = self._tries.get(item_id, 0) + 1
             if outcome.status is ItemStatus.CREDENTIAL:
                 previous = outcome.error or "credential problem"
                 retry = self._after_credential_error(item_id, lease, outcome)
@@ -373,7 +371,7 @@ class ParallelCoordinator(Generic[LeaseT]):
         if lease.credential is None or self._gate is None:
             return WorkflowResult(item_id, False, error, status=ItemStatus.FAILED)
         try:
-            self._gate.report(lease.credential, credential_error(outcome))
+            self._gate.report(lease.credential, error_from_outcome(outcome))
         except CredentialSourceError as err:
             return WorkflowResult(item_id, False, f"{error}; then {err}", status=ItemStatus.FAILED)
         if self.stop_event.is_set():
@@ -386,13 +384,15 @@ class ParallelCoordinator(Generic[LeaseT]):
         """The one place an outcome becomes the public WorkflowResult; the lease goes back."""
         success = outcome.status not in _UNSUCCESSFUL
         error = None if success else outcome.error or outcome.status.value
-        result = WorkflowResult(item_id, success, error, status=outcome.status, value=value)
+        result = WorkflowResult(item_id, success, error, status=outcome.status, value=value, outcome=outcome)
         if lease.credential is not None and self._gate is not None:
             try:
                 self._gate.release(lease.credential)
             except CredentialSourceError as exc:
                 message = f"Failed to release credential for {item_id}: {exc}"
-                return WorkflowResult(item_id, False, message, status=ItemStatus.FAILED, value=result.value)
+                return WorkflowResult(
+                    item_id, False, message, status=ItemStatus.FAILED, value=result.value, outcome=outcome
+                )
         return result
 
     def _release_quietly(self, credential: LeaseT | None) -> None:

@@ -147,7 +147,7 @@ class Worker(Generic[JobT]):
 
     def shutdown(self, outcome: ItemOutcome) -> int:
         with contextlib.suppress(OSError, ValueError):
-            self.result.send(outcome.to_dict())
+            self.result.send(outcome)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()

@@ -109,7 +109,7 @@ class WorkerLauncher(Generic[JobT]):
         if not started:  # a stop came while the fork server was slow: the item never ran
             out_r.close()
             res_r.close()
-            return ItemOutcome(ItemStatus.INTERRUPTED, error="interrupted before it started")
+            return ItemOutcome(ItemStatus.INTERRUPTED, error="interrupted before it started", started=False)
         if process.pid is not None:  # set by a successful start()
             self.pids[job.item_id] = self.last_pids[job.item_id] = process.pid
         self.children.add(job.item_id, process)
@@ -195,15 +195,17 @@ class WorkerLauncher(Generic[JobT]):
         with contextlib.suppress(EOFError, OSError, ValueError, TypeError, AttributeError, ImportError):
             if res_r.poll(0):
                 data = res_r.recv()
-        if isinstance(data, dict):
-            with contextlib.suppress(KeyError, ValueError, TypeError):
-                return ItemOutcome.from_dict(data)
+        if isinstance(data, ItemOutcome) and data.valid:
+            return data
         kept = f"; checkpoint kept at {job.db_path}" if os.path.exists(job.db_path) else ""
         if exitcode is not None and exitcode < 0:
-            reason = f"killed by signal {-exitcode}"
-            if self.stop.is_set() and -exitcode in (signal.SIGTERM, signal.SIGKILL):
-                return ItemOutcome(ItemStatus.INTERRUPTED, error=f"interrupted ({reason}){kept}")
-            return ItemOutcome(ItemStatus.FAILED, error=f"worker {reason}{kept}")
+            signum = -exitcode
+            reason = f"killed by signal {signum}"
+            if self.stop.is_set() and signum in (signal.SIGTERM, signal.SIGKILL):
+                return ItemOutcome(
+                    ItemStatus.INTERRUPTED, error=f"interrupted ({reason}){kept}", killed_by=signum
+                )
+            return ItemOutcome(ItemStatus.FAILED, error=f"worker {reason}{kept}", killed_by=signum)
         if self.stop.is_set():
             return ItemOutcome(
                 ItemStatus.INTERRUPTED, error=f"interrupted (worker exit code {exitcode}){kept}"

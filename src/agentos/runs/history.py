@@ -10,61 +10,27 @@ control characters. Only real directories named like a run folder count as runs,
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 import re
 import stat
-import time
-import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 from agentos.core.errors import ConfigError, FileRefused
-from agentos.core.mounts import mounts_inside
-from agentos.core.paths import checkpoints_dir, logs_dir
+from agentos.core.paths import logs_dir
 from agentos.core.workspace_files import read_bytes
 from agentos.runs.progress import PROGRESS_NAME, running_pid
+from agentos.runs.run_files import MAX_SUMMARY_BYTES, RunHistoryError, clean_text, read_json
 
 # What paths.new_run_dir creates; ASCII digits only, and nothing after (not even a newline).
 RUN_NAME = re.compile(r"[0-9]{8}-[0-9]{6}(-[0-9]{1,3})?", re.ASCII)
-MAX_SUMMARY_BYTES = 16 * 1024 * 1024
-MAX_TEXT = 300
-# Not shown as is: control characters (C0, C1), format characters (bidi overrides and
-# isolates, zero-width), lone surrogates, and line and paragraph separators.
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-class RunHistoryError(Exception):
-    """A run folder or its summary that cannot be used; `reason` says why."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path, self.reason = path, reason
-        super().__init__(f"{path}: {reason}")
 
 
 def runs_root() -> Path:
     return logs_dir() / "parallel"
-
-
-def parse_age(text: str) -> float:
-    """`30d`, `12h`, `90m`, `2w`, `45s` -> seconds. ConfigError (exit 2) otherwise."""
-    match = _AGE.match(text.strip())
-    if not match or float(match[1]) <= 0:
-        raise ConfigError(f"--older-than takes a positive age like 30d, 12h, 90m or 2w, got {text!r}")
-    return float(match[1]) * _UNITS[match[2]]
-
-
-def clean_text(value: object, limit: int = MAX_TEXT) -> str:
-    """A value from a summary, safe to print: a string without control characters, bounded."""
-    text = value if isinstance(value, str) else "" if value is None else json.dumps(value, default=str)
-    text = "".join("?" if unicodedata.category(c) in _HIDDEN else c for c in text[: limit * 2])
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_real_dir(path: Path) -> bool:
@@ -93,39 +59,6 @@ def _sort_key(name: str) -> tuple[str, int]:
 def read_summary(run_dir: Path) -> dict[str, Any]:
     """The run's summary.json as a dict. RunHistoryError when it is missing or unusable."""
     return read_json(run_dir, "summary.json", "no summary.json (the run is still going, or it was killed)")
-
-
-def read_json(run_dir: Path, name: str, missing: str) -> dict[str, Any]:
-    """A JSON object file of a run folder, opened without following symlinks or blocking, bounded."""
-    path = run_dir / name
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise RunHistoryError(path, missing) from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise RunHistoryError(path, f"{name} is a symlink; refused") from None
-        raise RunHistoryError(path, f"cannot open {name}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise RunHistoryError(path, f"{name} is not a regular file; refused")
-        if info.st_size > MAX_SUMMARY_BYTES:
-            raise RunHistoryError(path, f"{name} is {info.st_size} bytes, over {MAX_SUMMARY_BYTES}; refused")
-        with os.fdopen(fd, "rb", closefd=False) as stream:
-            raw = stream.read(MAX_SUMMARY_BYTES + 1)
-    except OSError as exc:
-        raise RunHistoryError(path, f"cannot read {name}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RunHistoryError(path, f"{name} is not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(data, dict):
-        raise RunHistoryError(path, f"{name} holds a {type(data).__name__}, not an object")
-    return data
 
 
 def _int(value: object) -> int | None:
@@ -363,205 +296,3 @@ def item_view(run_dir: Path, info: RunInfo, entry: dict[str, Any]) -> ItemView:
             VerdictView(_int(event.get("round")), clean_text(event.get("verdict") or "?", 40), points)
         )
     return view
-
-
-# -- clean ---------------------------------------------------------------------------
-
-
-def newest_mtime(run_dir: Path) -> float:
-    """The newest modification time of the folder and its direct entries (symlinks not followed)."""
-    newest = os.lstat(run_dir).st_mtime
-    try:
-        with os.scandir(run_dir) as entries:
-            for entry in entries:
-                try:
-                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
-                except OSError:
-                    continue
-    except OSError:
-        pass
-    return newest
-
-
-def _db_files(folder: str) -> list[str]:
-    try:
-        with os.scandir(folder) as entries:
-            return [e.name for e in entries if e.name.endswith(".db") and e.is_file(follow_symlinks=False)]
-    except OSError:
-        return []
-
-
-def kept_checkpoints() -> set[str]:
-    """The checkpoint DBs kept for resume, relative to `checkpoints/`: `<workspace_key>/<name>.db`
-    (ADR 0002), or `<name>.db` from the flat pre-0.2 layout. Regular files in real folders only."""
-    root = checkpoints_dir()
-    kept = set(_db_files(str(root)))
-    try:
-        with os.scandir(root) as entries:
-            folders = [e for e in entries if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return kept
-    for folder in folders:
-        kept |= {f"{folder.name}/{name}" for name in _db_files(folder.path)}
-    return kept
-
-
-def kept_key(checkpoint: str, kept: set[str]) -> str | None:
-    """Which kept DB a summary's checkpoint path names: matched by its last two parts, never used as a path."""
-    path = PurePath(checkpoint)
-    for key in (f"{path.parent.name}/{path.name}", path.name):
-        if key in kept:
-            return key
-    return None
-
-
-@dataclass
-class CleanPlan:
-    remove: list[Path] = field(default_factory=list)
-    keep: list[tuple[Path, str]] = field(default_factory=list)  # old folders kept, and why
-    checkpoints: int = 0  # kept checkpoint DBs: clean never touches them
-
-
-def plan_clean(older_than_s: float | None, now: float | None = None, keep: int = 0) -> CleanPlan:
-    """Which run folders are older than the cutoff (every one when None) and not among the
-    newest `keep`, and which of those must stay.
-
-    An old folder stays when it is the newest run whose summary names a checkpoint DB
-    that is still kept: a pending item needs that DB to resume, and that run's logs say
-    why it stopped. A summary's checkpoint path is matched by its workspace folder and file
-    name against the real files in `checkpoints/`; it is never used to find or delete anything."""
-    cutoff = None if older_than_s is None else (time.time() if now is None else now) - older_than_s
-    kept = kept_checkpoints()
-    explains: dict[str, Path] = {}  # checkpoint file name -> newest run naming it
-    folders = run_folders()
-    for run_dir in folders:
-        try:
-            data = read_summary(run_dir)
-        except RunHistoryError:
-            continue
-        items = data.get("items")
-        for entry in items if isinstance(items, list) else []:
-            checkpoint = entry.get("checkpoint") if isinstance(entry, dict) else None
-            key = kept_key(checkpoint, kept) if isinstance(checkpoint, str) and checkpoint else None
-            if key is not None:
-                explains[key] = run_dir  # folders are oldest first: the newest wins
-    protected = {run_dir: name for name, run_dir in explains.items()}
-    plan = CleanPlan(checkpoints=len(kept))
-    for run_dir in folders[: max(len(folders) - keep, 0)]:  # oldest first: the newest `keep` stay
-        try:
-            if cutoff is not None and newest_mtime(run_dir) >= cutoff:
-                continue
-        except OSError:
-            continue
-        if running_pid(run_dir) is not None:
-            plan.keep.append((run_dir, "it is still running"))
-        elif run_dir in protected:
-            plan.keep.append((run_dir, f"its logs explain the kept checkpoint {protected[run_dir]}"))
-        elif inside := mounts_inside(run_dir):  # so --dry-run says so too, before anything goes
-            plan.keep.append(
-                (run_dir, f"another file system is mounted inside it at {inside[0]}; never crossed")
-            )
-        else:
-            plan.remove.append(run_dir)
-    return plan
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class _Mounted(Exception):
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-
-def remove_tree(path: Path) -> None:
-    """Delete the folder `path` and everything in it, without recursion and with two
-    descriptors open at most: a folder nested 3,000 deep is no RecursionError and no
-    over-long path. Symlinks are removed, never followed. A folder on another file system
-    (a mount point inside) is never entered: `_Mounted` names it, and it stays.
-    Entries another process removes meanwhile are fine."""
-    fd = os.open(path, _DIR_FLAGS)
-    top = os.fstat(fd)
-    names: list[str] = []  # the way down from `path`
-    ids = [(top.st_dev, top.st_ino)]
-    try:
-        while True:
-            child = _empty_but_folders(fd, top.st_dev, names)
-            if child is not None:
-                try:
-                    child_fd = os.open(child, _DIR_FLAGS, dir_fd=fd)
-                except FileNotFoundError:
-                    continue
-                info = os.fstat(child_fd)
-                if info.st_dev != top.st_dev:
-                    os.close(child_fd)
-                    raise _Mounted("/".join([*names, child]))
-                os.close(fd)
-                fd, names, ids = child_fd, [*names, child], [*ids, (info.st_dev, info.st_ino)]
-                continue
-            if not names:
-                break
-            parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
-            info = os.fstat(parent)
-            if (info.st_dev, info.st_ino) != ids[-2]:
-                os.close(parent)
-                raise OSError(f"{'/'.join(names)} was moved while being removed")
-            os.close(fd)
-            fd = parent
-            with contextlib.suppress(FileNotFoundError):
-                os.rmdir(names[-1], dir_fd=fd)
-            names, ids = names[:-1], ids[:-1]
-    finally:
-        os.close(fd)
-    with contextlib.suppress(FileNotFoundError):
-        os.rmdir(path)
-
-
-def _empty_but_folders(fd: int, dev: int, names: list[str]) -> str | None:
-    """Unlink every non-folder in the open folder `fd`; the name of one subfolder, or None."""
-    with os.scandir(fd) as entries:
-        for entry in entries:
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISDIR(info.st_mode):
-                if info.st_dev != dev:
-                    raise _Mounted("/".join([*names, entry.name]))
-                return entry.name
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.name, dir_fd=fd)
-    return None
-
-
-def remove_run_folder(run_dir: Path) -> bool:
-    """Delete one run folder; False when it was gone already (another `clean` got there first).
-
-    Symlinks inside are removed, never followed; the folder itself must still be a real
-    directory directly under the runs root."""
-    if run_dir.parent != runs_root() or not RUN_NAME.fullmatch(run_dir.name):
-        raise RunHistoryError(run_dir, "not a run folder; left alone")
-    try:
-        mode = os.lstat(run_dir).st_mode
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise RunHistoryError(run_dir, f"could not inspect it: {exc}") from None
-    if not stat.S_ISDIR(mode):
-        raise RunHistoryError(run_dir, "not a run folder; left alone")
-    inside = mounts_inside(run_dir)  # a bind mount of this very disk has our st_dev
-    if inside:
-        raise RunHistoryError(
-            run_dir, f"another file system is mounted inside it at {inside[0]}; never crossed, left there"
-        )
-    try:
-        remove_tree(run_dir)
-    except _Mounted as mounted:
-        raise RunHistoryError(
-            run_dir, f"another file system is mounted inside it at {mounted.where}; never crossed, left there"
-        ) from None
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise RunHistoryError(run_dir, f"could not remove it: {exc}") from None
-    return True

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.outcome import ItemStatus
 from agentos.core.redaction import redact
 from agentos.engine.coordinator import WorkflowResult
 
@@ -102,15 +102,15 @@ class ItemRecord:
     # The joblog, as GNU parallel's --joblog has it: when it ran, how often, in which process.
     started: str | None = None  # ISO 8601; None: it never started
     ended: str | None = None
-    attempts: int = 0  # runs of the item: more than one after a key's 429 or quota
+    # Runs of the item that started: more than one after a key's 429 or quota; 0: it never
+    # ran; None: unknown (a summary from before the joblog).
+    attempts: int | None = 0
     pid: int | None = None  # the (last) worker process; the coordinator's own for a single item
 
     @property
     def never_started(self) -> bool:
-        """No worker ever ran it: the table shows "–", not `0  0.0s` (also for an old summary)."""
-        if self.status in (ItemStatus.NOT_STARTED.value, ItemStatus.SKIPPED.value):
-            return True
-        return self.started is None and self.error is not None and "before it started" in self.error
+        """No worker ever ran it: the table shows "–", not `0  0.0s`. A field, not the error's text."""
+        return self.status in (ItemStatus.NOT_STARTED.value, ItemStatus.SKIPPED.value) or self.attempts == 0
 
     @classmethod
     def of(
@@ -122,7 +122,7 @@ class ItemRecord:
         pid: int | None = None,
     ) -> ItemRecord:
         """The record of a finished (or never started) item: the one place a result is read."""
-        outcome = result.value if isinstance(result.value, ItemOutcome) else None
+        outcome = result.outcome
         status = result.status.value
         kept = status in UNFINISHED and os.path.exists(db_path)
         return cls(
@@ -190,6 +190,6 @@ class ItemRecord:
             usage=ItemUsage.from_json(entry),
             started=text("started"),
             ended=text("ended"),
-            attempts=_count(entry.get("attempts")) or 0,
+            attempts=_count(entry.get("attempts")),
             pid=_count(entry.get("pid")),
         )

@@ -15,23 +15,49 @@ import os
 import stat
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from agentos.core.errors import CheckpointError, CheckpointRefused
 from agentos.core.file_lock import lock_path, probe
 from agentos.core.paths import checkpoints_dir
-from agentos.runs.history import (
-    RunHistoryError,
-    clean_text,
-    kept_checkpoints,
-    kept_key,
-    read_summary,
-    run_folders,
-)
+from agentos.runs.history import read_summary, run_folders
+from agentos.runs.run_files import RunHistoryError, clean_text
 from agentos.workflows.checkpoint_identity import is_ours, read_owner
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _db_files(folder: str) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if e.name.endswith(".db") and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def kept_checkpoints() -> set[str]:
+    """The checkpoint DBs kept for resume, relative to `checkpoints/`: `<workspace_key>/<name>.db`
+    (ADR 0002), or `<name>.db` from the flat pre-0.2 layout. Regular files in real folders only."""
+    root = checkpoints_dir()
+    kept = set(_db_files(str(root)))
+    try:
+        with os.scandir(root) as entries:
+            folders = [e for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return kept
+    for folder in folders:
+        kept |= {f"{folder.name}/{name}" for name in _db_files(folder.path)}
+    return kept
+
+
+def kept_key(checkpoint: str, kept: set[str]) -> str | None:
+    """Which kept DB a summary's checkpoint path names: matched by its last two parts, never used as a path."""
+    path = PurePath(checkpoint)
+    for key in (f"{path.parent.name}/{path.name}", path.name):
+        if key in kept:
+            return key
+    return None
 
 
 @dataclass

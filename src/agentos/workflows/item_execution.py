@@ -27,9 +27,10 @@ from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.paths import Workspace
 from agentos.core.stop_flag import StopFlag
 from agentos.keys.paced_provider import paced_provider
+from agentos.keys.problems import outcome_from_error
 from agentos.keys.sources import Credential, credentials_from_env
 from agentos.llm.base import Provider
-from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
+from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
 from agentos.llm.registry import DEFAULT_TIMEOUT_S, ProviderSpec, create_provider
 from agentos.llm.retry import policy_from_env
 from agentos.llm.usage import UsageTotals
@@ -68,17 +69,6 @@ def _provider(
 def _compile(kind: WorkflowKind, saver: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
     builder = build_lld_graph() if kind is WorkflowKind.LLD else build_issue_graph()
     return builder.compile(checkpointer=saver)
-
-
-def _credential_outcome(exc: LLMError, provider: str | None) -> ItemOutcome:
-    outcome = ItemOutcome(ItemStatus.CREDENTIAL, error=str(exc), key_name=exc.key_name, provider=provider)
-    if isinstance(exc, RateLimited):
-        outcome.credential_problem, outcome.retry_after = "rate_limited", exc.retry_after
-    elif isinstance(exc, QuotaExhausted):
-        outcome.credential_problem, outcome.reset_at = "quota", exc.reset_at
-    else:
-        outcome.credential_problem = "auth"
-    return outcome
 
 
 def run_in_worker(job: ItemJob, stop: StopFlag, say: Callable[[str], None]) -> ItemOutcome:
@@ -197,7 +187,7 @@ def run_item(
             invalid_inputs.record(job, exc.reason, owner.input_sha256)
             invalid_db = True
     except (RateLimited, QuotaExhausted, AuthError) as exc:
-        outcome = _credential_outcome(exc, exc.provider or drafter_spec.provider)
+        outcome = outcome_from_error(exc, drafter_spec.provider)
     except AgentosError as exc:
         outcome = ItemOutcome(ItemStatus.FAILED, error=str(exc))
     except Exception as exc:
