@@ -15,8 +15,8 @@ from agentos.core import mounts
 from agentos.core.durations import parse_age
 from agentos.core.errors import ConfigError
 from agentos.runs.clean import plan_clean, remove_run_folder, remove_tree
-from agentos.runs.history import clean_items, read_summary
 from agentos.runs.run_files import RunHistoryError
+from agentos.runs.summary import RunSummary, read_summary
 from tests.helpers.cli import cli_env, issue_flags, kept_db, run_cli, run_dirs
 
 pytestmark = pytest.mark.timeout(60)
@@ -114,10 +114,28 @@ def test_show_survives_markup_escapes_and_wrong_types(home: Path) -> None:
     assert "1 failed ([/x]LLD-1)" in result.stdout
 
 
-def test_clean_items_shapes_every_value() -> None:
-    (record,) = clean_items({"items": [{"item": 1, "rounds": True, "duration_s": "x", "cost": float("nan")}]})
-    assert record["item"] == "1" and record["rounds"] == 0 and record["duration_s"] == 0.0
-    assert isinstance(record["cost"], str)
+def test_a_summary_read_back_types_every_value() -> None:
+    """One reader (RunSummary.from_json) for every caller: wrong types read as unknown."""
+    run = RunSummary.from_json(
+        {
+            "workflow": ["x"],
+            "exit_code": True,
+            "duration_s": float("inf"),
+            "totals": {"approved": "many", "failed": 2, "\x1b[2J": 1},
+            "items": [{"item": 1, "rounds": True, "duration_s": "x", "cost": float("nan")}, "junk"],
+            "usage": "lots",
+            "stopped_early": "\x1b]0;t\x07budget",
+        }
+    )
+    (record,) = run.items
+    assert record.item == "?" and record.rounds == 0 and record.duration_s is None
+    assert record.usage is not None and record.usage.cost is None  # NaN is no cost
+    assert run.exit_code is None and run.duration_s is None and run.usage is None
+    assert run.totals == {"failed": 2, "?[2J": 1} and run.workflow == '["x"]'
+    assert (
+        run.stopped_early is not None and "\x1b" not in run.stopped_early and "\x07" not in run.stopped_early
+    )
+    assert RunSummary.from_json(run.to_json()) == run  # what is written reads back the same
 
 
 def test_read_summary_refuses_a_symlink(home: Path, tmp_path: Path) -> None:

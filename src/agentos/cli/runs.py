@@ -17,7 +17,6 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
@@ -32,15 +31,14 @@ from agentos.runs.clean import plan_clean, remove_run_folder
 from agentos.runs.history import (
     RunInfo,
     RunState,
-    clean_items,
     find_item,
     find_run,
     item_view,
-    read_summary,
     run_folders,
     run_info,
     runs_root,
 )
+from agentos.runs.item_record import ItemRecord
 from agentos.runs.run_files import RunHistoryError, clean_text
 
 TOTAL_ORDER = ("approved", "needs_revision", "failed", "interrupted", "not_started")
@@ -177,70 +175,70 @@ def show(run: str | None, item: str | None, as_json: bool) -> int:
     With ITEM (`LLD-3`, `3`, `ISSUE-widgets`): that item's record, its verdicts, its
     lineage folder and its full log."""
     from agentos.runs import summary
-    from agentos.runs.item_record import ItemRecord, finite
 
     _read_only()
     run_dir = find_run(run)
     try:
-        data = read_summary(run_dir)
+        run_summary = summary.read_summary(run_dir)
     except RunHistoryError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_FAILED
-    cleaned = clean_items(data)
     info = run_info(run_dir)
+    items = list(run_summary.items)
     if item is not None:
-        return show_item(run_dir, info, cleaned, item, as_json)
-    duration = finite(data.get("duration_s"))
+        return show_item(run_dir, info, items, item, as_json)
+    duration = run_summary.duration_s
     if as_json:
         header = info.to_json()
         header.update(
             duration_s=duration,
-            command=clean_text(data.get("command")) if data.get("command") else None,
-            stopped_early=clean_text(data["stopped_early"]) if data.get("stopped_early") else None,
-            interrupted_by=clean_text(data["interrupted_by"]) if data.get("interrupted_by") else None,
-            items=cleaned,
+            command=run_summary.command,
+            stopped_early=run_summary.stopped_early,
+            interrupted_by=run_summary.interrupted_by,
+            items=[record.to_json() for record in items],
         )
         echo(json.dumps(header, indent=2, ensure_ascii=False, default=str))
         return EXIT_OK
-    items = [ItemRecord.from_json(entry) for entry in cleaned]
     took = f", {duration:.1f}s" if duration is not None else ""
     exit_code = "-" if info.exit_code is None else str(info.exit_code)
     echo(f"Run {_path(run_dir.name)}: {info.workflow}, started {info.when}{took}, exit code {exit_code}")
     echo(f"Workspace: {info.workspace}")
     echo(f"Run folder: {_path(run_dir)}")
-    for key, label in (("stopped_early", "Stopped early"), ("interrupted_by", "Interrupted by")):
-        if data.get(key):
-            echo(f"{label}: {clean_text(data[key])}")
+    for value, label in (
+        (run_summary.stopped_early, "Stopped early"),
+        (run_summary.interrupted_by, "Interrupted by"),
+    ):
+        if value:
+            echo(f"{label}: {value}")
     echo(summary.summary_line(items))
     summary.render_table(items, _out, _out.isatty())  # typed records: any shape renders
     return EXIT_OK
 
 
-def show_item(run_dir: Path, info: RunInfo, items: list[dict[str, Any]], wanted: str, as_json: bool) -> int:
+def show_item(run_dir: Path, info: RunInfo, items: list[ItemRecord], wanted: str, as_json: bool) -> int:
     """One item of a run: its record, verdicts (from its audit), lineage folder and log.
 
     Files are found by the item's id in the run folder, never by a path in the summary."""
     entry = find_item(items, wanted)
     if entry is None:
-        names = ", ".join(str(i["item"]) for i in items[:20]) or "none"
+        names = ", ".join(i.item for i in items[:20]) or "none"
         raise ConfigError(f"no item {clean_text(wanted, 80)!r} in run {run_dir.name}; its items: {names}")
     view = item_view(run_dir, info, entry)
     if as_json:
         echo(json.dumps(view.to_json(), indent=2, ensure_ascii=False, default=str))
         return EXIT_OK
     echo(f"Run {_path(run_dir.name)}: {info.workflow}, workspace {info.workspace}")
-    fields = [f"{entry['item']}: {entry['status']}", f"{entry['rounds']} review round(s)"]
-    fields += [f"{entry['duration_s']:.1f}s"]
-    for key in ("started", "ended", "attempts", "pid"):
-        if entry.get(key) is not None:
-            fields.append(f"{key} {clean_text(entry[key], 60)}")
+    fields = [f"{entry.item}: {entry.status}", f"{entry.rounds} review round(s)"]
+    fields += ["?" if entry.duration_s is None else f"{entry.duration_s:.1f}s"]
+    joblog = {"started": entry.started, "ended": entry.ended, "attempts": entry.attempts, "pid": entry.pid}
+    fields += [f"{key} {value}" for key, value in joblog.items() if value is not None]
     echo(", ".join(fields))
-    if entry.get("error"):
-        echo(f"Error: {entry['error']}")
-    if entry.get("output"):
-        echo(f"Output: {entry['output']}")
-    if entry.get("checkpoint"):
-        echo(f"Checkpoint kept: {clean_text(entry['checkpoint'], 1000)}")
+    if entry.error:
+        echo(f"Error: {entry.error}")
+    if entry.output:
+        echo(f"Output: {entry.output}")
+    if entry.checkpoint:
+        echo(f"Checkpoint kept: {entry.checkpoint}")
     echo(f"Lineage folder: {_path(view.lineage) if view.lineage else '-'}")
     echo(f"Verdicts ({len(view.verdicts)}):" if view.verdicts else "Verdicts: none recorded")
     for verdict in view.verdicts:

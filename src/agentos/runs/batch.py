@@ -185,18 +185,22 @@ def run_batch(
                     progress.stop()
                 items = _records(jobs, results, run_dir, spend, runner.last_pids)
                 code = exit_code_for(coordinator, items, spend is not None and spend.limit_reached)
-                data = summary.build(workflow, items, started, code, run_dir, run_info)
-                if spend is not None:
-                    data["usage"] = spend.run_fields()
-                data.setdefault("workspace", jobs[0].workspace if jobs else None)  # for `agentos runs`
-                if coordinator.admission_stop_reason is not None:
-                    data["stopped_early"] = coordinator.admission_stop_reason
-                if coordinator.interrupted_by() is not None:
-                    data["interrupted_by"] = coordinator.interrupted_by()
-                data["rate_limits"] = pacing.summary()
+                info = {"workspace": jobs[0].workspace if jobs else None, **(run_info or {})}
+                run = summary.build(
+                    workflow,
+                    items,
+                    started,
+                    code,
+                    run_dir,
+                    info,
+                    usage=spend.run_fields() if spend is not None else None,
+                    stopped_early=coordinator.admission_stop_reason,
+                    interrupted_by=coordinator.interrupted_by(),
+                    rate_limits=pacing.summary(),
+                )
                 summary_path = run_dir / "summary.json"
                 try:
-                    summary.write_summary(summary_path, data)
+                    summary.write_summary(summary_path, run)
                     summary_note = f"[COORDINATOR] Summary written to {summary_path}"
                 except OSError as exc:  # a full or read-only home: the console still gets it all
                     summary_note = (
@@ -205,7 +209,7 @@ def run_batch(
                         f"in {agentos_home()}, then run the same command again to resume."
                     )
                 router.line(f"[COORDINATOR] {summary.summary_line(items)}")
-                router.line(f"[COORDINATOR] {summary.took_line(data)}")
+                router.line(f"[COORDINATOR] {summary.took_line(run)}")
                 if spend is not None:
                     router.line(f"[COORDINATOR] {spend.total_line()}")
                 per_key = pacing.summary_line()

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentos.core.mounts import mounts_inside
-from agentos.runs.history import RUN_NAME, read_summary, run_folders, runs_root
+from agentos.runs.history import RUN_NAME, run_folders, runs_root
 from agentos.runs.kept_checkpoints import kept_checkpoints, kept_key
 from agentos.runs.progress import running_pid
 from agentos.runs.run_files import RunHistoryError
+from agentos.runs.summary import read_summary
 
 
 def newest_mtime(run_dir: Path) -> float:
@@ -56,13 +57,11 @@ def plan_clean(older_than_s: float | None, now: float | None = None, keep: int =
     folders = run_folders()
     for run_dir in folders:
         try:
-            data = read_summary(run_dir)
+            run = read_summary(run_dir)
         except RunHistoryError:
             continue
-        items = data.get("items")
-        for entry in items if isinstance(items, list) else []:
-            checkpoint = entry.get("checkpoint") if isinstance(entry, dict) else None
-            key = kept_key(checkpoint, kept) if isinstance(checkpoint, str) and checkpoint else None
+        for entry in run.items:
+            key = kept_key(entry.checkpoint, kept) if entry.checkpoint else None
             if key is not None:
                 explains[key] = run_dir  # folders are oldest first: the newest wins
     protected = {run_dir: name for name, run_dir in explains.items()}

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -22,8 +23,10 @@ from typing import Any
 from agentos.core.errors import ConfigError, FileRefused
 from agentos.core.paths import logs_dir
 from agentos.core.workspace_files import read_bytes
+from agentos.runs.item_record import ItemRecord
 from agentos.runs.progress import PROGRESS_NAME, running_pid
 from agentos.runs.run_files import MAX_SUMMARY_BYTES, RunHistoryError, clean_text, read_json
+from agentos.runs.summary import read_summary
 
 # What paths.new_run_dir creates; ASCII digits only, and nothing after (not even a newline).
 RUN_NAME = re.compile(r"[0-9]{8}-[0-9]{6}(-[0-9]{1,3})?", re.ASCII)
@@ -54,11 +57,6 @@ def run_folders() -> list[Path]:
 def _sort_key(name: str) -> tuple[str, int]:
     stamp, _, n = name.partition("-")[2].partition("-")
     return name[:8] + stamp, int(n or 0)
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    """The run's summary.json as a dict. RunHistoryError when it is missing or unusable."""
-    return read_json(run_dir, "summary.json", "no summary.json (the run is still going, or it was killed)")
 
 
 def _int(value: object) -> int | None:
@@ -115,7 +113,7 @@ def _counts(raw: object) -> dict[str, int]:
 
 def run_info(run_dir: Path) -> RunInfo:
     try:
-        data = read_summary(run_dir)
+        run = read_summary(run_dir)
     except RunHistoryError as exc:
         pid = running_pid(run_dir)
         try:
@@ -142,14 +140,13 @@ def run_info(run_dir: Path) -> RunInfo:
             state=state,
             pid=pid,
         )
-    totals = _counts(data.get("totals"))
     return RunInfo(
         run_dir,
-        when=clean_text(data.get("started") or run_dir.name, 40),
-        workspace=clean_text(data.get("workspace") or "-"),
-        workflow=clean_text(data.get("workflow") or "-", 40),
-        totals=totals,
-        exit_code=_int(data.get("exit_code")),
+        when=run.started or clean_text(run_dir.name, 40),
+        workspace=clean_text(run.workspace or "-"),
+        workflow=run.workflow,
+        totals=dict(run.totals),
+        exit_code=run.exit_code,
     )
 
 
@@ -166,42 +163,6 @@ def find_run(name: str | None) -> Path:
     return path
 
 
-ITEM_FIELDS = ("item", "status", "rounds", "duration_s", "error", "output", "log")
-
-
-def clean_items(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The summary's items in the shape `summary.render_table` expects, every value checked.
-
-    Keys beyond the known ones pass through only as clean text or plain numbers."""
-    raw = data.get("items")
-    items: list[dict[str, Any]] = []
-    for entry in raw if isinstance(raw, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        record: dict[str, Any] = {}
-        for key, value in entry.items():
-            if not isinstance(key, str) or key in ITEM_FIELDS:
-                continue
-            ok = (
-                value is None
-                or isinstance(value, bool)
-                or (isinstance(value, int | float) and value == value)
-            )
-            record[clean_text(key, 40)] = value if ok else clean_text(value)
-        rounds = _int(entry.get("rounds"))
-        record.update(
-            item=clean_text(entry.get("item") or "?", 80),
-            status=clean_text(entry.get("status") or "?", 40),
-            rounds=rounds if rounds is not None and rounds >= 0 else 0,
-            duration_s=_number(entry.get("duration_s")),
-            error=clean_text(entry["error"]) if entry.get("error") else None,
-            output=clean_text(entry["output"]) if entry.get("output") else None,
-            log=clean_text(entry["log"]) if entry.get("log") else None,
-        )
-        items.append(record)
-    return items
-
-
 # -- one item ------------------------------------------------------------------------
 
 MAX_LOG_BYTES = 8 * 1024 * 1024
@@ -209,11 +170,11 @@ MAX_LOG_LINE = 2000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}", re.ASCII)
 
 
-def find_item(items: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
+def find_item(items: Sequence[ItemRecord], wanted: str) -> ItemRecord | None:
     """The item named `wanted`: its id (any case), or its key (`3` for LLD-3, `widgets` for ISSUE-widgets)."""
     target = wanted.strip().lower()
     for entry in items:
-        name = str(entry.get("item", "")).lower()
+        name = entry.item.lower()
         key = name.split("-", 1)[1] if "-" in name else name
         if target in (name, key) or (target.isdigit() and key.isdigit() and int(target) == int(key)):
             return entry
@@ -231,7 +192,7 @@ class VerdictView:
 class ItemView:
     """What `agentos show RUN ITEM` prints: every value read from the run folder and cleaned."""
 
-    record: dict[str, Any]
+    record: ItemRecord
     log_path: Path
     log_lines: list[str] = field(default_factory=list)
     log_problem: str | None = None
@@ -240,7 +201,7 @@ class ItemView:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            **self.record,
+            **self.record.to_json(),
             "log_file": clean_text(str(self.log_path), 1000),
             "log_problem": self.log_problem,
             "log_text": "\n".join(self.log_lines),
@@ -259,9 +220,9 @@ def _run_file(run_dir: Path, name: str, max_bytes: int) -> bytes:
     )
 
 
-def item_view(run_dir: Path, info: RunInfo, entry: dict[str, Any]) -> ItemView:
+def item_view(run_dir: Path, info: RunInfo, entry: ItemRecord) -> ItemView:
     """The item's log and verdicts, found by its id in `run_dir`; the summary's paths are only shown."""
-    item = str(entry.get("item", ""))
+    item = entry.item
     safe = _SAFE_NAME.fullmatch(item) is not None
     view = ItemView(record=entry, log_path=run_dir / (f"{item}.log" if safe else "?"))
     if info.workspace not in ("", "-") and safe:

@@ -18,6 +18,7 @@ from pathlib import Path
 from agentos.core.outcome import ItemStatus
 from agentos.core.redaction import redact
 from agentos.engine.coordinator import WorkflowResult
+from agentos.runs.run_files import MAX_TEXT, clean_text
 
 UNFINISHED = (ItemStatus.FAILED.value, ItemStatus.INTERRUPTED.value)
 MAX_COUNT = 10**15  # a token count read back from a summary beyond this is not a count
@@ -166,30 +167,29 @@ class ItemRecord:
 
     @classmethod
     def from_json(cls, entry: Mapping[str, object]) -> ItemRecord:
-        """An item of a summary read back, its text already cleaned (`runs.history.clean_items`).
+        """An item of a summary read back (untrusted): every text cleaned (`clean_text`), and
+        whatever is not of the expected type reads as unknown, never as a crash."""
 
-        Whatever is not of the expected type reads as unknown, never as a crash."""
-
-        def text(key: str) -> str | None:
+        def text(key: str, limit: int = MAX_TEXT) -> str | None:
             value = entry.get(key)
-            return value if isinstance(value, str) and value else None
+            return clean_text(value, limit) if isinstance(value, str) and value else None
 
         rounds = _count(entry.get("rounds"))
         filed = _count(entry.get("filed_issue"))
         return cls(
-            item=text("item") or "?",
-            status=text("status") or "?",
+            item=text("item", 80) or "?",
+            status=text("status", 40) or "?",
             rounds=rounds or 0,
             duration_s=finite(entry.get("duration_s")),
             error=text("error"),
             output=text("output"),
-            log=text("log"),
+            log=text("log", 1000),
             resumed=entry.get("resumed") is True,
             filed_issue=filed,
-            checkpoint=text("checkpoint"),
+            checkpoint=text("checkpoint", 1000),
             usage=ItemUsage.from_json(entry),
-            started=text("started"),
-            ended=text("ended"),
+            started=text("started", 60),
+            ended=text("ended", 60),
             attempts=_count(entry.get("attempts")),
             pid=_count(entry.get("pid")),
         )

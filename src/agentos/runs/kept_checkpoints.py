@@ -21,8 +21,9 @@ from typing import Any
 from agentos.core.errors import CheckpointError, CheckpointRefused
 from agentos.core.file_lock import lock_path, probe
 from agentos.core.paths import checkpoints_dir
-from agentos.runs.history import read_summary, run_folders
+from agentos.runs.history import run_folders
 from agentos.runs.run_files import RunHistoryError, clean_text
+from agentos.runs.summary import read_summary
 from agentos.workflows.checkpoint_identity import is_ours, read_owner
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -111,18 +112,15 @@ def _reasons() -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for run_dir in run_folders():  # oldest first: the newest wins
         try:
-            data = read_summary(run_dir)
+            run = read_summary(run_dir)
         except RunHistoryError:
             continue
-        items = data.get("items")
-        for entry in items if isinstance(items, list) else []:
-            if not isinstance(entry, dict) or not isinstance(entry.get("checkpoint"), str):
-                continue
-            key = kept_key(entry["checkpoint"], kept)
+        for entry in run.items:
+            key = kept_key(entry.checkpoint, kept) if entry.checkpoint else None
             if key is None:
                 continue
-            status = clean_text(entry.get("status") or "?", 40)
-            error = clean_text(entry.get("error"), 200) if entry.get("error") else ""
+            status = entry.status
+            error = clean_text(entry.error, 200) if entry.error else ""
             why = error if error.startswith(status) else f"{status}: {error}" if error else status
             found[key] = (why, run_dir.name)
     return found

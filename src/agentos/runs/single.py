@@ -110,13 +110,12 @@ def _write_summary(
     usage = spend.item_usage(job.item_id) if spend is not None else None
     log_path = run_dir / f"{job.item_id}.log" if log is not None else None
     item = ItemRecord.of(result, log_path, job.db_path, usage, os.getpid())
-    data = summary.build(workflow, [item], started, code, run_dir, run_info)
-    data.setdefault("workspace", job.workspace)
-    if spend is not None:
-        data["usage"] = spend.run_fields()
+    info = {"workspace": job.workspace, **(run_info or {})}
+    run_usage = spend.run_fields() if spend is not None else None
+    run = summary.build(workflow, [item], started, code, run_dir, info, usage=run_usage)
     path = run_dir / "summary.json"
     try:
-        summary.write_summary(path, data)
+        summary.write_summary(path, run)
     except OSError as exc:
         print(f"[COORDINATOR] Could not write the summary {path} ({exc.strerror or exc})")
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from agentos.core.atomic_file import write_text_atomic
 from agentos.core.durations import format_duration
 from agentos.core.outcome import ItemStatus
 from agentos.core.std_streams import TextSink
-from agentos.runs.item_record import ItemRecord
+from agentos.runs.item_record import ItemRecord, finite
+from agentos.runs.run_files import MAX_TEXT, clean_text, read_json
 from agentos.runs.spend import format_cost, format_tokens
 
 NEVER = "\u2013"  # an en dash: the rounds and duration of an item that never ran
@@ -59,15 +61,113 @@ def summary_line(items: Sequence[ItemRecord]) -> str:
     return "Summary: " + ", ".join(parts)
 
 
-def took_line(data: Mapping[str, Any]) -> str:
+def took_line(run: RunSummary) -> str:
     """The run's total time, as the console's summary ends with it: `Run took 1m12s (10:41:03 to 10:42:15)`."""
-    took = format_duration(float(data.get("duration_s") or 0))
-    start, end = str(data.get("started", "")), str(data.get("ended", ""))
+    took = format_duration(run.duration_s or 0)
+    start, end = run.started or "", run.ended or ""
     return f"Run took {took} ({start[11:19]} to {end[11:19]})" if start and end else f"Run took {took}"
 
 
-def write_summary(path: Path, data: dict[str, Any]) -> None:
-    write_text_atomic(path, safe_json.dumps(data, indent=2, default=str) + "\n")
+RUN_INFO_FIELDS = ("workspace", "command", "drafter", "reviewer", "agentos_version")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's record, as `summary.json` holds it. Written by `write_summary`, read back by
+    `read_summary`: one pair, one type; every value read back is checked and cleaned."""
+
+    workflow: str
+    run_dir: str
+    started: str | None
+    ended: str | None
+    duration_s: float | None
+    exit_code: int | None
+    items: tuple[ItemRecord, ...] = ()
+    totals: Mapping[str, int] = field(default_factory=dict)  # counts per status, and "total"
+    # What tells runs apart: the workspace, the redacted command, the models, the version.
+    info: Mapping[str, str] = field(default_factory=dict)
+    usage: Mapping[str, Any] | None = None  # tokens and cost of the run (SpendMeter.run_fields)
+    stopped_early: str | None = None  # --fail-fast, --max-cost: why no new item started
+    interrupted_by: str | None = None  # Ctrl+C, SIGTERM, no usable key left
+    rate_limits: Mapping[str, Any] | None = None  # 429s and calls per key (Pacing.summary)
+
+    @property
+    def workspace(self) -> str | None:
+        return self.info.get("workspace")
+
+    @property
+    def command(self) -> str | None:
+        return self.info.get("command")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "workflow": self.workflow,
+            "run_dir": self.run_dir,
+            **self.info,
+            "started": self.started,
+            "ended": self.ended,
+            "duration_s": self.duration_s,
+            "exit_code": self.exit_code,
+            "totals": dict(self.totals),
+            "items": [item.to_json() for item in self.items],
+        }
+        optional = {
+            "usage": self.usage,
+            "stopped_early": self.stopped_early,
+            "interrupted_by": self.interrupted_by,
+            "rate_limits": self.rate_limits,
+        }
+        data.update({key: value for key, value in optional.items() if value is not None})
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunSummary:
+        """A summary read back (untrusted: an old run, a crash, someone else's file).
+        Whatever is not of the expected type reads as unknown, never as a crash."""
+
+        def text(key: str, limit: int = MAX_TEXT) -> str | None:
+            value = data.get(key)
+            return clean_text(value, limit) if value not in (None, "") else None
+
+        raw_items = data.get("items")
+        items = tuple(
+            ItemRecord.from_json(entry)
+            for entry in (raw_items if isinstance(raw_items, list) else [])
+            if isinstance(entry, dict)
+        )
+        raw_totals = data.get("totals")
+        totals = {
+            clean_text(key, 40): value
+            for key, value in (raw_totals.items() if isinstance(raw_totals, dict) else [])
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        }
+        exit_code = data.get("exit_code")
+        return cls(
+            workflow=text("workflow", 40) or "-",
+            run_dir=text("run_dir", 1000) or "-",
+            started=text("started", 40),
+            ended=text("ended", 40),
+            duration_s=finite(data.get("duration_s")),
+            exit_code=exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None,
+            items=items,
+            totals=totals,
+            info={key: value for key in RUN_INFO_FIELDS if (value := text(key, 1000)) is not None},
+            usage=data["usage"] if isinstance(data.get("usage"), dict) else None,
+            stopped_early=text("stopped_early"),
+            interrupted_by=text("interrupted_by"),
+            rate_limits=data["rate_limits"] if isinstance(data.get("rate_limits"), dict) else None,
+        )
+
+
+def write_summary(path: Path, run: RunSummary) -> None:
+    """`summary.json`, atomically: a reader sees the old file or the new one, never half."""
+    write_text_atomic(path, safe_json.dumps(run.to_json(), indent=2, default=str) + "\n")
+
+
+def read_summary(run_dir: Path) -> RunSummary:
+    """The run's `summary.json`, typed. RunHistoryError when it is missing or unusable."""
+    missing = "no summary.json (the run is still going, or it was killed)"
+    return RunSummary.from_json(read_json(run_dir, "summary.json", missing))
 
 
 def iso(timestamp: float) -> str:
@@ -81,20 +181,24 @@ def build(
     exit_code: int,
     run_dir: Path,
     run_info: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """`run_info`: what tells runs apart (workspace, redacted command, drafter, reviewer, version)."""
+    **outcome: Any,
+) -> RunSummary:
+    """`run_info`: what tells runs apart (workspace, redacted command, drafter, reviewer, version).
+    `outcome`: usage, stopped_early, interrupted_by, rate_limits, as the run ended."""
     ended = time.time()
-    return {
-        "workflow": workflow,
-        "run_dir": str(run_dir),
-        **(run_info or {}),
-        "started": iso(started),
-        "ended": iso(ended),
-        "duration_s": round(ended - started, 3),
-        "exit_code": exit_code,
-        "totals": totals(items),
-        "items": [item.to_json() for item in items],
-    }
+    info = {key: str(value) for key, value in (run_info or {}).items() if key in RUN_INFO_FIELDS and value}
+    return RunSummary(
+        workflow=workflow,
+        run_dir=str(run_dir),
+        started=iso(started),
+        ended=iso(ended),
+        duration_s=round(ended - started, 3),
+        exit_code=exit_code,
+        items=tuple(items),
+        totals=totals(items),
+        info=info,
+        **outcome,
+    )
 
 
 def _tokens(item: ItemRecord) -> str:
