@@ -37,7 +37,7 @@ def main() -> int:
         for k in keys
     ]
     router = ConsoleRouter(sys.stdout)
-    coordinator = ParallelCoordinator(len(keys), shutdown_grace=grace)
+    coordinator = ParallelCoordinator(len(keys), shutdown_grace=grace, item_timeout=timeout)
     runner = WorkerLauncher(
         make_context([]),
         router,  # type: ignore[arg-type]
@@ -47,7 +47,6 @@ def main() -> int:
         {},
         target=hostile_main,
         children=coordinator.children,
-        item_timeout=timeout,
     )
     router.line("[COORDINATOR] ready")
     _, results = coordinator.execute_parallel(jobs, runner, lambda job: job.item_id)

@@ -5,8 +5,12 @@ worker, for a shutdown, a second Ctrl+C or an item timeout, always follows
 `TermSequence`: SIGTERM and SIGCONT to the worker's process group (workers call
 `setpgid(0, 0)`; SIGCONT wakes a SIGSTOPped one so it can honour the TERM), then SIGKILL
 to the group once `grace` has passed. The models are rq's `stop_workers`/`reap_workers`
-and GNU parallel's `--termseq`. `escalate()` is called on every coordinator tick; it is
-the only place a KILL is decided.
+and GNU parallel's `--termseq`. `escalate()` is called on every coordinator tick, which
+decides every deadline (`ParallelCoordinator._tick`); this module only carries them out.
+
+A worker stopped for a reason of its own (its --item-timeout, its log's disk) is marked
+with `fail(key, reason)`, before or after it registers; its launcher reads the mark when
+the process has ended (`pop_failure`) and fails the item with it.
 
 Signal handlers never call in here: the coordinator's main loop does.
 """
@@ -73,6 +77,7 @@ class ChildRegistry:
         self._clock = clock
         self._lock = threading.Lock()
         self._children: dict[str, _Child] = {}
+        self._failures: dict[str, str] = {}  # key -> why it was stopped (timeout, disk)
         self._stopping = False
         self._killing = False
 
@@ -81,10 +86,10 @@ class ChildRegistry:
         """Register a started process. During a shutdown it is stopped at once."""
         with self._lock:
             child = self._children[key] = _Child(process)
-            stopping, killing = self._stopping, self._killing
+            stopping, killing, failed = self._stopping, self._killing, key in self._failures
         if killing:
             self._kill(child)
-        elif stopping:
+        elif stopping or failed:
             self._term(child)
 
     def discard(self, key: str) -> None:
@@ -108,6 +113,23 @@ class ChildRegistry:
             child = self._children.get(key)
         if child is not None:
             self._term(child)
+
+    def fail(self, key: str, reason: str) -> bool:
+        """Stop `key`'s worker like a drain (TERM, grace, KILL), now or as soon as it registers,
+        and mark why. False when it was marked already (the first reason wins)."""
+        with self._lock:
+            if key in self._failures:
+                return False
+            self._failures[key] = reason
+            child = self._children.get(key)
+        if child is not None:
+            self._term(child)
+        return True
+
+    def pop_failure(self, key: str) -> str | None:
+        """Why `key` was stopped, if it was; the mark is cleared for its next run."""
+        with self._lock:
+            return self._failures.pop(key, None)
 
     def stop_all(self) -> None:
         """TERM every worker, and every worker started from now on."""

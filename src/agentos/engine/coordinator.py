@@ -1,9 +1,15 @@
 """ParallelCoordinator: run items at most P at a time, each as soon as a slot frees.
 
 Each item is driven by a supervisor thread that calls `worker_func(item, credential)`;
-in a batch, the CLI's worker_func runs the item in its own OS process (`WorkerLauncher`). The main thread schedules,
-watches the credential pool and handles signals. Signal handlers only set flags; all
-messages are printed from the main loop (the huey pattern).
+in a batch, the CLI's worker_func runs the item in its own OS process (`WorkerLauncher`).
+The main thread schedules, watches the credential pool and handles signals. Signal
+handlers only set flags; all messages are printed from the main loop (the huey pattern).
+
+Every deadline is decided in one place, the main loop's `_tick` (gunicorn's
+`murder_workers`): an item past its --item-timeout is stopped, a stopped worker past its
+grace is killed (`ChildRegistry.escalate`), and a drain past its grace kills what is left,
+then stops waiting. The only deadline outside it is a worker's own, when it finds its
+coordinator gone (`engine.worker`): nobody is left to decide it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from types import FrameType
 from typing import Any, Generic, Protocol, TypeVar
 
 from agentos.core import stop_signals
+from agentos.core.durations import format_duration
 from agentos.core.errors import CredentialSourceError
 from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.printing import say
@@ -88,6 +95,8 @@ class ParallelCoordinator(Generic[LeaseT]):
         no_wait: bool = False,
         acquire_timeout: float | None = None,
         shutdown_grace: float = SHUTDOWN_GRACE_S,
+        item_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_workers is None:
             max_workers = self.DEFAULT_PARALLELISM
@@ -100,10 +109,12 @@ class ParallelCoordinator(Generic[LeaseT]):
         self.credentials = credential_coordinator
         self.listener = listener
         self.shutdown_grace = shutdown_grace
+        self.item_timeout = item_timeout or None  # seconds per run of an item; None: no limit
+        self._clock = clock
         self.stop_event = threading.Event()  # first signal: drain
         self.force_event = threading.Event()  # second signal: kill
         # Worker processes register here; the drain stops them (TERM, grace, KILL).
-        self.children = ChildRegistry(TermSequence(grace=shutdown_grace))
+        self.children = ChildRegistry(TermSequence(grace=shutdown_grace), clock=clock)
         self._gate = (
             CredentialGate(
                 credential_coordinator,
@@ -124,7 +135,11 @@ class ParallelCoordinator(Generic[LeaseT]):
         self._results: list[WorkflowResult] = []
         self._unfinished: list[str] = []
         self._done_ids: list[str] = []
-        self._tries: dict[str, int] = {}  # item -> worker_func calls so far
+        self._tries: dict[str, int] = {}  # item -> runs that started so far
+        self._running_since: dict[str, float] = {}  # item -> when its current run began (clock)
+        self._expiry_hooks: dict[str, Callable[[str], None]] = {}  # in-process items' stop flags
+        self._drain_deadline: float | None = None  # set when the drain starts
+        self._give_up_at: float | None = None  # set when the drain kills what is left
 
     # -- signals -------------------------------------------------------------------
     def _handle_shutdown_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -197,41 +212,34 @@ class ParallelCoordinator(Generic[LeaseT]):
         pending = deque(items)
         threads: dict[str, threading.Thread] = {}
         try:
-            while (pending and self.admitting) or threads:
+            while (pending and self.admitting and not self.stop_event.is_set()) or threads:
                 self._announce()
                 if self.stop_event.is_set():
-                    break
-                limit = (
-                    self._gate.effective_limit(bool(pending or threads)) if self._gate else self.max_workers
-                )
-                while pending and len(threads) < limit and not self.stop_event.is_set() and self.admitting:
-                    item = pending.popleft()
-                    item_id = item_id_func(item)
-                    thread = threading.Thread(
-                        target=self._run_item,
-                        args=(item, item_id, worker_func),
-                        name=f"supervise-{item_id}",
-                        daemon=True,
-                    )
-                    threads[item_id] = thread
-                    with self._lock:
-                        self._stats.running.append(item_id)
-                    if self.listener:
-                        self.listener.item_started(item_id, self._stats)
-                    thread.start()
-                self.children.escalate()  # KILL workers stopped (item timeout) past the grace
+                    self._begin_drain()
+                else:
+                    self._admit(pending, threads, worker_func, item_id_func)
+                if self._tick(threads):
+                    break  # the drain's last deadline: what is left is reported, not awaited
                 with self._lock:
                     if not self._done_ids:
                         self._lock.wait(TICK_S)
                     done, self._done_ids = self._done_ids, []
                 for item_id in done:  # free the slot at once: the next item starts now
                     threads.pop(item_id, None)
-            if threads:
-                self._drain(threads)
         finally:
             self.children.reap(self.children.sequence.reap)  # nothing left for an exit-time join
             self._restore_signal_handlers(installed)
         self._announce()
+        for item_id, thread in threads.items():  # a supervisor that never came back
+            if thread.is_alive():  # (not a process, or unkillable)
+                self._finish(
+                    WorkflowResult(
+                        item_id,
+                        False,
+                        "still running at the shutdown deadline",
+                        status=ItemStatus.INTERRUPTED,
+                    )
+                )
         with self._lock:
             if self.admission_stop_reason is not None and not self.stop_event.is_set():
                 self._results.extend(self._never_started(pending, item_id_func))
@@ -241,6 +249,85 @@ class ParallelCoordinator(Generic[LeaseT]):
             ]
             return self._stats, list(self._results)
 
+    def _admit(
+        self,
+        pending: deque[ItemT],
+        threads: dict[str, threading.Thread],
+        worker_func: Callable[[ItemT, LeaseT | None], object],
+        item_id_func: Callable[[ItemT], str],
+    ) -> None:
+        """Start items while slots (and keys) allow."""
+        limit = self._gate.effective_limit(bool(pending or threads)) if self._gate else self.max_workers
+        while pending and len(threads) < limit and not self.stop_event.is_set() and self.admitting:
+            item = pending.popleft()
+            item_id = item_id_func(item)
+            thread = threading.Thread(
+                target=self._run_item,
+                args=(item, item_id, worker_func),
+                name=f"supervise-{item_id}",
+                daemon=True,
+            )
+            threads[item_id] = thread
+            with self._lock:
+                self._stats.running.append(item_id)
+            if self.listener:
+                self.listener.item_started(item_id, self._stats)
+            thread.start()
+
+    # -- deadlines -----------------------------------------------------------------
+    def _tick(self, threads: dict[str, threading.Thread]) -> bool:
+        """Every deadline, decided on each pass of the main loop. True: the drain gives up."""
+        now = self._clock()
+        if self.item_timeout is not None:
+            with self._lock:
+                overdue = [i for i, since in self._running_since.items() if now - since >= self.item_timeout]
+            for item_id in overdue:
+                self._expire(item_id)
+        self.children.escalate()  # KILL the workers stopped longer ago than the grace
+        if self._drain_deadline is None:
+            return False
+        for item_id in [i for i, t in threads.items() if not t.is_alive()]:
+            del threads[item_id]
+        if not threads:
+            return False
+        if self._give_up_at is None and (now >= self._drain_deadline or self.force_event.is_set()):
+            if not self.force_event.is_set():
+                say(
+                    f"[COORDINATOR] Still running after {self.shutdown_grace:g}s: "
+                    f"{', '.join(sorted(threads))}; killing"
+                )
+            self.children.kill_all()
+            self._give_up_at = now + self.children.sequence.reap
+        return self._give_up_at is not None and now >= self._give_up_at
+
+    def _expire(self, item_id: str) -> None:
+        """--item-timeout: stop this item's run (its process, or its in-process stop flag)."""
+        limit = format_duration(self.item_timeout or 0)
+        reason = f"timed out after {limit} (--item-timeout)"
+        with self._lock:
+            self._running_since.pop(item_id, None)  # once per run
+            hook = self._expiry_hooks.get(item_id)
+        say(f"[{item_id}] TIMED OUT after {limit} (--item-timeout); stopping this item")
+        self.children.fail(item_id, reason)  # a worker process: TERM now, KILL after the grace
+        if hook is not None:
+            hook(reason)
+
+    def on_expiry(self, item_id: str, hook: Callable[[str], None]) -> None:
+        """For a worker_func that runs the item in this process: `hook(reason)` when the item's
+        run passes --item-timeout (it sets the item's stop flag). Cleared when the item ends."""
+        with self._lock:
+            self._expiry_hooks[item_id] = hook
+
+    def _begin_drain(self) -> None:
+        """After the first signal: TERM every worker; the tick KILLs them after the grace (at
+        once on a second signal), and stops waiting `reap` seconds after that."""
+        if self._drain_deadline is not None:
+            return
+        self._drain_deadline = self._clock() + self.shutdown_grace
+        if self._gate is not None:
+            self._gate.close()  # wake items waiting for a key: they stop too
+        self.children.stop_all()
+
     def _never_started(
         self, pending: Iterable[ItemT], item_id_func: Callable[[ItemT], str]
     ) -> list[WorkflowResult]:
@@ -249,39 +336,6 @@ class ParallelCoordinator(Generic[LeaseT]):
             WorkflowResult(item_id_func(item), False, reason, status=ItemStatus.NOT_STARTED)
             for item in pending
         ]
-
-    def _drain(self, threads: dict[str, threading.Thread]) -> None:
-        """After the first signal: TERM every worker, let it reach a checkpoint, KILL it
-        after the grace (at once on a second signal), and always return."""
-        if self._gate is not None:
-            self._gate.close()  # wake items waiting for a key: they stop too
-        self.children.stop_all()
-        deadline = time.monotonic() + self.shutdown_grace
-        give_up: float | None = None
-        while threads:
-            self._announce()
-            for item_id in [i for i, t in threads.items() if not t.is_alive()]:
-                del threads[item_id]
-            now = time.monotonic()
-            if give_up is None and threads and (now >= deadline or self.force_event.is_set()):
-                if not self.force_event.is_set():
-                    say(
-                        f"[COORDINATOR] Still running after {self.shutdown_grace:g}s: "
-                        f"{', '.join(sorted(threads))}; killing"
-                    )
-                self.children.kill_all()
-                give_up = now + self.children.sequence.reap
-            if give_up is not None and now >= give_up:
-                break
-            with self._lock:
-                self._lock.wait(TICK_S)
-        self._announce()
-        for item_id in threads:  # a supervisor that never came back (not a process, or unkillable)
-            self._finish(
-                WorkflowResult(
-                    item_id, False, "still running at the shutdown deadline", status=ItemStatus.INTERRUPTED
-                )
-            )
 
     def _announce(self) -> None:
         if self.stop_event.is_set() and "stop" not in self._announced:
@@ -303,12 +357,16 @@ class ParallelCoordinator(Generic[LeaseT]):
     def _run_item(
         self, item: ItemT, item_id: str, worker_func: Callable[[ItemT, LeaseT | None], object]
     ) -> None:
-        started, started_at = time.monotonic(), time.time()
+        started, started_at = self._clock(), time.time()
         try:
             result = self._attempts(item, item_id, worker_func)
         except Exception as exc:  # never lose the item: the run must go on and count it
             result = WorkflowResult(item_id, False, f"{type(exc).__name__}: {exc}", status=ItemStatus.FAILED)
-        result.duration = time.monotonic() - started
+        finally:
+            with self._lock:
+                self._expiry_hooks.pop(item_id, None)
+                self._running_since.pop(item_id, None)
+        result.duration = self._clock() - started
         result.attempts = self._tries.pop(item_id, 0)
         if result.attempts:
             result.started_at, result.ended_at = started_at, time.time()
@@ -332,7 +390,12 @@ class ParallelCoordinator(Generic[LeaseT]):
                 if attempt > 0 and lease.status is ItemStatus.INTERRUPTED:  # it ran: not "before it started"
                     lease.error = f"{previous}; interrupted: resumable from its checkpoint"
                 return lease
+            with self._lock:
+                self._running_since[item_id] = self._clock()
             outcome, value = call_worker(worker_func, item, lease.credential)
+            with self._lock:
+                self._running_since.pop(item_id, None)
+            self.children.pop_failure(item_id)  # a mark that came as the run ended: not the next run's
             if outcome.started:
                 self._tries[item_id] = self._tries.get(item_id, 0) + 1
             if outcome.status is ItemStatus.CREDENTIAL:

@@ -113,9 +113,13 @@ class Worker(Generic[JobT]):
         self.stop.set(f"signal {signum}")
 
     def _watchdog(self) -> None:
-        """Stop when the coordinator (our parent's side) is gone; never outlive it."""
+        """Stop when the coordinator (our parent's side) is gone; never outlive it.
+
+        The one deadline a worker decides for itself: with its coordinator gone, nobody else
+        can. A stop the coordinator asked for (TERM) is timed by the coordinator's tick, which
+        KILLs the worker's group once the grace has passed."""
         coordinator = int(environment.COORDINATOR_PID.get(self.env) or 0)
-        while not self.stop.is_set():
+        while True:
             time.sleep(WATCHDOG_S)
             gone = os.getppid() != self.parent
             if coordinator and not gone:
@@ -127,6 +131,7 @@ class Worker(Generic[JobT]):
                     pass
             if gone:
                 self.stop.set("coordinator exited")
+                break
         time.sleep(self._exit_after_stop())  # a stop that is not honoured in time: leave anyway
         os._exit(EXIT_INTERRUPTED)
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Generic
 
 from agentos.core import environment
-from agentos.core.durations import format_duration
 from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.redaction import StreamRedactor
 from agentos.core.std_streams import TextSink
@@ -52,7 +51,6 @@ class WorkerLauncher(Generic[JobT]):
         *,
         target: Callable[..., None] | None = None,
         children: ChildRegistry | None = None,
-        item_timeout: float | None = None,
         on_outcome: Callable[[JobT, ItemOutcome], None] | None = None,
     ) -> None:
         if target is None:
@@ -72,8 +70,6 @@ class WorkerLauncher(Generic[JobT]):
         self.last_pids: dict[str, int] = {}  # each item's latest worker, running or not: the joblog
         # The one owner of every live worker: it stops them (TERM, grace, KILL).
         self.children = children or ChildRegistry()
-        self.item_timeout = item_timeout or None  # seconds per run of an item's process; 0: none
-        self._failures: dict[str, str] = {}  # item -> why the runner stopped it (timeout, disk)
         self.on_outcome = on_outcome  # told every attempt's outcome as reported (its token usage)
 
     def __call__(self, job: JobT, credential: dict[str, Credential] | Credential | None) -> ItemOutcome:
@@ -109,11 +105,11 @@ class WorkerLauncher(Generic[JobT]):
         if not started:  # a stop came while the fork server was slow: the item never ran
             out_r.close()
             res_r.close()
+            self.children.pop_failure(job.item_id)
             return ItemOutcome(ItemStatus.INTERRUPTED, error="interrupted before it started", started=False)
         if process.pid is not None:  # set by a successful start()
             self.pids[job.item_id] = self.last_pids[job.item_id] = process.pid
         self.children.add(job.item_id, process)
-        self._failures.pop(job.item_id, None)
         try:
             self._pump(job, process, out_r)
             wait_for_exit(process)  # the registry KILLs it if it outlives a stop
@@ -126,17 +122,11 @@ class WorkerLauncher(Generic[JobT]):
         if self.on_outcome is not None:
             with contextlib.suppress(Exception):  # accounting never costs the item its outcome
                 self.on_outcome(job, outcome)
-        failure = self._failures.pop(job.item_id, None)
+        failure = self.children.pop_failure(job.item_id)  # its --item-timeout, or its log's disk
         if failure is not None and not outcome.status.succeeded:
             kept = f"; checkpoint kept at {job.db_path}" if os.path.exists(job.db_path) else ""
             outcome = ItemOutcome(ItemStatus.FAILED, error=f"{failure}{kept}", rounds=outcome.rounds)
         return outcome
-
-    def _fail_item(self, job: JobT, reason: str) -> None:
-        """Stop this item's worker like a drain (TERM, grace, KILL) and fail the item."""
-        if job.item_id not in self._failures:
-            self._failures[job.item_id] = reason
-            self.children.stop(job.item_id)
 
     @staticmethod
     def _as_mapping(credential: dict[str, Credential] | Credential | None) -> dict[str, Credential]:
@@ -154,21 +144,15 @@ class WorkerLauncher(Generic[JobT]):
         fd = out_r.fileno()
         exited_at: float | None = None
         log_path = self.log_path_for(job)
-        deadline = time.monotonic() + self.item_timeout if self.item_timeout else None
 
         def log_failed(why: str) -> None:  # the item's record is incomplete: stop and fail it
             prefixer.write(f"ERROR: {why}; stopping this item\n")
-            self._fail_item(job, why)
+            self.children.fail(job.item_id, why)
 
         watch = selectors.DefaultSelector()  # epoll: any descriptor number (select() stops at 1024)
         watch.register(fd, selectors.EVENT_READ)
         with ItemLog(log_path, log_failed) as log, contextlib.closing(watch):
             while True:
-                if deadline is not None and time.monotonic() > deadline:
-                    deadline = None
-                    timeout = format_duration(self.item_timeout or 0)
-                    prefixer.write(f"TIMED OUT after {timeout} (--item-timeout); stopping this item\n")
-                    self._fail_item(job, f"timed out after {timeout} (--item-timeout)")
                 if watch.select(0.1):
                     try:
                         data = os.read(fd, READ_CHUNK)

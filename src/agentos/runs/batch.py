@@ -126,7 +126,9 @@ def run_batch(
             listeners = ListenerGroup(progress, record)
             sys.stdout = router  # type: ignore[assignment]  # typeshed: sys.stdout is exactly TextIO
             try:
-                coordinator = ParallelCoordinator(parallel, pools, listener=listeners, no_wait=no_wait)
+                coordinator = ParallelCoordinator(
+                    parallel, pools, listener=listeners, no_wait=no_wait, item_timeout=item_timeout
+                )
                 if fail_fast:
                     listeners.listeners.append(FailFast(coordinator.stop_admitting))
                 if spend is not None:  # --max-cost stops admissions the way --fail-fast does
@@ -173,7 +175,6 @@ def run_batch(
                     env,
                     ITEM_RUNNER,
                     children=coordinator.children,
-                    item_timeout=item_timeout,
                     on_outcome=spend.record if spend is not None else None,
                 )
                 locks = ItemLocks(runner)  # one owner per item, across every run on the machine

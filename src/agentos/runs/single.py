@@ -133,7 +133,7 @@ def _run_single(
     record: RunProgress | None = None,
 ) -> tuple[int, WorkflowResult | None]:
     """The exit code, and the item's result (None: it never got one)."""
-    coordinator = ParallelCoordinator(1, pools, no_wait=no_wait, listener=record)
+    coordinator = ParallelCoordinator(1, pools, no_wait=no_wait, listener=record, item_timeout=item_timeout)
     print(f"[COORDINATOR] {job.item_id}: {banner}")
     timed_out = threading.Event()
     limit = format_duration(item_timeout or 0)
@@ -146,19 +146,12 @@ def _run_single(
             print(f"[COORDINATOR] {item.item_id}: keys {keys or '-'}; checkpoint DB {item.db_path}")
         stop = _ItemStop(coordinator.stop_event)  # Ctrl+C, or this item's own time limit
 
-        def expire() -> None:  # a timer thread, not a signal handler
+        def expire(reason: str) -> None:  # called from the coordinator's tick, which decides it
             timed_out.set()
             stop.set(f"timed out after {limit}")
 
-        timer = threading.Timer(item_timeout, expire) if item_timeout else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
-            outcome = run_item(item, stop=stop, credentials=lease or {}, say=print)
-        finally:
-            if timer is not None:
-                timer.cancel()
+        coordinator.on_expiry(item.item_id, expire)
+        outcome = run_item(item, stop=stop, credentials=lease or {}, say=print)
         if spend is not None:
             spend.record(item, outcome)
         return outcome
