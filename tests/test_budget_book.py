@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from agentos.core.printing import Lines
 from agentos.keys.budget_book import NOTE_AFTER_S, NOTE_EVERY_S, BudgetBook, Grant
 from agentos.llm.rate_limits import Budget, Outcome, RateLimitInfo
 from tests.helpers.rate_sim import FakeClock, FakePool, simulate
@@ -14,8 +15,8 @@ from tests.helpers.rate_sim import FakeClock, FakePool, simulate
 def book_with(keys: int = 3, concurrency: int = 4, rpm: int | None = None):  # type: ignore[no-untyped-def]
     clock = FakeClock()
     pool = FakePool(clock, [f"k{i}" for i in range(1, keys + 1)], concurrency, rpm)
-    lines: list[str] = []
-    return BudgetBook({"openai": pool}, clock=clock, say=lines.append), clock, pool, lines
+    lines = Lines()
+    return BudgetBook({"openai": pool}, clock=clock, console=lines), clock, pool, lines
 
 
 def info(limit: int, remaining: int, reset: float) -> RateLimitInfo:

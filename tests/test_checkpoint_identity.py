@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentos.core.paths import checkpoint_db_path, workspace_key
+from agentos.core.printing import STDOUT
 from tests.helpers.cli import DEMO, run_cli, run_dirs
 from tests.helpers.live_run import LiveRun, kill_all
 
@@ -233,7 +234,7 @@ def test_read_only_look_at_a_live_wal_db_creates_nothing(tmp_path: Path) -> None
     path = tmp_path / "lld_workflow_3.db"
     owner = Owner(str(tmp_path), "lld_workflow", "3", "ab" * 32)
     store = CheckpointStore(path)
-    assert store.prepare(owner, fresh=False, say=print).value == "new"
+    assert store.prepare(owner, fresh=False, console=STDOUT).value == "new"
     store.open()
     assert not has_checkpoint(path), "set-up alone is no checkpoint"
     conn = sqlite3.connect(path)  # a writer that never closes, like a killed worker

@@ -42,12 +42,13 @@ def run(ws: Path, key: str, stop_after: int | None = None) -> ItemStatus:
     stop = StopFlag()
     started = 0
 
-    def say(line: str) -> None:
-        nonlocal started
-        if line.startswith(">>> Executing:"):
-            started += 1
-            if stop_after is not None and started >= stop_after:
-                stop.set("test interrupt")
+    class Counting:
+        def line(self, line: str) -> None:
+            nonlocal started
+            if line.startswith(">>> Executing:"):
+                started += 1
+                if stop_after is not None and started >= stop_after:
+                    stop.set("test interrupt")
 
     job = ItemJob(
         kind=WorkflowKind.LLD,
@@ -58,7 +59,7 @@ def run(ws: Path, key: str, stop_after: int | None = None) -> ItemStatus:
         drafter="mock",
         reviewer="mock",
     )
-    return run_item(job, stop=stop, credentials=MOCK, say=say).status
+    return run_item(job, stop=stop, credentials=MOCK, console=Counting()).status
 
 
 def designs(ws: Path) -> dict[str, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentos.core.errors import ConfigError
+from agentos.core.printing import Lines
 from agentos.tracker.github import GitHubTracker
 from tests.helpers.cli import run_cli
 from tests.helpers.fake_github import TOKEN, FakeGitHub
@@ -20,7 +21,7 @@ def tracker(
     server: FakeGitHub, waits: list[float], token: str = TOKEN, label: str | None = None
 ) -> GitHubTracker:
     return GitHubTracker(
-        server.repo, token, api_url=server.url, label=label, sleep=waits.append, say=lambda s: None
+        server.repo, token, api_url=server.url, label=label, sleep=waits.append, console=Lines()
     )
 
 

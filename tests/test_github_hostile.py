@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agentos.core.errors import ConfigError
+from agentos.core.printing import Lines
 from agentos.core.redaction import clear_secrets, register_secret
 from agentos.tracker.github import GitHubTracker
 from tests.helpers.cli import run_cli
@@ -23,9 +24,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def tracker(server: FakeGitHub, **kwargs: Any) -> GitHubTracker:
-    t = GitHubTracker(
-        server.repo, TOKEN, api_url=server.url, sleep=lambda s: None, say=lambda s: None, **kwargs
-    )
+    t = GitHubTracker(server.repo, TOKEN, api_url=server.url, sleep=lambda s: None, console=Lines(), **kwargs)
     t.verify()
     return t
 

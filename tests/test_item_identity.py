@@ -17,6 +17,7 @@ from agentos.core.item_identity import (
     valid_issue_number,
 )
 from agentos.core.paths import Workspace, sanitize_identifier
+from agentos.core.printing import Lines
 from agentos.tracker.github import GitHubTracker
 from agentos.tracker.local import LocalTracker
 from agentos.workflows.pending import pending_briefs, skip_warnings
@@ -129,8 +130,8 @@ def test_skip_warnings_use_one_wording(tmp_path: Path) -> None:
 
 def test_github_numbers_out_of_range_are_ignored_or_refused() -> None:
     with FakeGitHub() as server:
-        said: list[str] = []
-        tracker = GitHubTracker(server.repo, TOKEN, api_url=server.url, sleep=lambda s: None, say=said.append)
+        said = Lines()
+        tracker = GitHubTracker(server.repo, TOKEN, api_url=server.url, sleep=lambda s: None, console=said)
         server.issues[int(HUGE)] = {"number": int(HUGE), "title": "Huge", "body": "b", "state": "open"}
         server.issues[0] = {"number": 0, "title": "Zero", "body": "b", "state": "open"}
         assert tracker.open_issue_numbers() == [1, 2, 4]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agentos.core.printing import Lines
 from agentos.core.redaction import redact
 from agentos.keys.budget_book import BudgetBook
 from agentos.keys.key_budget import LimitSource
@@ -37,7 +38,7 @@ class RealClock:
 @pytest.fixture
 def served():  # type: ignore[no-untyped-def]
     pool = FakePool(RealClock(), ["k1", "k2"], per_key_concurrency=4)  # type: ignore[arg-type]
-    book = BudgetBook({"openai": pool}, say=lambda line: None)
+    book = BudgetBook({"openai": pool}, console=Lines())
     server = PermitServer(book)
     env = server.start()
     yield server, book, pool, env
@@ -185,13 +186,13 @@ def test_strategy_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- the worker's paced provider, against a real SDK and server ---------------------------
 
 
-def paced(env: dict[str, str], lines: list[str], fallback=None):  # type: ignore[no-untyped-def]
+def paced(env: dict[str, str], lines: Lines, fallback=None):  # type: ignore[no-untyped-def]
     from agentos.keys.paced_provider import PacedProvider
     from agentos.llm.registry import ProviderSpec
 
     client = PermitClient.from_env(env)
     assert client is not None
-    return PacedProvider(ProviderSpec.parse("openai:gpt-test"), client, fallback, lines.append)
+    return PacedProvider(ProviderSpec.parse("openai:gpt-test"), client, fallback, lines)
 
 
 def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -208,7 +209,7 @@ def test_paced_calls_report_the_providers_numbers(served, monkeypatch: pytest.Mo
     from agentos.llm.errors import RateLimited
 
     _, book, _, env = served
-    lines: list[str] = []
+    lines = Lines()
     with RateLimitedServer(limit=2, window=30.0, latency=0.0) as server:
         monkeypatch.setenv("AGENTOS_OPENAI_BASE_URL", server.url + "/v1")
         provider = paced(env, lines)
@@ -235,7 +236,7 @@ def test_without_a_reachable_channel_calls_go_unpaced_on_the_items_key(
     from tests.helpers.fake_llm_servers import FakeLLMServer
 
     env = {ADDRESS_ENV: str(tmp_path / "gone.sock"), AUTHKEY_ENV: os.urandom(32).hex()}
-    lines: list[str] = []
+    lines = Lines()
     with FakeLLMServer("openai") as server:
         monkeypatch.setenv("AGENTOS_OPENAI_BASE_URL", server.url + "/v1")
         provider = paced(env, lines, Credential("own", "sk-own-key-123456", "openai"))
@@ -250,7 +251,7 @@ def test_a_closed_channel_interrupts_the_call(served) -> None:  # type: ignore[n
     from agentos.llm.base import CompletionRequest
 
     server, _, _, env = served
-    provider = paced(env, [])
+    provider = paced(env, Lines())
     server.close()
     with pytest.raises(Interrupted, match="resumable"):
         provider.complete(CompletionRequest("x"))

@@ -10,6 +10,7 @@ import pytest
 from agentos.core.events import read_audit
 from agentos.core.outcome import ItemStatus
 from agentos.core.paths import checkpoint_db_path
+from agentos.core.printing import Lines
 from agentos.core.stop_flag import StopFlag
 from agentos.keys.sources import Credential
 from agentos.llm.anthropic_api import AnthropicProvider
@@ -222,9 +223,9 @@ def _job(demo: Path, home: Path, key: str, **kw: Any) -> ItemJob:
 
 
 def _run(job: ItemJob) -> tuple[Any, list[str]]:
-    lines: list[str] = []
+    lines = Lines()
     creds = {"openai": Credential("openai-key-1", "sk-good-key-1", "openai")}
-    return run_item(job, stop=StopFlag(), credentials=creds, say=lines.append), lines
+    return run_item(job, stop=StopFlag(), credentials=creds, console=lines), lines
 
 
 @pytest.fixture

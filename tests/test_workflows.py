@@ -8,6 +8,7 @@ import pytest
 from agentos.core.events import read_audit
 from agentos.core.outcome import ItemStatus
 from agentos.core.paths import Workspace, checkpoint_db_path
+from agentos.core.printing import Lines
 from agentos.core.stop_flag import StopFlag
 from agentos.keys.sources import Credential
 from agentos.tracker.base import filing_marker
@@ -35,8 +36,8 @@ def job(ws: Path, home: Path, kind: WorkflowKind, key: str, **kw: object) -> Ite
 
 
 def run(j: ItemJob, stop: StopFlag | None = None):  # type: ignore[no-untyped-def]
-    lines: list[str] = []
-    outcome = run_item(j, stop=stop or StopFlag(), credentials=MOCK, say=lines.append)
+    lines = Lines()
+    outcome = run_item(j, stop=stop or StopFlag(), credentials=MOCK, console=lines)
     return outcome, lines
 
 

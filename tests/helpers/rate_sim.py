@@ -16,6 +16,7 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
+from agentos.core.printing import Lines
 from agentos.keys.budget_book import BudgetBook, Grant
 from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, LLMError
@@ -114,7 +115,7 @@ def simulate(
     clock = FakeClock()
     pool = FakePool(clock, [f"k{i}" for i in range(1, keys + 1)], per_key_concurrency, rpm)
     server = SimServer(clock, limit, window, headers)
-    book = BudgetBook({"openai": pool}, clock=clock, say=lambda line: None)
+    book = BudgetBook({"openai": pool}, clock=clock, console=Lines())
     seq = itertools.count()
     events: list[tuple[float, int, str, tuple[object, ...]]] = []
 

@@ -1,8 +1,8 @@
 """The coordinator is the only writer to the console. Everything goes through here.
 
-`ConsoleRouter` replaces `sys.stdout` during a batch: it gathers each thread's writes
-into whole lines and writes every line once, above the progress bar on a terminal, and
-to `coordinator.log`. `ProgressDisplay` draws the bar (rich, on a terminal) or prints a
+`ConsoleRouter` is a run's one console (`core.printing.Console`), handed to every part
+that speaks: it gathers each thread's writes into whole lines and writes every line once,
+redacted, above the progress bar on a terminal, and to `coordinator.log`. `ProgressDisplay` draws the bar (rich, on a terminal) or prints a
 plain progress line each time an item ends (CI, pipes).
 """
 
@@ -39,7 +39,7 @@ def progress_bar(done: int, total: int, width: int = BAR_WIDTH, interrupted: int
 
 
 class ConsoleRouter(io.TextIOBase):
-    """A `sys.stdout` stand-in: line-atomic across threads, mirrored to a log.
+    """The run's console: line-atomic across threads, mirrored to a log.
 
     A real `io.TextIOBase`, so it can stand wherever a `TextIO` is expected. Its owner
     closes it explicitly; garbage collection never closes what it wraps.

@@ -28,7 +28,7 @@ from agentos.core import stop_signals
 from agentos.core.durations import format_duration
 from agentos.core.errors import CredentialSourceError
 from agentos.core.outcome import ItemOutcome, ItemStatus
-from agentos.core.printing import say
+from agentos.core.printing import STDOUT, Console
 from agentos.engine.children import SHUTDOWN_GRACE_S, ChildRegistry, TermSequence
 from agentos.engine.credential_gate import CredentialGate, CredentialSource, LeaseT
 from agentos.engine.outcomes import call_worker
@@ -97,13 +97,15 @@ class ParallelCoordinator(Generic[LeaseT]):
         shutdown_grace: float = SHUTDOWN_GRACE_S,
         item_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        console: Console = STDOUT,
     ) -> None:
+        self.console = console  # every line the coordinator says: the run's console, passed in
         if max_workers is None:
             max_workers = self.DEFAULT_PARALLELISM
         if max_workers < 1:
             raise ValueError(f"parallelism must be at least 1, got {max_workers}")
         if max_workers > self.MAX_PARALLELISM:
-            say(f"[COORDINATOR] Warning: parallelism {max_workers} capped at {self.MAX_PARALLELISM}")
+            console.line(f"[COORDINATOR] Warning: parallelism {max_workers} capped at {self.MAX_PARALLELISM}")
             max_workers = self.MAX_PARALLELISM
         self.max_workers = max_workers
         self.credentials = credential_coordinator
@@ -122,6 +124,7 @@ class ParallelCoordinator(Generic[LeaseT]):
                 self.stop_event,
                 no_wait=no_wait,
                 acquire_timeout=acquire_timeout,
+                console=console,
             )
             if credential_coordinator is not None
             else None
@@ -204,9 +207,11 @@ class ParallelCoordinator(Generic[LeaseT]):
         items = list(items)
         self._stats = ProgressStats(total=len(items))
         if dry_run:
-            say(f"[COORDINATOR] Dry run mode: {len(items)} item(s) would run, parallelism {self.max_workers}")
+            self.console.line(
+                f"[COORDINATOR] Dry run mode: {len(items)} item(s) would run, parallelism {self.max_workers}"
+            )
             for item in items:
-                say(f"[COORDINATOR]   {item_id_func(item)}")
+                self.console.line(f"[COORDINATOR]   {item_id_func(item)}")
             return self._stats, []
         installed = self._install_signal_handlers()
         pending = deque(items)
@@ -292,7 +297,7 @@ class ParallelCoordinator(Generic[LeaseT]):
             return False
         if self._give_up_at is None and (now >= self._drain_deadline or self.force_event.is_set()):
             if not self.force_event.is_set():
-                say(
+                self.console.line(
                     f"[COORDINATOR] Still running after {self.shutdown_grace:g}s: "
                     f"{', '.join(sorted(threads))}; killing"
                 )
@@ -307,7 +312,7 @@ class ParallelCoordinator(Generic[LeaseT]):
         with self._lock:
             self._running_since.pop(item_id, None)  # once per run
             hook = self._expiry_hooks.get(item_id)
-        say(f"[{item_id}] TIMED OUT after {limit} (--item-timeout); stopping this item")
+        self.console.line(f"[{item_id}] TIMED OUT after {limit} (--item-timeout); stopping this item")
         self.children.fail(item_id, reason)  # a worker process: TERM now, KILL after the grace
         if hook is not None:
             hook(reason)
@@ -343,16 +348,16 @@ class ParallelCoordinator(Generic[LeaseT]):
             reason = (
                 f" ({self.interrupted_by()})" if self.stop_signal is None and self.interrupted_by() else ""
             )
-            say(f"[COORDINATOR] Shutting down{reason}... waiting for workers to checkpoint")
+            self.console.line(f"[COORDINATOR] Shutting down{reason}... waiting for workers to checkpoint")
         if self.admission_stop_reason is not None and "admission" not in self._announced:
             self._announced.add("admission")
-            say(
+            self.console.line(
                 f"[COORDINATOR] Stopping early: {self.admission_stop_reason}. "
                 "No new item starts; running items finish."
             )
         if self.force_event.is_set() and "force" not in self._announced:
             self._announced.add("force")
-            say("[COORDINATOR] Second interrupt: stopping workers now")
+            self.console.line("[COORDINATOR] Second interrupt: stopping workers now")
 
     def _run_item(
         self, item: ItemT, item_id: str, worker_func: Callable[[ItemT, LeaseT | None], object]

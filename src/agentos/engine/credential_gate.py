@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from agentos.core.errors import CredentialSourceError
-from agentos.core.printing import say
+from agentos.core.printing import STDOUT, Console
 from agentos.llm.errors import LLMError, RateLimited
 from agentos.llm.mock import simulate_429_enabled, simulated_retry_after
 
@@ -55,7 +55,9 @@ class CredentialGate(Generic[LeaseT]):
         *,
         no_wait: bool = False,
         acquire_timeout: float | None = None,
+        console: Console = STDOUT,
     ) -> None:
+        self.console = console
         self.source = source
         self.max_workers = max_workers
         self.stop = stop
@@ -82,10 +84,12 @@ class CredentialGate(Generic[LeaseT]):
     def _acquire(self, item_id: str) -> LeaseT | None:
         credential = self.source.acquire(timeout=0)
         if credential is None and not self.stop.is_set() and not self.stop_if_dead():
-            say(f"[COORDINATOR] {item_id} waiting for a key")
+            self.console.line(f"[COORDINATOR] {item_id} waiting for a key")
             credential = self.source.acquire(timeout=self.acquire_timeout)
         if credential is not None and simulate_429_enabled() and self._take_simulation():
-            say("[COORDINATOR] Simulated HTTP 429 on the first credential (AGENTOS_SIMULATE_429)")
+            self.console.line(
+                "[COORDINATOR] Simulated HTTP 429 on the first credential (AGENTOS_SIMULATE_429)"
+            )
             self.source.release(credential, rate_limited=True, backoff_seconds=simulated_retry_after())
             return self._acquire(item_id)
         return credential
@@ -155,7 +159,7 @@ class CredentialGate(Generic[LeaseT]):
                 return False
             self.dead = [str(line) for line in lines]
             for line in self.dead:
-                say(f"[COORDINATOR] No usable key left: {line}")
+                self.console.line(f"[COORDINATOR] No usable key left: {line}")
             self.stop.set()
         self.close()  # wake items waiting for a key: none will come
         return True
@@ -163,7 +167,7 @@ class CredentialGate(Generic[LeaseT]):
     def _warn_once(self, operation: str, exc: Exception) -> None:
         if operation not in self._warned:
             self._warned.add(operation)
-            say(f"[COORDINATOR] Warning: {CredentialSourceError(operation, exc)}; ignoring it")
+            self.console.line(f"[COORDINATOR] Warning: {CredentialSourceError(operation, exc)}; ignoring it")
 
     def effective_limit(self, work_waiting: bool) -> int:
         """Fewer than 2 usable keys: parallelism drops to that number; none: pause all."""
@@ -185,19 +189,23 @@ class CredentialGate(Generic[LeaseT]):
 
     def _announce(self, state: str, usable: int) -> None:
         if state == "paused":
-            say(f"[COORDINATOR] Credential pool exhausted. Pausing all workflows... {self._eta()}")
+            self.console.line(
+                f"[COORDINATOR] Credential pool exhausted. Pausing all workflows... {self._eta()}"
+            )
             if self.no_wait:
                 self.exhausted_stop = True
                 self.stop.set()
         elif self._state == "paused":
-            say("[COORDINATOR] Credentials available. Resuming...")
+            self.console.line("[COORDINATOR] Credentials available. Resuming...")
         if state == "reduced":  # normal queueing, not an exhausted pool
-            say(
+            self.console.line(
                 f"[COORDINATOR] {usable} usable key: running {usable} item at a time "
                 f"(parallelism {self.max_workers} when more keys are free)"
             )
         elif state == "full" and self._state == "reduced":
-            say(f"[COORDINATOR] {usable} usable credentials: parallelism back to {self.max_workers}")
+            self.console.line(
+                f"[COORDINATOR] {usable} usable credentials: parallelism back to {self.max_workers}"
+            )
 
     def _eta(self) -> str:
         earliest_available = capability(self.source, "earliest_available")

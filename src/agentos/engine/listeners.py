@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentos.core.outcome import ItemOutcome, ItemStatus
-from agentos.core.printing import say
+from agentos.core.outcome import ItemStatus
+from agentos.core.printing import STDOUT, Console
 
 if TYPE_CHECKING:
     from agentos.engine.coordinator import Listener, ProgressStats, WorkflowResult
@@ -49,18 +49,19 @@ class FailFast:
 class VerboseListener:
     """-v: a coordinator line when each item starts and ends, with its log file."""
 
-    def __init__(self, log_for: Callable[[str], Path | None]) -> None:
+    def __init__(self, log_for: Callable[[str], Path | None], console: Console = STDOUT) -> None:
         self.log_for = log_for
+        self.console = console
 
     def item_started(self, item_id: str, stats: ProgressStats) -> None:
         log = self.log_for(item_id)
         where = f"; log {log}" if log else ""
-        say(f"[COORDINATOR] Started {item_id} ({len(stats.running)} running){where}")
+        self.console.line(f"[COORDINATOR] Started {item_id} ({len(stats.running)} running){where}")
 
     def item_finished(self, result: WorkflowResult, stats: ProgressStats) -> None:
-        rounds = f", {result.value.rounds} review round(s)" if isinstance(result.value, ItemOutcome) else ""
+        rounds = f", {result.outcome.rounds} review round(s)" if result.outcome is not None else ""
         error = f": {result.error}" if result.error else ""
-        say(
+        self.console.line(
             f"[COORDINATOR] Finished {result.item_id}: {result.status.value}{rounds}, "
             f"{result.duration:.1f}s{error}"
         )

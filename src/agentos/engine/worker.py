@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Generic, Protocol, TypeVar
@@ -24,6 +23,7 @@ from typing import Generic, Protocol, TypeVar
 from agentos.core import environment, stop_signals
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
 from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.printing import STDOUT, Console
 from agentos.core.stop_flag import StopFlag
 
 
@@ -45,7 +45,7 @@ class Runner(Protocol[JobT_contra]):
     """Runs one item in the worker process, to an honest outcome. A module-level function:
     it is pickled by reference to reach the fork server."""
 
-    def __call__(self, job: JobT_contra, stop: StopFlag, say: Callable[[str], None]) -> ItemOutcome: ...
+    def __call__(self, job: JobT_contra, stop: StopFlag, console: Console) -> ItemOutcome: ...
 
 
 RunnerRef = str  # "package.module:function": a Runner named, so the coordinator never imports it
@@ -88,6 +88,7 @@ class Worker(Generic[JobT]):
         self, runner: Runner[JobT], job: JobT, output: Connection, result: Connection, env: dict[str, str]
     ) -> None:
         self.runner = runner
+        self.console: Console = STDOUT  # after initialize(): the item's output pipe
         self.job = job
         self.output = output
         self.result = result
@@ -143,12 +144,8 @@ class Worker(Generic[JobT]):
         return min(max(value, 0.1), 60.0) if value == value else DEFAULT_EXIT_AFTER_STOP_S
 
     def run(self) -> ItemOutcome:
-        self._say(f">>> Worker process {os.getpid()} started; checkpoint DB {self.job.db_path}")
-        return self.runner(self.job, self.stop, self._say)
-
-    @staticmethod
-    def _say(line: str) -> None:
-        sys.stdout.write(line + "\n")
+        self.console.line(f">>> Worker process {os.getpid()} started; checkpoint DB {self.job.db_path}")
+        return self.runner(self.job, self.stop, self.console)
 
     def shutdown(self, outcome: ItemOutcome) -> int:
         with contextlib.suppress(OSError, ValueError):

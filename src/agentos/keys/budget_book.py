@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agentos.core.printing import say as default_say
+from agentos.core.printing import STDOUT, Console
 from agentos.keys.key_budget import INF, KeyBudget
 from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, LLMError
@@ -57,12 +57,12 @@ class BudgetBook:
         *,
         rpm: int | None = None,
         clock: Callable[[], float] = time.monotonic,
-        say: Callable[[str], None] = default_say,
+        console: Console = STDOUT,
     ) -> None:
         self.pools = dict(pools)
         self.rpm = rpm  # for keys that declare none themselves
         self.clock = clock
-        self.say = say
+        self.console = console
         self._cond = threading.Condition()
         self._closed = False
         self._ids = itertools.count(1)
@@ -213,7 +213,7 @@ class BudgetBook:
         self._noted[provider] = now
         self.notes += 1
         waiting = len(self._queues[provider])
-        self.say(
+        self.console.line(
             f"[COORDINATOR] pool at capacity: {self._describe(provider, now)}; "
             f"{waiting} call{'s' if waiting != 1 else ''} waiting"
         )

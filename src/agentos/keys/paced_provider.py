@@ -9,11 +9,11 @@ numbers (or its 429) go back to the coordinator's budgets. A 429 is still raised
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from agentos.core import environment
 from agentos.core.errors import Interrupted
+from agentos.core.printing import STDOUT, Console
 from agentos.keys.permit_client import PermitClient, PermitUnavailable, shared_client
 from agentos.keys.sources import Credential
 from agentos.llm.base import Completion, CompletionRequest, Provider
@@ -62,7 +62,7 @@ class PacedProvider:
         spec: ProviderSpec,
         client: PermitClient,
         fallback: Credential | None,
-        say: Callable[[str], None] = print,
+        console: Console = STDOUT,
         timeout_s: float | None = None,
     ) -> None:
         self.name = spec.provider
@@ -71,7 +71,7 @@ class PacedProvider:
         self._spec = spec
         self._client = client
         self._fallback = fallback
-        self._say = say
+        self._console = console
         self._observer = _observer()
         self._clients: dict[str, Provider] = {}
         self._unpaced = False
@@ -95,12 +95,12 @@ class PacedProvider:
             if exc.closed:
                 raise Interrupted(f"interrupted ({exc}); resumable from the last checkpoint") from None
             self._unpaced = True
-            self._say(f"    WARNING: {exc}; calls go out unpaced with the item's own key")
+            self._console.line(f"    WARNING: {exc}; calls go out unpaced with the item's own key")
             return self._unpaced_call(request)
         provider, observer = self._for(permit.key, permit.secret), self._observer
         self.key_name = permit.key
         wait = f", after waiting {permit.waited:.1f}s for budget" if permit.waited >= SHOW_WAIT_S else ""
-        self._say(f"    permit: key {permit.key}{wait}")
+        self._console.line(f"    permit: key {permit.key}{wait}")
         observer.reset()
         try:
             result = provider.complete(request)
@@ -129,7 +129,7 @@ class PacedProvider:
 def paced_provider(
     spec: ProviderSpec,
     fallback: Credential | None,
-    say: Callable[[str], None],
+    console: Console,
     timeout_s: float | None = None,
 ) -> PacedProvider | None:
     """A paced client when this worker runs under a coordinator that paces calls, else None.
@@ -137,4 +137,4 @@ def paced_provider(
     if spec.is_mock:
         return None
     client = shared_client()
-    return PacedProvider(spec, client, fallback, say, timeout_s) if client is not None else None
+    return PacedProvider(spec, client, fallback, console, timeout_s) if client is not None else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentos.core.printing import STDOUT, Console
 from agentos.core.wording import counted
 from agentos.keys.budget_book import BudgetBook
 from agentos.keys.permit_server import PermitServer, RateStrategy, rate_strategy
@@ -18,14 +19,14 @@ from agentos.keys.pools import PoolSet
 
 
 class Pacing:
-    def __init__(self, pools: PoolSet, rpm: int | None = None) -> None:
+    def __init__(self, pools: PoolSet, rpm: int | None = None, console: Console = STDOUT) -> None:
         self.pools = pools
         self.strategy = rate_strategy()  # a bad value is a ConfigError (exit 2), before anything starts
         paced = {p: pool for p, pool in pools.pools.items() if p != "mock"}
         self.book: BudgetBook | None = None
         self.server: PermitServer | None = None
         if self.strategy is RateStrategy.PACED and paced:
-            self.book = BudgetBook(paced, rpm=rpm)
+            self.book = BudgetBook(paced, rpm=rpm, console=console)
             self.server = PermitServer(self.book)
 
     @property

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from agentos.core.printing import say
+from agentos.core.printing import STDOUT, Console
 from agentos.core.retry_hints import clamp_reset_at, clamp_retry_after, clamp_until
 from agentos.keys.sources import Credential
 from agentos.keys.state import CredentialState
@@ -69,10 +69,12 @@ class CredentialCoordinator(Generic[T]):
         state: CredentialState | None = None,
         source: Callable[[], Sequence[Credential]] | None = None,
         rng: random.Random | None = None,
+        console: Console = STDOUT,
     ) -> None:
         if per_key_concurrency < 1:
             raise ValueError("per_key_concurrency must be at least 1")
         self.per_key_concurrency = per_key_concurrency
+        self.console = console  # where cool-downs and reloads are said; a run passes its own
         self._clock = clock
         self._state = state
         self._source = source
@@ -132,7 +134,9 @@ class CredentialCoordinator(Generic[T]):
         if seconds is None:
             seconds = self._backoff(entry.strikes)
         entry.cooldown_until = max(entry.cooldown_until, self._clock() + seconds)
-        say(f"[COORDINATOR] Credential {entry.cred.name} rate-limited; cooling down for {seconds:.1f}s")
+        self.console.line(
+            f"[COORDINATOR] Credential {entry.cred.name} rate-limited; cooling down for {seconds:.1f}s"
+        )
         self._save_state()
 
     def report(self, key: T, error: LLMError) -> None:
@@ -163,7 +167,7 @@ class CredentialCoordinator(Generic[T]):
         if isinstance(error, QuotaExhausted):
             reset_at = clamp_reset_at(error.reset_at, self._clock())
             entry.quota_until = reset_at or self._clock() + DEFAULT_QUOTA_S
-            say(
+            self.console.line(
                 f"[COORDINATOR] Credential {entry.cred.name} quota exhausted; out until "
                 f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.quota_until))}"
             )
@@ -172,7 +176,7 @@ class CredentialCoordinator(Generic[T]):
             first = entry.disabled is None  # the permit channel reports it first, the item after
             entry.disabled = str(error) or "rejected by the provider"
             if first:
-                say(
+                self.console.line(
                     f"[COORDINATOR] Credential {entry.cred.name} was rejected (auth error); "
                     f"disabled for this run. Check or replace it ({entry.cred.source()})."
                 )
@@ -273,9 +277,17 @@ class CredentialCoordinator(Generic[T]):
                 self._original[cred.name] = cred  # type: ignore[assignment]  # a reloading source is built with Credentials only
                 added.append(cred.name)
         if added:
-            say(f"[COORDINATOR] Credentials file changed: added or re-enabled {', '.join(added)}")
+            self.console.line(
+                f"[COORDINATOR] Credentials file changed: added or re-enabled {', '.join(added)}"
+            )
             self._load_state(added)
             self._cond.notify_all()
+
+    def use_console(self, console: Console) -> None:
+        """Say everything from now on to `console`: the pool's own lines and its state file's."""
+        self.console = console
+        if self._state is not None:
+            self._state.console = console
 
     def _load_state(self, names: list[str] | None = None) -> None:
         """Apply marks left by earlier runs (or other runs) to `names` (default: all keys)."""
@@ -290,7 +302,7 @@ class CredentialCoordinator(Generic[T]):
                 key.cooldown_until = max(key.cooldown_until, clamp_until(mark["cooldown_until"], now))
                 key.quota_until = max(key.quota_until, clamp_until(mark["quota_until"], now))
                 if max(key.cooldown_until, key.quota_until) > now:
-                    say(
+                    self.console.line(
                         f"[COORDINATOR] Credential {name} is still cooling down from an earlier "
                         f"run ({max(key.cooldown_until, key.quota_until) - now:.0f}s left)"
                     )

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from agentos.core.errors import ConfigError
 from agentos.core.paths import credential_state_file
+from agentos.core.printing import Console
 from agentos.core.redaction import register_secret
 from agentos.keys.pool import CredentialCoordinator
 from agentos.keys.sources import Credential, load_credentials, no_key_message
@@ -22,6 +23,11 @@ Lease = dict[str, Credential]
 class PoolSet:
     def __init__(self, pools: dict[str, CredentialCoordinator[Credential]]) -> None:
         self.pools = pools
+
+    def use_console(self, console: Console) -> None:
+        """Say everything from now on to `console` (a run's): the pools are built before it exists."""
+        for pool in self.pools.values():
+            pool.use_console(console)
 
     @classmethod
     def load(cls, providers: Sequence[str], per_key_concurrency: int = 1) -> PoolSet:

@@ -21,7 +21,7 @@ from typing import Any
 from agentos.core import safe_json
 from agentos.core.atomic_file import write_text_atomic
 from agentos.core.errors import FileRefused
-from agentos.core.printing import say
+from agentos.core.printing import STDOUT, Console
 from agentos.core.workspace_files import read_home_file
 
 FIELDS = ("cooldown_until", "quota_until")
@@ -56,15 +56,16 @@ class CredentialState:
     Only key names are stored, never keys.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, console: Console = STDOUT) -> None:
         self.path = path
+        self.console = console  # a run's console, once the run has one (PoolSet.use_console)
         self._warned: set[str] = set()
         self._memory_only = False  # the file is not a small regular file: never touch it again
 
     def _warn_once(self, kind: str, message: str) -> None:
         if kind not in self._warned:
             self._warned.add(kind)
-            say(f"[COORDINATOR] Warning: {message}")
+            self.console.line(f"[COORDINATOR] Warning: {message}")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -109,25 +109,30 @@ def run_batch(
 ) -> int:
     """Run every key's item in its own process, at most `parallel` at once."""
     started = time.time()
-    pacing = Pacing(pools, rpm)  # before the run folder: a bad AGENTOS_RATE_STRATEGY is exit 2
+    # The run's one console, passed to every part that speaks (nothing swaps sys.stdout).
+    # A closed or broken stdout never fails an item: the run goes on, recorded in run_dir.
+    terminal = Terminal(sys.stdout)
+    live = terminal.isatty() and os.environ.get("TERM") != "dumb"
+    router = ConsoleRouter(terminal, None, console_filter(verbosity))
+    pacing = Pacing(pools, rpm, router)  # before the run folder: a bad AGENTOS_RATE_STRATEGY is exit 2
+    pools.use_console(router)
     try:
         run_dir = new_run_dir()
-        stdout = sys.stdout
-        # A closed or broken stdout never fails an item: the run goes on, recorded in run_dir.
-        terminal = Terminal(stdout)
-        live = terminal.isatty() and os.environ.get("TERM") != "dumb"
         with quietly_closed(open(run_dir / "coordinator.log", "a", encoding="utf-8")) as raw_log:
-            coordinator_log = TimestampedLog(raw_log)
-            router = ConsoleRouter(terminal, coordinator_log, console_filter(verbosity))
+            coordinator_log = router.log = TimestampedLog(raw_log)
             jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
             progress = ProgressDisplay(len(jobs), router, live and verbosity is not Verbosity.QUIET)
             where = {"workflow": workflow, "workspace": jobs[0].workspace if jobs else None}
             record = RunProgress(run_dir, where, len(jobs))  # `agentos runs` sees it going
             listeners = ListenerGroup(progress, record)
-            sys.stdout = router  # type: ignore[assignment]  # typeshed: sys.stdout is exactly TextIO
             try:
                 coordinator = ParallelCoordinator(
-                    parallel, pools, listener=listeners, no_wait=no_wait, item_timeout=item_timeout
+                    parallel,
+                    pools,
+                    listener=listeners,
+                    no_wait=no_wait,
+                    item_timeout=item_timeout,
+                    console=router,
                 )
                 if fail_fast:
                     listeners.listeners.append(FailFast(coordinator.stop_admitting))
@@ -135,7 +140,7 @@ def run_batch(
                     spend.stop_admitting = coordinator.stop_admitting
                 if verbosity is Verbosity.VERBOSE:
                     logs = {job.item_id: run_dir / log_name(job) for job in jobs}
-                    listeners.listeners.append(VerboseListener(logs.get))
+                    listeners.listeners.append(VerboseListener(logs.get, router))
                 router.line(
                     f"[COORDINATOR] {counted(len(jobs), 'pending ' + noun)}, "
                     f"parallelism {coordinator.max_workers}, "
@@ -177,7 +182,7 @@ def run_batch(
                     children=coordinator.children,
                     on_outcome=spend.record if spend is not None else None,
                 )
-                locks = ItemLocks(runner)  # one owner per item, across every run on the machine
+                locks = ItemLocks(runner, router)  # one owner per item, across every run on the machine
                 progress.start()
                 try:
                     _, results = coordinator.execute_parallel(jobs, locks, lambda job: job.item_id)
@@ -247,8 +252,8 @@ def run_batch(
                 return code
             finally:
                 record.close()
-                sys.stdout = stdout
                 router.flush()
+                router.log = None  # the file closes now; a late line still reaches the console
 
     finally:
         pacing.close()  # its permit server has a socket from the start

@@ -14,6 +14,7 @@ from typing import Any
 from agentos.core.durations import format_duration
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED, EXIT_USAGE
 from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.printing import Console
 from agentos.core.redaction import register_secret
 from agentos.core.stop_flag import StopFlag
 from agentos.engine.console import ConsoleRouter
@@ -77,13 +78,18 @@ def run_single(
                 log = TimestampedLog(raw)
             record = RunProgress(run_dir, {"workflow": workflow, "workspace": job.workspace}, 1)
             stack.callback(record.close)
-        # The view filters the console only; the item log gets every line.
+        # The view filters the console only; the item log gets every line. Every part of agentos
+        # is handed `out`; the swap below catches only what third-party code (LangGraph, an SDK)
+        # prints in this process, as a worker process's fds 1 and 2 do for a batch.
         out, err = ConsoleRouter(terminal, log, show=single_view(verbosity)), ConsoleRouter(errors, log)
+        pools.use_console(out)
         sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
         try:
-            code, result = _run_single(job, pools, banner, no_wait, item_timeout, verbosity, spend, record)
+            code, result = _run_single(
+                job, pools, banner, no_wait, item_timeout, verbosity, out, spend, record
+            )
             if run_dir is not None:
-                _write_summary(run_dir, workflow, job, result, started, code, run_info, spend, log)
+                _write_summary(run_dir, workflow, job, result, started, code, run_info, spend, log, out)
             return code
         finally:
             sys.stdout, sys.stderr = terminal, errors
@@ -101,6 +107,7 @@ def _write_summary(
     run_info: Mapping[str, Any] | None,
     spend: SpendMeter | None,
     log: TimestampedLog | None,
+    console: Console,
 ) -> None:
     """The batch's summary.json, for one item; a full disk is said, never raised."""
     if result is None:
@@ -117,9 +124,9 @@ def _write_summary(
     try:
         summary.write_summary(path, run)
     except OSError as exc:
-        print(f"[COORDINATOR] Could not write the summary {path} ({exc.strerror or exc})")
+        console.line(f"[COORDINATOR] Could not write the summary {path} ({exc.strerror or exc})")
         return
-    print(f"[COORDINATOR] Run folder: {run_dir}")
+    console.line(f"[COORDINATOR] Run folder: {run_dir}")
 
 
 def _run_single(
@@ -129,12 +136,15 @@ def _run_single(
     no_wait: bool,
     item_timeout: float | None,
     verbosity: Verbosity,
+    console: Console,
     spend: SpendMeter | None = None,
     record: RunProgress | None = None,
 ) -> tuple[int, WorkflowResult | None]:
     """The exit code, and the item's result (None: it never got one)."""
-    coordinator = ParallelCoordinator(1, pools, no_wait=no_wait, listener=record, item_timeout=item_timeout)
-    print(f"[COORDINATOR] {job.item_id}: {banner}")
+    coordinator = ParallelCoordinator(
+        1, pools, no_wait=no_wait, listener=record, item_timeout=item_timeout, console=console
+    )
+    console.line(f"[COORDINATOR] {job.item_id}: {banner}")
     timed_out = threading.Event()
     limit = format_duration(item_timeout or 0)
 
@@ -143,7 +153,7 @@ def _run_single(
             register_secret(cred.secret, cred.name)
         if verbosity is Verbosity.VERBOSE:
             keys = ", ".join(f"{provider} {cred.name}" for provider, cred in (lease or {}).items())
-            print(f"[COORDINATOR] {item.item_id}: keys {keys or '-'}; checkpoint DB {item.db_path}")
+            console.line(f"[COORDINATOR] {item.item_id}: keys {keys or '-'}; checkpoint DB {item.db_path}")
         stop = _ItemStop(coordinator.stop_event)  # Ctrl+C, or this item's own time limit
 
         def expire(reason: str) -> None:  # called from the coordinator's tick, which decides it
@@ -151,33 +161,33 @@ def _run_single(
             stop.set(f"timed out after {limit}")
 
         coordinator.on_expiry(item.item_id, expire)
-        outcome = run_item(item, stop=stop, credentials=lease or {}, say=print)
+        outcome = run_item(item, stop=stop, credentials=lease or {}, console=console)
         if spend is not None:
             spend.record(item, outcome)
         return outcome
 
-    locks = ItemLocks(work)  # one owner per item, across every run on the machine
+    locks = ItemLocks(work, console)  # one owner per item, across every run on the machine
     try:
         _, results = coordinator.execute_parallel([job], locks, lambda item: item.item_id)
     finally:
         locks.release_all()
-    print(f"[COORDINATOR] Audit log: {job.audit_path}")
+    console.line(f"[COORDINATOR] Audit log: {job.audit_path}")
     if spend is not None:
-        print(f"[COORDINATOR] {spend.total_line()}")
+        console.line(f"[COORDINATOR] {spend.total_line()}")
     result = results[0] if results else None
     if timed_out.is_set() and not (result is not None and result.success):
-        print(f"FAILED: timed out after {limit} (--item-timeout); checkpoint kept at {job.db_path}")
+        console.line(f"FAILED: timed out after {limit} (--item-timeout); checkpoint kept at {job.db_path}")
         return EXIT_FAILED, result
     if coordinator.dead_keys:
-        print(f"[COORDINATOR] {DEAD_KEYS_ADVICE}")
+        console.line(f"[COORDINATOR] {DEAD_KEYS_ADVICE}")
         return EXIT_USAGE, result
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED, result
     if coordinator.stop_event.is_set() or result is None or result.status is ItemStatus.INTERRUPTED:
-        print("[COORDINATOR] Interrupted. Run the same command again to resume.")
+        console.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
         return EXIT_INTERRUPTED, result
     if not result.success:
         if result.error and not result.value:
-            print(f"FAILED: {result.error}")
+            console.line(f"FAILED: {result.error}")
         return EXIT_FAILED, result
     return EXIT_OK, result

@@ -21,6 +21,7 @@ from agentos.core import stop_signals
 from agentos.core.errors import ConfigError, ItemNotFound
 from agentos.core.item_identity import ISSUE_NUMBER_RULE, valid_issue_number
 from agentos.core.plain_text import strip_controls
+from agentos.core.printing import STDOUT, Console
 from agentos.core.redaction import clip, register_secret
 from agentos.tracker.base import IssueSpec, TrackerConfig
 from agentos.tracker.github_http import GitHubHTTP
@@ -64,12 +65,12 @@ class GitHubTracker:
         label: str | None = None,
         sleep: Callable[[float], None] = stop_signals.sleep,  # a Ctrl+C ends a rate-limit wait
         clock: Callable[[], float] = time.time,
-        say: Callable[[str], None] = print,
+        console: Console = STDOUT,
     ) -> None:
         self.repo = repo
         self.label = label
-        self._say = say
-        self._http = GitHubHTTP(api_url, token, sleep=sleep, clock=clock, say=say)
+        self._console = console
+        self._http = GitHubHTTP(api_url, token, sleep=sleep, clock=clock, console=console)
         self.host = self._http.host
         self._open_count: int | None = None  # the repository's own count, once verify() read it
 
@@ -161,7 +162,7 @@ class GitHubTracker:
                 continue
             number = valid_issue_number(issue.get("number"))
             if number is None:
-                self._say(
+                self._console.line(
                     f"[COORDINATOR] Warning: skipping GitHub issue number {issue.get('number')!r} "
                     f"in {self.repo}: not a valid issue number ({ISSUE_NUMBER_RULE})"
                 )

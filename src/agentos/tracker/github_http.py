@@ -20,6 +20,7 @@ import httpx
 
 from agentos.core import stop_signals
 from agentos.core.errors import ConfigError, Interrupted
+from agentos.core.printing import STDOUT, Console
 from agentos.core.redaction import clip, redact
 from agentos.core.retry_hints import clamp_retry_after, parse_seconds
 
@@ -39,9 +40,9 @@ class GitHubHTTP:
         *,
         sleep: Callable[[float], None] = stop_signals.sleep,  # a Ctrl+C ends a rate-limit wait
         clock: Callable[[], float] = time.time,
-        say: Callable[[str], None] = print,
+        console: Console = STDOUT,
     ) -> None:
-        self._sleep, self._clock, self._say = sleep, clock, say
+        self._sleep, self._clock, self._console = sleep, clock, console
         self._api = httpx.URL(api_url.rstrip("/") + "/")
         self.host = self._api.netloc.decode("ascii", "replace")
         self.deadline_s = REQUEST_DEADLINE_S
@@ -63,7 +64,7 @@ class GitHubHTTP:
             wait = self._rate_limit_wait(response)
             if wait is None:
                 return response
-            self._say(f"[COORDINATOR] GitHub API rate limit: waiting {wait:.0f}s before retrying")
+            self._console.line(f"[COORDINATOR] GitHub API rate limit: waiting {wait:.0f}s before retrying")
             self._sleep(wait)
         raise ConfigError("GitHub API kept answering with rate limits; try again later")
 

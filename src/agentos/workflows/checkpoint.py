@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
 
 from agentos.core import environment
 from agentos.core.errors import CheckpointError, CheckpointRefused, DiskError
+from agentos.core.printing import Console
 from agentos.core.redaction import contains_secret, redact, redact_data
 from agentos.workflows.checkpoint_identity import Action, Owner, create_marked, decide, is_ours
 from agentos.workflows.disk import disk_problem
@@ -63,7 +63,7 @@ class CheckpointStore:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def prepare(self, owner: Owner, fresh: bool, say: Callable[[str], None]) -> Action:
+    def prepare(self, owner: Owner, fresh: bool, console: Console) -> Action:
         """Make the path hold this item's own marked DB: keep it, discard it, or create it.
 
         Refuses (CheckpointRefused) anything agentos did not create, or another item's DB.
@@ -71,10 +71,10 @@ class CheckpointStore:
         action = decide(self.path, owner, fresh)
         if action is Action.DISCARD_FRESH:
             self.delete()
-            say(f"    Discarded the kept checkpoint {self.path} (--fresh)")
+            console.line(f"    Discarded the kept checkpoint {self.path} (--fresh)")
         elif action is Action.DISCARD_CHANGED:
             self.delete()
-            say(
+            console.line(
                 f"    Input changed since the checkpoint {self.path} was written: "
                 "discarded it; starting fresh"
             )

@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -14,6 +13,7 @@ from typing import Any, TypedDict
 from agentos.core.events import EventBus, EventType
 from agentos.core.paths import Workspace
 from agentos.core.plain_text import strip_controls
+from agentos.core.printing import STDOUT, Console
 from agentos.core.redaction import redact
 from agentos.core.stop_flag import StopFlag
 from agentos.llm.base import Completion, CompletionRequest, Provider
@@ -67,7 +67,7 @@ class RunContext:
     tracker: Tracker
     max_iterations: int = 3
     labels: list[str] = field(default_factory=list)
-    say: Callable[[str], None] = print
+    console: Console = STDOUT  # the item's output: the worker's pipe, or the run's console
     structured_output: bool = True  # ask the reviewer for the verdict schema natively
     usage: UsageTotals = field(default_factory=UsageTotals)  # tokens of this process's calls
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # per call: what a runaway answer costs at most
@@ -83,7 +83,7 @@ class RunContext:
             try:
                 return self._try_call(provider, role, request, tries, waited)
             except _Retry as retry:
-                self.say(f"    {retry.error}; trying again in {retry.delay:.1f}s (retry {tries})")
+                self.console.line(f"    {retry.error}; trying again in {retry.delay:.1f}s (retry {tries})")
                 waited += retry.delay
                 if self.stop.wait(retry.delay):
                     self.stop.check()
@@ -107,7 +107,7 @@ class RunContext:
         label = f"{provider.name}:{provider.model}" + (" [OFFLINE MOCK]" if provider.name == "mock" else "")
         key = "per call" if getattr(provider, "paced", False) else provider.key_name or "-"
         again = f", try {tries}" if tries > 1 else ""
-        self.say(f"    LLM call: {role} {label}, key {key}, round {request.round}{again}")
+        self.console.line(f"    LLM call: {role} {label}, key {key}, round {request.round}{again}")
         started = time.monotonic()
         deadline = started + self.call_timeout_s + DEADLINE_GRACE_S
         thread = threading.Thread(target=target, name=f"llm-{role}", daemon=True)

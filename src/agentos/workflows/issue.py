@@ -84,14 +84,14 @@ def file_issue(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, 
     intent = _filing_intent(ctx.workspace.root, state["key"], token)
     existing = ctx.tracker.find_filed(marker, maybe_sent=intent.is_file())
     if existing is not None:
-        ctx.say(f"    Already filed as issue #{existing} (found by marker); not filing again")
+        ctx.console.line(f"    Already filed as issue #{existing} (found by marker); not filing again")
         number = existing
     else:
         title, body = _split_draft(state.get("draft", ""), state.get("title", state["key"]))
         body = f"{body}\n\n_Filed by agentos issue-workflow from brief `{state['key']}`._\n{marker}\n"
         write_text_atomic(intent, marker + "\n")  # durable before the POST can reach GitHub
         number = ctx.tracker.create_issue(title, body, ctx.labels)
-        ctx.say(f"    Filed issue #{number} in {ctx.tracker.describe()}")
+        ctx.console.line(f"    Filed issue #{number} in {ctx.tracker.describe()}")
     ctx.events.emit(EventType.ISSUE_FILED, number=number)
     return {"filed_number": number}
 
@@ -110,7 +110,7 @@ def archive_brief(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[st
         if source.exists():  # an earlier brief of the same name, already filed, stays as it is
             moved = move_without_replacing(source, target)
             if moved != target:
-                ctx.say(
+                ctx.console.line(
                     f"    ideas/done/{target.name} is an earlier brief; kept it, and moved this one "
                     f"to ideas/done/{moved.name}"
                 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,6 +25,7 @@ from agentos.core.events import AuditWriter, EventBus, EventType
 from agentos.core.file_lock import FileLock
 from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.paths import Workspace
+from agentos.core.printing import STDOUT, Console
 from agentos.core.stop_flag import StopFlag
 from agentos.keys.paced_provider import paced_provider
 from agentos.keys.problems import outcome_from_error
@@ -51,11 +52,11 @@ from agentos.workflows.templates import Templates
 def _provider(
     spec: ProviderSpec,
     credentials: Mapping[str, Credential],
-    say: Callable[[str], None] = print,
+    console: Console = STDOUT,
     timeout_s: float | None = None,
 ) -> Provider:
     cred = credentials.get(spec.provider)
-    paced = paced_provider(spec, cred, say, timeout_s)  # under a pacing coordinator: a key per call
+    paced = paced_provider(spec, cred, console, timeout_s)  # under a pacing coordinator: a key per call
     if paced is not None:
         return paced
     return create_provider(
@@ -71,7 +72,7 @@ def _compile(kind: WorkflowKind, saver: Any) -> CompiledStateGraph[Any, Any, Any
     return builder.compile(checkpointer=saver)
 
 
-def run_in_worker(job: ItemJob, stop: StopFlag, say: Callable[[str], None]) -> ItemOutcome:
+def run_in_worker(job: ItemJob, stop: StopFlag, console: Console) -> ItemOutcome:
     """The item runner of a worker process (`agentos.engine.worker`): its keys come from the
     environment, and it holds the item's worker lock for its life, so an orphan of a killed
     coordinator still has it; the lock dies with the process, however it exits."""
@@ -79,10 +80,10 @@ def run_in_worker(job: ItemJob, stop: StopFlag, say: Callable[[str], None]) -> I
     credentials = credentials_from_env(providers)
     mine = FileLock(worker_lock_path(job))
     if not mine.try_acquire():
-        say(f"skipped: {skipped_message(mine.holder)}")
+        console.line(f"skipped: {skipped_message(mine.holder)}")
         return ItemOutcome(ItemStatus.SKIPPED, error=skipped_message(mine.holder))
     try:
-        return run_item(job, stop=stop, credentials=credentials, say=say)
+        return run_item(job, stop=stop, credentials=credentials, console=console)
     finally:
         mine.release()  # its file goes too
 
@@ -92,7 +93,7 @@ def run_item(
     *,
     stop: StopFlag,
     credentials: Mapping[str, Credential],
-    say: Callable[[str], None] = print,
+    console: Console = STDOUT,
 ) -> ItemOutcome:
     """Run `job` until approved, out of rounds, failed, interrupted or short of a key.
 
@@ -101,7 +102,7 @@ def run_item(
     workspace = Workspace(Path(job.workspace), job.max_item_bytes)
     done = already_done(job)  # checked under the item's lock: another run may have finished it
     if done is not None:
-        say(f"skipped: {done}")
+        console.line(f"skipped: {done}")
         return ItemOutcome(ItemStatus.SKIPPED, error=done)
     events = EventBus(job.item_id)
     events.subscribe(AuditWriter(Path(job.audit_path)))
@@ -118,20 +119,20 @@ def run_item(
         tracker = open_tracker(job.tracker, workspace)
         owner = owner_for(job.kind, job.key, workspace, tracker)
         invalid_inputs.check(job, owner.input_sha256)  # failed validation before: no checkpoint, no call
-        store.prepare(owner, job.fresh, say)
+        store.prepare(owner, job.fresh, console)
         ctx = RunContext(
             item_id=job.item_id,
             workspace=workspace,
             lineage_dir=workspace.lineage_dir(job.item_id),
-            drafter=_provider(drafter_spec, credentials, say, job.provider_timeout_s),
-            reviewer=_provider(reviewer_spec, credentials, say, job.provider_timeout_s),
+            drafter=_provider(drafter_spec, credentials, console, job.provider_timeout_s),
+            reviewer=_provider(reviewer_spec, credentials, console, job.provider_timeout_s),
             templates=Templates(workspace.templates_override_dir, workspace.root, workspace.max_item_bytes),
             events=events,
             stop=stop,
             tracker=tracker,
             max_iterations=job.max_iterations,
             labels=list(job.labels),
-            say=say,
+            console=console,
             structured_output=job.structured_output,
             usage=usage,
             call_timeout_s=job.provider_timeout_s or DEFAULT_TIMEOUT_S,
@@ -150,7 +151,7 @@ def run_item(
             raise CheckpointError(Path(job.db_path), f"{type(exc).__name__}: {exc}") from None
         resumed = bool(snapshot.next)
         if resumed:
-            say(f">>> Resuming from checkpoint {job.db_path} at {', '.join(snapshot.next)}")
+            console.line(f">>> Resuming from checkpoint {job.db_path} at {', '.join(snapshot.next)}")
             events.emit(EventType.WORKFLOW_RESUME, next=list(snapshot.next))
             graph_input: WorkflowState | None = None
         elif snapshot.values.get("status"):
@@ -197,7 +198,7 @@ def run_item(
             where = getattr(exc, "filename", None) or f"{job.workspace} or the checkpoint {job.db_path}"
             outcome = ItemOutcome(ItemStatus.FAILED, error=str(DiskError(where, cause)))
         else:
-            say(traceback.format_exc().rstrip())
+            console.line(traceback.format_exc().rstrip())
             outcome = ItemOutcome(ItemStatus.FAILED, error=f"unexpected {type(exc).__name__}: {exc}")
     finally:
         store.close()
@@ -206,7 +207,7 @@ def run_item(
         store.delete()
     if outcome.status.succeeded:
         invalid_inputs.forget(job)  # a forced run passed: the old verdict no longer holds
-    _report(outcome, job, events, say, time.monotonic() - started)
+    _report(outcome, job, events, console, time.monotonic() - started)
     return outcome
 
 
@@ -225,7 +226,7 @@ def _report(
     outcome: ItemOutcome,
     job: ItemJob,
     events: EventBus,
-    say: Callable[[str], None],
+    console: Console,
     duration: float,
 ) -> None:
     fields: dict[str, Any] = {"duration_s": round(duration, 3), "rounds": outcome.rounds}
@@ -237,10 +238,10 @@ def _report(
             **fields,
         )
         label = "APPROVED" if outcome.status is ItemStatus.APPROVED else "NEEDS REVISION"
-        say(f"{label} after {outcome.rounds} review round(s): {outcome.output}")
+        console.line(f"{label} after {outcome.rounds} review round(s): {outcome.output}")
     elif outcome.status is ItemStatus.INTERRUPTED:
         events.emit(EventType.WORKFLOW_INTERRUPTED, **fields)
-        say(f"INTERRUPTED: checkpoint kept at {job.db_path}; run the same command to resume")
+        console.line(f"INTERRUPTED: checkpoint kept at {job.db_path}; run the same command to resume")
     elif outcome.status is ItemStatus.CREDENTIAL:
         events.emit(
             EventType.WORKFLOW_RATE_LIMITED,
@@ -250,7 +251,9 @@ def _report(
             retry_after=outcome.retry_after,
             **fields,
         )
-        say(f"PAUSED: key {outcome.key_name} {outcome.credential_problem}: {outcome.error}; checkpoint kept")
+        console.line(
+            f"PAUSED: key {outcome.key_name} {outcome.credential_problem}: {outcome.error}; checkpoint kept"
+        )
     else:
         events.emit(EventType.WORKFLOW_FAILED, error=outcome.error, **fields)
-        say(f"FAILED: {outcome.error}")
+        console.line(f"FAILED: {outcome.error}")

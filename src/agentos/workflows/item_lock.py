@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 
 from agentos.core.file_lock import FileLock, lock_path, probe
 from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.printing import STDOUT, Console
 from agentos.workflows.item import ItemJob
 
 
@@ -50,10 +51,10 @@ class ItemLocks(Generic[LeaseT]):
     """
 
     def __init__(
-        self, worker_func: Callable[[ItemJob, LeaseT], ItemOutcome], say: Callable[[str], None] = print
+        self, worker_func: Callable[[ItemJob, LeaseT], ItemOutcome], console: Console = STDOUT
     ) -> None:
         self.worker_func = worker_func
-        self.say = say
+        self.console = console
         self._held: dict[str, FileLock] = {}
         self._mutex = threading.Lock()
 
@@ -69,7 +70,7 @@ class ItemLocks(Generic[LeaseT]):
                     lock.release()
             if not lock.held:
                 message = skipped_message(lock.holder if orphan is None else orphan)
-                self.say(f"[{job.item_id}] skipped: {message}")
+                self.console.line(f"[{job.item_id}] skipped: {message}")
                 return ItemOutcome(ItemStatus.SKIPPED, error=message)
             with self._mutex:
                 self._held[job.item_id] = lock

@@ -100,7 +100,7 @@ def _keep_hand_written(ctx: RunContext, path: Path, number: int) -> None:
     if not hand_written_lld(ctx.workspace, number):
         return
     kept = move_without_replacing(path, path.with_name(f"{path.stem}.hand-written{path.suffix}"))
-    ctx.say(f"    {path.name} was not written by agentos; kept it as {kept.name}")
+    ctx.console.line(f"    {path.name} was not written by agentos; kept it as {kept.name}")
 
 
 def build_lld_graph() -> StateGraph[WorkflowState, RunContext, WorkflowState, WorkflowState]:

@@ -33,7 +33,7 @@ def node(name: str, *, in_round: bool = False) -> Callable[[Node], Node]:
         def run(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             ctx = runtime.context
             ctx.stop.check()
-            ctx.say(f">>> Executing: {name}")
+            ctx.console.line(f">>> Executing: {name}")
             done = state.get("rounds", 0)
             where = {"round": done + 1} if in_round else {"rounds_done": done}
             ctx.events.emit(EventType.NODE_START, node=name, **where)
@@ -142,7 +142,7 @@ def make_review_node(kind: str) -> Node:
             shown += f" - unparseable answer: {result.parse_error}"
         elif result.note:
             shown += f" - {result.note}"
-        ctx.say(f"    Review round {round_}: {shown}")
+        ctx.console.line(f"    Review round {round_}: {shown}")
         return {
             "verdict": result.verdict.value,
             "feedback": result.blocking,

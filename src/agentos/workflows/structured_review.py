@@ -157,7 +157,7 @@ def review(ctx: RunContext, request: CompletionRequest, prompt_for: Callable[[st
             round=request.round,
             error=str(exc),
         )
-        ctx.say(
+        ctx.console.line(
             f"    Structured output rejected by {provider.name}:{provider.model} ({exc}); "
             "using the text verdict format for the rest of this run"
         )
