@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agentos.core.errors import Interrupted
-from agentos.engine.coordinator import ProgressStats, WorkflowResult
+from agentos.engine.result import ProgressStats, WorkflowResult
 from agentos.llm.errors import RateLimited
 from agentos.workflows.parallel import (
     DEFAULT_PARALLELISM,
@@ -205,7 +205,7 @@ def test_shutdown_from_another_thread_drains(capsys: pytest.CaptureFixture[str])
     def stop_soon() -> None:
         for _ in range(2):  # both slots are busy
             started.acquire(timeout=5)
-        coordinator._handle_shutdown_signal(signal.SIGINT, None)
+        coordinator.shutdown.handle(signal.SIGINT, None)
 
     threading.Thread(target=stop_soon).start()
     t0 = time.monotonic()
@@ -226,7 +226,7 @@ def test_signal_handlers_installed_only_during_the_run() -> None:
 
     coordinator = ParallelCoordinator(1)
     coordinator.execute_parallel([1], work, ident)
-    assert during and during[0] == coordinator._handle_shutdown_signal
+    assert during and during[0] == coordinator.shutdown.handle
     assert signal.getsignal(signal.SIGINT) == before
 
 
@@ -245,9 +245,9 @@ def test_real_sigint_to_this_process_drains() -> None:
 
 def test_duplicate_signal_within_a_second_is_ignored() -> None:
     coordinator = ParallelCoordinator(1)
-    coordinator._handle_shutdown_signal(signal.SIGINT, None)
-    coordinator._handle_shutdown_signal(signal.SIGINT, None)
+    coordinator.shutdown.handle(signal.SIGINT, None)
+    coordinator.shutdown.handle(signal.SIGINT, None)
     assert coordinator.stop_event.is_set() and not coordinator.force_event.is_set()
-    coordinator._first_signal = time.monotonic() - 2  # a second press, later
-    coordinator._handle_shutdown_signal(signal.SIGINT, None)
+    coordinator.shutdown.first_at = time.monotonic() - 2  # a second press, later
+    coordinator.shutdown.handle(signal.SIGINT, None)
     assert coordinator.force_event.is_set()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.redaction import clear_secrets, register_secret
-from agentos.engine.coordinator import WorkflowResult
+from agentos.engine.result import WorkflowResult
 from agentos.runs.item_record import ItemRecord, ItemUsage
 
 

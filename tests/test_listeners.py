@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from agentos.core.outcome import ItemStatus
-from agentos.engine.coordinator import ProgressStats, WorkflowResult
 from agentos.engine.listeners import FailFast, ListenerGroup
+from agentos.engine.result import ProgressStats, WorkflowResult
 from agentos.workflows.parallel import ParallelCoordinator
 
 pytestmark = pytest.mark.timeout(30)

@@ -13,17 +13,10 @@ from typing import Any
 import click
 
 from agentos.cli.config import build_config
+from agentos.cli.guarded import guarded
+from agentos.cli.options import EPILOG, WorkflowCommand, label_option, shared_options
 from agentos.cli.setup_checks import check_workspace
-from agentos.cli.workflow_command import (
-    EPILOG,
-    WorkflowCommand,
-    execute,
-    guarded,
-    label_option,
-    prestart_workers,
-    shared_options,
-    tracker_for,
-)
+from agentos.cli.workflow_command import execute, prestart_workers, tracker_for
 from agentos.core.errors import ConfigError
 from agentos.core.item_identity import BRIEF_NAME_RULE
 from agentos.core.paths import sanitize_identifier

@@ -21,7 +21,7 @@ from types import FrameType
 import click
 
 from agentos import __version__
-from agentos.cli.workflow_command import guarded
+from agentos.cli.guarded import guarded
 from agentos.core import stop_signals
 from agentos.core.durations import parse_age
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AgentosError, ConfigError

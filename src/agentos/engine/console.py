@@ -22,7 +22,7 @@ from agentos.core.redaction import redact
 from agentos.core.std_streams import TextSink
 
 if TYPE_CHECKING:
-    from agentos.engine.coordinator import ProgressStats, WorkflowResult
+    from agentos.engine.result import ProgressStats, WorkflowResult
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 BAR_WIDTH = 10

@@ -14,72 +14,27 @@ coordinator gone (`engine.worker`): nobody is left to decide it.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
-from agentos.core import stop_signals
 from agentos.core.durations import format_duration
-from agentos.core.errors import CredentialSourceError
-from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.outcome import ItemStatus
 from agentos.core.printing import STDOUT, Console
+from agentos.engine.attempts import Attempts
 from agentos.engine.children import SHUTDOWN_GRACE_S, ChildRegistry, TermSequence
 from agentos.engine.credential_gate import CredentialGate, CredentialSource, LeaseT
-from agentos.engine.outcomes import call_worker
-from agentos.keys.problems import error_from_outcome
+from agentos.engine.result import Listener, ProgressStats, WorkflowResult
+from agentos.engine.shutdown import ShutdownRequest
 
 DEFAULT_PARALLELISM = 3
 MAX_PARALLELISM = 10
-DUPLICATE_SIGNAL_S = 1.0
-MAX_CREDENTIAL_RETRIES = 50
 TICK_S = 0.1
 
 
-@dataclass
-class WorkflowResult:
-    item_id: str
-    success: bool
-    error: str | None = None
-    duration: float = 0.0
-    status: ItemStatus = ItemStatus.APPROVED
-    value: Any = None  # what worker_func returned
-    started_at: float | None = None  # wall-clock times (time.time()); None: it never started
-    ended_at: float | None = None
-    attempts: int = 0  # runs of the item that started: more than one after a key's 429 or quota
-    outcome: ItemOutcome | None = None  # the typed outcome; None when the item never ran
-
-
 ItemT = TypeVar("ItemT")
-
-
-@dataclass(frozen=True)
-class _Lease(Generic[LeaseT]):
-    credential: LeaseT | None  # what the credential source's acquire() returned; None without one
-
-
-_UNSUCCESSFUL = (ItemStatus.FAILED, ItemStatus.INTERRUPTED, ItemStatus.CREDENTIAL, ItemStatus.NOT_STARTED)
-
-
-@dataclass
-class ProgressStats:
-    total: int = 0
-    completed: int = 0  # every finished item, failures included
-    failed: int = 0
-    success_count: int = 0
-    interrupted: int = 0
-    running: list[str] = field(default_factory=list)
-
-
-class Listener(Protocol):
-    def item_started(self, item_id: str, stats: ProgressStats) -> None: ...
-
-    def item_finished(self, result: WorkflowResult, stats: ProgressStats) -> None: ...
 
 
 class ParallelCoordinator(Generic[LeaseT]):
@@ -113,8 +68,9 @@ class ParallelCoordinator(Generic[LeaseT]):
         self.shutdown_grace = shutdown_grace
         self.item_timeout = item_timeout or None  # seconds per run of an item; None: no limit
         self._clock = clock
-        self.stop_event = threading.Event()  # first signal: drain
-        self.force_event = threading.Event()  # second signal: kill
+        self.shutdown = ShutdownRequest(self._wake)  # SIGINT/SIGTERM: flags only
+        self.stop_event = self.shutdown.stop  # first signal: drain
+        self.force_event = self.shutdown.force  # second signal: kill
         # Worker processes register here; the drain stops them (TERM, grace, KILL).
         self.children = ChildRegistry(TermSequence(grace=shutdown_grace), clock=clock)
         self._gate = (
@@ -130,30 +86,26 @@ class ParallelCoordinator(Generic[LeaseT]):
             else None
         )
         self._lock = threading.Condition()
-        self._first_signal: float | None = None
-        self.stop_signal: int | None = None  # the signal that started the shutdown
         self.admission_stop_reason: str | None = None  # set by stop_admitting()
         self._announced: set[str] = set()
         self._stats = ProgressStats()
         self._results: list[WorkflowResult] = []
         self._unfinished: list[str] = []
         self._done_ids: list[str] = []
-        self._tries: dict[str, int] = {}  # item -> runs that started so far
-        self._running_since: dict[str, float] = {}  # item -> when its current run began (clock)
+        self._attempts = Attempts[LeaseT](
+            self._gate, self.stop_event, lambda: self.admission_stop_reason, self.children, clock
+        )
         self._expiry_hooks: dict[str, Callable[[str], None]] = {}  # in-process items' stop flags
         self._drain_deadline: float | None = None  # set when the drain starts
         self._give_up_at: float | None = None  # set when the drain kills what is left
 
     # -- signals -------------------------------------------------------------------
-    def _handle_shutdown_signal(self, signum: int, frame: FrameType | None) -> None:
-        """SIGINT/SIGTERM: the first drains, a second (>1 s later) kills. Flags only."""
-        now = time.monotonic()
-        if self._first_signal is None:
-            self._first_signal = now
-            self.stop_signal = signum
-            self.stop_event.set()
-        elif now - self._first_signal >= DUPLICATE_SIGNAL_S:
-            self.force_event.set()
+    @property
+    def stop_signal(self) -> int | None:
+        """The signal that started the shutdown; None when none did."""
+        return self.shutdown.signum
+
+    def _wake(self) -> None:
         with self._lock:
             self._lock.notify_all()
 
@@ -175,12 +127,7 @@ class ParallelCoordinator(Generic[LeaseT]):
             if self.dead_keys:
                 return "no usable key left"
             return "credential pool exhausted, --no-wait" if self.pool_exhausted_stop else None
-        if self.stop_signal == signal.SIGINT:
-            return "Ctrl+C"
-        try:
-            return signal.Signals(self.stop_signal).name
-        except ValueError:
-            return f"signal {self.stop_signal}"
+        return self.shutdown.words()
 
     @property
     def pool_exhausted_stop(self) -> bool:
@@ -213,7 +160,7 @@ class ParallelCoordinator(Generic[LeaseT]):
             for item in items:
                 self.console.line(f"[COORDINATOR]   {item_id_func(item)}")
             return self._stats, []
-        installed = self._install_signal_handlers()
+        installed = self.shutdown.install()
         pending = deque(items)
         threads: dict[str, threading.Thread] = {}
         try:
@@ -233,7 +180,7 @@ class ParallelCoordinator(Generic[LeaseT]):
                     threads.pop(item_id, None)
         finally:
             self.children.reap(self.children.sequence.reap)  # nothing left for an exit-time join
-            self._restore_signal_handlers(installed)
+            self.shutdown.restore(installed)
         self._announce()
         for item_id, thread in threads.items():  # a supervisor that never came back
             if thread.is_alive():  # (not a process, or unkillable)
@@ -284,9 +231,7 @@ class ParallelCoordinator(Generic[LeaseT]):
         """Every deadline, decided on each pass of the main loop. True: the drain gives up."""
         now = self._clock()
         if self.item_timeout is not None:
-            with self._lock:
-                overdue = [i for i, since in self._running_since.items() if now - since >= self.item_timeout]
-            for item_id in overdue:
+            for item_id in self._attempts.overdue(now, self.item_timeout):
                 self._expire(item_id)
         self.children.escalate()  # KILL the workers stopped longer ago than the grace
         if self._drain_deadline is None:
@@ -310,7 +255,6 @@ class ParallelCoordinator(Generic[LeaseT]):
         limit = format_duration(self.item_timeout or 0)
         reason = f"timed out after {limit} (--item-timeout)"
         with self._lock:
-            self._running_since.pop(item_id, None)  # once per run
             hook = self._expiry_hooks.get(item_id)
         self.console.line(f"[{item_id}] TIMED OUT after {limit} (--item-timeout); stopping this item")
         self.children.fail(item_id, reason)  # a worker process: TERM now, KILL after the grace
@@ -364,15 +308,14 @@ class ParallelCoordinator(Generic[LeaseT]):
     ) -> None:
         started, started_at = self._clock(), time.time()
         try:
-            result = self._attempts(item, item_id, worker_func)
+            result = self._attempts.run(item, item_id, worker_func)
         except Exception as exc:  # never lose the item: the run must go on and count it
             result = WorkflowResult(item_id, False, f"{type(exc).__name__}: {exc}", status=ItemStatus.FAILED)
         finally:
             with self._lock:
                 self._expiry_hooks.pop(item_id, None)
-                self._running_since.pop(item_id, None)
         result.duration = self._clock() - started
-        result.attempts = self._tries.pop(item_id, 0)
+        result.attempts = self._attempts.done(item_id)
         if result.attempts:
             result.started_at, result.ended_at = started_at, time.time()
         by = self.interrupted_by()
@@ -383,99 +326,6 @@ class ParallelCoordinator(Generic[LeaseT]):
                 "; resumable from the last checkpoint" if result.attempts else " before it started"
             )
         self._finish(result)
-
-    def _attempts(
-        self, item: ItemT, item_id: str, worker_func: Callable[[ItemT, LeaseT | None], object]
-    ) -> WorkflowResult:
-        """Lease keys, run the item, and resume it with another key after a credential error."""
-        previous = ""
-        for attempt in range(MAX_CREDENTIAL_RETRIES):
-            lease = self._lease(item_id, first=attempt == 0)
-            if isinstance(lease, WorkflowResult):
-                if attempt > 0 and lease.status is ItemStatus.INTERRUPTED:  # it ran: not "before it started"
-                    lease.error = f"{previous}; interrupted: resumable from its checkpoint"
-                return lease
-            with self._lock:
-                self._running_since[item_id] = self._clock()
-            outcome, value = call_worker(worker_func, item, lease.credential)
-            with self._lock:
-                self._running_since.pop(item_id, None)
-            self.children.pop_failure(item_id)  # a mark that came as the run ended: not the next run's
-            if outcome.started:
-                self._tries[item_id] = self._tries.get(item_id, 0) + 1
-            if outcome.status is ItemStatus.CREDENTIAL:
-                previous = outcome.error or "credential problem"
-                retry = self._after_credential_error(item_id, lease, outcome)
-                if retry is None:
-                    continue  # resume from the checkpoint with another (or the cooled) key
-                return retry
-            return self._record(item_id, outcome, value, lease)
-        return WorkflowResult(
-            item_id, False, "gave up after repeated credential errors", status=ItemStatus.FAILED
-        )
-
-    def _lease(self, item_id: str, *, first: bool) -> _Lease[LeaseT] | WorkflowResult:
-        """The item's keys, or the result that ends the item without running it."""
-        if self._gate is None:
-            return _Lease[LeaseT](None)
-        try:
-            credential = self._gate.acquire(item_id)
-        except CredentialSourceError as exc:
-            message = f"Failed to acquire credential for {item_id}: {exc}"
-            return WorkflowResult(item_id, False, message, status=ItemStatus.FAILED)
-        if credential is None:
-            return self._no_credential(item_id)
-        if first and not self.admitting:  # stop_admitting() while this item waited for a key
-            self._release_quietly(credential)
-            reason = f"not started: {self.admission_stop_reason}"
-            return WorkflowResult(item_id, False, reason, status=ItemStatus.NOT_STARTED)
-        return _Lease[LeaseT](credential)
-
-    def _after_credential_error(
-        self, item_id: str, lease: _Lease[LeaseT], outcome: ItemOutcome
-    ) -> WorkflowResult | None:
-        """Give the key back, marked (429, quota, rejected). None: try again with another key."""
-        error = outcome.error or "credential problem"
-        if lease.credential is None or self._gate is None:
-            return WorkflowResult(item_id, False, error, status=ItemStatus.FAILED)
-        try:
-            self._gate.report(lease.credential, error_from_outcome(outcome))
-        except CredentialSourceError as err:
-            return WorkflowResult(item_id, False, f"{error}; then {err}", status=ItemStatus.FAILED)
-        if self.stop_event.is_set():
-            return WorkflowResult(item_id, False, error, status=ItemStatus.INTERRUPTED)
-        return None
-
-    def _record(
-        self, item_id: str, outcome: ItemOutcome, value: object, lease: _Lease[LeaseT]
-    ) -> WorkflowResult:
-        """The one place an outcome becomes the public WorkflowResult; the lease goes back."""
-        success = outcome.status not in _UNSUCCESSFUL
-        error = None if success else outcome.error or outcome.status.value
-        result = WorkflowResult(item_id, success, error, status=outcome.status, value=value, outcome=outcome)
-        if lease.credential is not None and self._gate is not None:
-            try:
-                self._gate.release(lease.credential)
-            except CredentialSourceError as exc:
-                message = f"Failed to release credential for {item_id}: {exc}"
-                return WorkflowResult(
-                    item_id, False, message, status=ItemStatus.FAILED, value=result.value, outcome=outcome
-                )
-        return result
-
-    def _release_quietly(self, credential: LeaseT | None) -> None:
-        if credential is not None and self._gate is not None:
-            with contextlib.suppress(CredentialSourceError):
-                self._gate.release(credential)
-
-    def _no_credential(self, item_id: str) -> WorkflowResult:
-        if self.stop_event.is_set():
-            return WorkflowResult(
-                item_id, False, "interrupted before it started", status=ItemStatus.INTERRUPTED
-            )
-        return WorkflowResult(
-            item_id, False, f"Failed to acquire credential for {item_id}", status=ItemStatus.FAILED
-        )
 
     def _finish(self, result: WorkflowResult) -> None:
         with self._lock:
@@ -499,22 +349,3 @@ class ParallelCoordinator(Generic[LeaseT]):
             self._lock.notify_all()
         if self.listener:
             self.listener.item_finished(result, stats)
-
-    # -- signal handler installation -----------------------------------------------
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous: dict[int, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.getsignal(sig)
-            signal.signal(sig, self._handle_shutdown_signal)
-        early = stop_signals.first_request_at()
-        if early is not None and self._first_signal is None:  # Ctrl+C before we started: adopt it
-            self._first_signal = early
-            self.stop_event.set()
-        return previous
-
-    @staticmethod
-    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -16,7 +16,7 @@ from agentos.core.outcome import ItemStatus
 from agentos.core.printing import STDOUT, Console
 
 if TYPE_CHECKING:
-    from agentos.engine.coordinator import Listener, ProgressStats, WorkflowResult
+    from agentos.engine.result import Listener, ProgressStats, WorkflowResult
 
 
 class ListenerGroup:

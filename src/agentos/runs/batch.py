@@ -24,10 +24,11 @@ from agentos.core.paths import agentos_home, new_run_dir
 from agentos.core.std_streams import Terminal
 from agentos.core.wording import counted
 from agentos.engine.console import ConsoleRouter, ProgressDisplay
-from agentos.engine.coordinator import ParallelCoordinator, WorkflowResult
+from agentos.engine.coordinator import ParallelCoordinator
 from agentos.engine.credential_gate import DEAD_KEYS_ADVICE
 from agentos.engine.fork_server import WorkerContext, make_context, stop_helpers, warm_up
 from agentos.engine.listeners import FailFast, ListenerGroup, VerboseListener
+from agentos.engine.result import WorkflowResult
 from agentos.engine.timestamped_log import TimestampedLog, quietly_closed
 from agentos.engine.verbosity import Verbosity, console_filter
 from agentos.engine.worker import runner_module

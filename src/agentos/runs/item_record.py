@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agentos.core.outcome import ItemStatus
 from agentos.core.redaction import redact
-from agentos.engine.coordinator import WorkflowResult
+from agentos.engine.result import WorkflowResult
 from agentos.runs.run_files import MAX_TEXT, clean_text
 
 UNFINISHED = (ItemStatus.FAILED.value, ItemStatus.INTERRUPTED.value)

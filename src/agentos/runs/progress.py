@@ -24,7 +24,7 @@ from agentos.core.errors import AgentosError
 from agentos.core.file_lock import FileLock, probe
 
 if TYPE_CHECKING:
-    from agentos.engine.coordinator import ProgressStats, WorkflowResult
+    from agentos.engine.result import ProgressStats, WorkflowResult
 
 PROGRESS_NAME = "progress.json"
 LOCK_NAME = "run.lock"

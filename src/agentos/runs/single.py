@@ -18,8 +18,9 @@ from agentos.core.printing import Console
 from agentos.core.redaction import register_secret
 from agentos.core.stop_flag import StopFlag
 from agentos.engine.console import ConsoleRouter
-from agentos.engine.coordinator import ParallelCoordinator, WorkflowResult
+from agentos.engine.coordinator import ParallelCoordinator
 from agentos.engine.credential_gate import DEAD_KEYS_ADVICE
+from agentos.engine.result import WorkflowResult
 from agentos.engine.timestamped_log import TimestampedLog, quietly_closed
 from agentos.engine.verbosity import Verbosity, single_view
 from agentos.keys.pools import PoolSet
