@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agentos.keys.ledger import SqliteKeyLedger
 from agentos.keys.sources import Credential
 from agentos.keys.state import CredentialState
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited
@@ -125,17 +126,18 @@ def test_report_rate_limited_uses_retry_after() -> None:
 
 def test_cooldowns_survive_the_run(tmp_path: Path) -> None:
     clock = Clock()
-    state = CredentialState(tmp_path / "state.json")
-    first = CredentialCoordinator(creds("a", "b"), clock=clock, state=state)
+    state = SqliteKeyLedger(tmp_path / "keys.db", clock=clock)
+    first = CredentialCoordinator(creds("a", "b"), clock=clock, ledger=state)
     key = first.acquire(timeout=0)
     assert key is not None
     first.release(key, rate_limited=True, backoff_seconds=60)
     clock.now += 10
-    second = CredentialCoordinator(creds("a", "b"), clock=clock, state=state)  # a new run
+    second = CredentialCoordinator(creds("a", "b"), clock=clock, ledger=state)  # a new run
     assert second.usable_count() == 1
     got = second.acquire(timeout=0)
     assert got is not None and got.name != key.name
-    assert "secret" not in (tmp_path / "state.json").read_text()
+    state.close()
+    assert b"secret" not in (tmp_path / "keys.db").read_bytes()
 
 
 def test_state_file_is_safe_with_concurrent_writers(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The credential pool end to end: real parallel runs, a loopback Gemini server, real 429s."""
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_rotation_on_429_against_a_gemini_server(demo: Path, home: Path) -> None
     for secret in (LIMITED, GOOD):
         assert secret not in out
         assert secret not in all_text_under(home / "logs")
-        assert secret not in (home / "credential-state.json").read_text()
+        assert secret.encode() not in (home / "keys.db").read_bytes()
 
 
 def test_rejected_key_is_disabled_and_named(demo: Path, home: Path) -> None:
@@ -120,9 +121,10 @@ def test_no_wait_ends_with_75_and_is_resumable(demo: Path, home: Path) -> None:
     )
     assert result.returncode == 75, result.stdout
     assert "credential pool exhausted, --no-wait" in result.stdout
-    # A minute later the key is still cooling: the state file says so, and a new run waits.
-    state = json.loads((home / "credential-state.json").read_text())
-    assert "mock/mock-key-1" in state
+    # The key is still cooling: the ledger says so, and a new run waits.
+    with sqlite3.connect(home / "keys.db") as ledger:
+        names = [row[0] for row in ledger.execute("SELECT name FROM keys WHERE cooldown_until > 0")]
+    assert "mock-key-1" in names
     again = run_cli("lld-workflow", *args, home=home, timeout=120, AGENTOS_CREDENTIAL_LIMIT="1")
     assert "still cooling down from an earlier run" in again.stdout
     assert again.returncode == 0, again.stdout

@@ -1,5 +1,6 @@
-"""The credential state file is untrusted: bad entries are dropped, an unusable file never
-kills a thread or the run; the pool then works in memory."""
+"""The credential state file (before the key ledger) is untrusted: it is read once, by these
+rules, and migrated to the ledger; bad entries are dropped, an unusable file never kills a
+thread or the run. A ledger that fails mid-run leaves the pool working in memory."""
 
 import json
 import os
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from agentos.keys.ledger import KeyRef, SqliteKeyLedger, fingerprint
 from agentos.keys.pool import CredentialCoordinator
+from agentos.keys.pools import PoolSet
 from agentos.keys.sources import Credential
 from agentos.keys.state import CredentialState
 from agentos.llm.errors import RateLimited
@@ -51,29 +54,38 @@ def test_wrong_types_are_dropped_with_one_warning_and_the_file_rewritten(
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", "not json", '"abc"', "5", "{", "\xff\xfe"])
-def test_a_file_that_is_not_an_object_is_replaced(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "state.json"
+def test_a_file_that_is_not_an_object_is_migrated_as_empty(home: Path, content: str) -> None:
+    home.mkdir(parents=True)
+    path = home / "credential-state.json"
     path.write_text(content, encoding="latin-1")
-    pool = CredentialCoordinator(creds("a"), clock=Clock(), state=CredentialState(path))
-    assert pool.usable_count() == 1
+    pools = PoolSet.load(["mock"])
+    try:
+        assert pools.pools["mock"].usable_count() == len(pools.pools["mock"].names())
+    finally:
+        pools.close_ledger()
+    assert not path.exists() and (home / "credential-state.json.migrated").exists()
 
 
 def test_absurd_but_finite_marks_do_not_park_a_key_for_ever(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    path.write_text(json.dumps({"p/a": {"cooldown_until": 1e300, "quota_until": 0}}))
     clock = Clock()
-    pool = CredentialCoordinator(creds("a"), clock=clock, state=CredentialState(path))
+    ledger = SqliteKeyLedger(tmp_path / "keys.db", clock=clock)
+    key = creds("a")[0]
+    ledger.mark(KeyRef(fingerprint(key.secret), "p", "a"), cooldown_until=1e300)
+    pool = CredentialCoordinator([key], clock=clock, ledger=ledger)
     earliest = pool.earliest_available()
     assert earliest is not None and earliest <= clock.now + 25 * 3600
 
 
-def test_a_directory_at_the_path_never_kills_a_supervisor_thread(
+def test_a_ledger_that_fails_mid_run_never_kills_a_supervisor_thread(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "state.json"
-    path.mkdir()
+    path = tmp_path / "keys.db"
     clock = Clock()
-    pool = CredentialCoordinator(creds("a", "b"), clock=clock, state=CredentialState(path))
+    ledger = SqliteKeyLedger(path, clock=clock)
+    pool = CredentialCoordinator(creds("a", "b"), clock=clock, ledger=ledger)
+    ledger.close()
+    path.unlink()
+    path.mkdir()  # the ledger's file turned into a folder under the run: every write fails
     errors: list[BaseException] = []
 
     def supervise() -> None:
@@ -93,7 +105,7 @@ def test_a_directory_at_the_path_never_kills_a_supervisor_thread(
     clock.now += 6
     assert pool.usable_count() == 2
     out = capsys.readouterr().out
-    assert out.count(f"credential state file {path}") <= 2  # logged once per kind (read, write)
+    assert sum("key ledger" in line for line in out.splitlines()) == 1  # said once; then in memory
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
@@ -159,7 +171,8 @@ def test_wrong_types_in_a_real_run(demo: Path, home: Path) -> None:
     assert code == 0, out
     assert "Traceback" not in out and "Summary: 2 approved" in out
     assert out.count(f"the credential state file {state} held invalid entries") == 1
-    assert "abc" not in state.read_text() and "Infinity" not in state.read_text()
+    migrated = home / "credential-state.json.migrated"  # read once, then retired
+    assert not state.exists() and "abc" not in migrated.read_text() and "Infinity" not in migrated.read_text()
 
 
 def test_a_directory_as_state_file_in_a_real_run(demo: Path, home: Path) -> None:
@@ -203,7 +216,7 @@ def test_a_hostile_state_file_is_one_warning_never_a_hang(demo: Path, home: Path
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert out.count("refused credential state file") == 1, out
-    assert "cool-downs are kept in memory for this run" in out
+    assert "its cool-downs were not carried over to the key ledger" in out
     assert "Traceback" not in out and "MemoryError" not in out
     if kind == "fifo":
         assert stat.S_ISFIFO(os.lstat(path).st_mode)  # left as it was

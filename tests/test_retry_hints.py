@@ -2,6 +2,7 @@
 
 import json
 import math
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -127,8 +128,8 @@ def test_absurd_retry_after_from_a_server_in_a_real_batch_run(demo: Path, home: 
     assert result.returncode == 0, out
     assert "Traceback" not in out and "Summary: 2 approved" in out
     assert server.calls["sk-ratelimit-0123456789"] >= 1
-    state = strict_json((home / "credential-state.json").read_text())
-    until = state["openai/limited"]["cooldown_until"]
+    with sqlite3.connect(home / "keys.db") as ledger:
+        (until,) = ledger.execute("SELECT cooldown_until FROM keys WHERE name = 'limited'").fetchone()
     assert math.isfinite(until) and until <= time.time() + MAX_RETRY_AFTER_S + 1
     (summary,) = home.glob("logs/parallel/*/summary.json")
     strict_json(summary.read_text())
@@ -168,4 +169,6 @@ def test_simulated_infinite_hint_in_a_real_batch_run(demo: Path, home: Path) -> 
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert "Traceback" not in out and "Summary: 2 approved" in out
-    strict_json((home / "credential-state.json").read_text())
+    with sqlite3.connect(home / "keys.db") as ledger:
+        marks = ledger.execute("SELECT cooldown_until, quota_until FROM keys").fetchall()
+    assert marks and all(math.isfinite(v) and v < time.time() + 2 * 86400 for row in marks for v in row)

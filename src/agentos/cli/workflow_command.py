@@ -146,7 +146,14 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
         return EXIT_INTERRUPTED
     check_home_writable()
     check_state(config, keys)
-    pools = PoolSet.load(config.providers, config.per_key_concurrency)
+    pools = PoolSet.load(config.providers, config.per_key_concurrency, what=f"{config.kind.value}-workflow")
+    try:
+        return _dispatch(config, keys, noun, pools)
+    finally:
+        pools.close_ledger()
+
+
+def _dispatch(config: RunConfig, keys: list[str], noun: str, pools: PoolSet) -> int:
     make_job = make_job_factory(config)
     from agentos.runs.spend import SpendMeter  # no LangGraph behind it
 

@@ -118,6 +118,18 @@ class CredentialSourceError(AgentosError):
         super().__init__(f"the credential source's {operation}() raised {type(cause).__name__}: {cause}")
 
 
+class KeyLedgerRefused(ConfigError):
+    """The key ledger's file holds something agentos did not create, or is corrupt: it is
+    left as it is, and no run uses it (exit 2), since pacing without it would be blind."""
+
+    def __init__(self, path: Path, cause: str) -> None:
+        self.path, self.cause = path, cause
+        super().__init__(
+            f"Refusing to use {path} as the key ledger: {cause}. agentos left it untouched; move it "
+            "away (a new ledger is made in its place: cool-downs and learned limits start afresh)."
+        )
+
+
 class CheckpointRefused(ConfigError):
     """A path where a checkpoint DB should be holds something agentos did not create.
 

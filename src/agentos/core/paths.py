@@ -89,7 +89,12 @@ def credentials_file(provider: str) -> Path:
 
 
 def credential_state_file() -> Path:
+    """Before the key ledger (issue 22): cool-downs by key name. Read once, then retired."""
     return agentos_home() / "credential-state.json"
+
+
+def key_ledger_file() -> Path:
+    return agentos_home() / "keys.db"
 
 
 @dataclass(frozen=True)

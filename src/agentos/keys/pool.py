@@ -1,13 +1,15 @@
 """The shared pool of API keys: reservation, cool-downs, quotas, rejected keys.
 
 Workers never read credential files: they are handed a reserved key and give it back
-when their item ends. Cool-downs and quota marks are kept in a small state file, so a
-run started a minute later does not hammer a key that is still cooling. The clock is
-injected, so backoff is testable without sleeping.
+when their item ends. Cool-downs, quota marks and rejections go to the key ledger
+(`keys.ledger`), shared by every run of the home: a run started a minute later, or running
+beside this one, does not hammer a key that is still cooling, and it sees this run's marks
+within a second. The clock is injected, so backoff is testable without sleeping.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -17,8 +19,8 @@ from typing import Generic, TypeVar
 
 from agentos.core.printing import STDOUT, Console
 from agentos.core.retry_hints import clamp_reset_at, clamp_retry_after, clamp_until
+from agentos.keys.ledger import KeyLedger, KeyRef, fingerprint
 from agentos.keys.sources import Credential
-from agentos.keys.state import CredentialState
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 
 T = TypeVar("T", str, Credential)
@@ -39,6 +41,11 @@ class _Key:
     strikes: int = 0  # consecutive rate limits, for exponential backoff
     last_released: float = 0.0
     rate_limited: int = 0  # 429s this run, for the summary
+
+    @functools.cached_property
+    def ref(self) -> KeyRef:
+        """The key as the ledger knows it: by a fingerprint of its secret."""
+        return KeyRef(fingerprint(self.cred.secret), self.cred.provider or "default", self.cred.name)
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class CredentialCoordinator(Generic[T]):
         *,
         per_key_concurrency: int = 1,
         clock: Callable[[], float] = time.time,
-        state: CredentialState | None = None,
+        ledger: KeyLedger | None = None,
         source: Callable[[], Sequence[Credential]] | None = None,
         rng: random.Random | None = None,
         console: Console = STDOUT,
@@ -76,7 +83,8 @@ class CredentialCoordinator(Generic[T]):
         self.per_key_concurrency = per_key_concurrency
         self.console = console  # where cool-downs and reloads are said; a run passes its own
         self._clock = clock
-        self._state = state
+        self._ledger = ledger
+        self._last_marks = 0.0
         self._source = source
         self._rng = rng or random.Random()
         self._cond = threading.Condition()
@@ -90,7 +98,8 @@ class CredentialCoordinator(Generic[T]):
                 raise ValueError(f"duplicate credential name {cred.name!r}")
             self._keys[cred.name] = _Key(cred)
             self._original[cred.name] = item
-        self._load_state()
+        with self._cond:
+            self._load_marks(announce=True)
 
     # -- reservation ---------------------------------------------------------------
     def acquire(self, timeout: float | None = None) -> T | None:
@@ -137,7 +146,7 @@ class CredentialCoordinator(Generic[T]):
         self.console.line(
             f"[COORDINATOR] Credential {entry.cred.name} rate-limited; cooling down for {seconds:.1f}s"
         )
-        self._save_state()
+        self._save_marks(entry)
 
     def report(self, key: T, error: LLMError) -> None:
         """Release `key` after a provider error, applying what the error means for it."""
@@ -171,7 +180,7 @@ class CredentialCoordinator(Generic[T]):
                 f"[COORDINATOR] Credential {entry.cred.name} quota exhausted; out until "
                 f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.quota_until))}"
             )
-            self._save_state()
+            self._save_marks(entry)
         elif isinstance(error, AuthError):
             first = entry.disabled is None  # the permit channel reports it first, the item after
             entry.disabled = str(error) or "rejected by the provider"
@@ -180,6 +189,7 @@ class CredentialCoordinator(Generic[T]):
                     f"[COORDINATOR] Credential {entry.cred.name} was rejected (auth error); "
                     f"disabled for this run. Check or replace it ({entry.cred.source()})."
                 )
+                self._save_marks(entry, rejected=entry.disabled)
 
     # -- introspection -------------------------------------------------------------
     def usable_count(self) -> int:
@@ -261,7 +271,11 @@ class CredentialCoordinator(Generic[T]):
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # "equal jitter"
 
     def _maybe_refresh(self) -> None:
-        """Pick up keys added or re-enabled in the credentials file during the run."""
+        """Pick up other runs' marks from the ledger, and keys added or re-enabled in the
+        credentials file during the run."""
+        if self._ledger is not None and time.monotonic() - self._last_marks >= REFRESH_INTERVAL_S:
+            self._last_marks = time.monotonic()
+            self._load_marks()
         if self._source is None or time.monotonic() - self._last_refresh < REFRESH_INTERVAL_S:
             return
         self._last_refresh = time.monotonic()
@@ -280,47 +294,67 @@ class CredentialCoordinator(Generic[T]):
             self.console.line(
                 f"[COORDINATOR] Credentials file changed: added or re-enabled {', '.join(added)}"
             )
-            self._load_state(added)
+            self._load_marks(added, announce=True)
             self._cond.notify_all()
 
     def use_console(self, console: Console) -> None:
         """Say everything from now on to `console`: the pool's own lines and its state file's."""
         self.console = console
-        if self._state is not None:
-            self._state.console = console
 
-    def _load_state(self, names: list[str] | None = None) -> None:
-        """Apply marks left by earlier runs (or other runs) to `names` (default: all keys)."""
-        if self._state is None:
+    def _load_marks(self, names: list[str] | None = None, *, announce: bool = False) -> None:
+        """Apply the ledger's marks, left by earlier runs or set by runs going on now, to
+        `names` (default: all keys). Nothing here raises: the ledger was checked at open."""
+        if self._ledger is None:
             return
-        marks = self._state.load()
+        entries = [self._keys[n] for n in (names if names is not None else list(self._keys))]
+        try:
+            marks = self._ledger.marks([e.ref.fp for e in entries])
+        except Exception as exc:  # a ledger gone bad mid-run: this run carries on in memory
+            self.console.line(
+                f"[COORDINATOR] Warning: cannot read the key ledger ({exc}); keeping marks in memory"
+            )
+            self._ledger = None
+            return
         now = self._clock()
-        for name in names if names is not None else list(self._keys):
-            key = self._keys[name]
-            mark = marks.get(self._state_key(key.cred))
-            if mark:  # validated by CredentialState; bounded here by this pool's clock
-                key.cooldown_until = max(key.cooldown_until, clamp_until(mark["cooldown_until"], now))
-                key.quota_until = max(key.quota_until, clamp_until(mark["quota_until"], now))
-                if max(key.cooldown_until, key.quota_until) > now:
-                    self.console.line(
-                        f"[COORDINATOR] Credential {name} is still cooling down from an earlier "
-                        f"run ({max(key.cooldown_until, key.quota_until) - now:.0f}s left)"
-                    )
+        for key in entries:
+            mark = marks.get(key.ref.fp)
+            if mark is None:
+                continue
+            before = max(key.cooldown_until, key.quota_until)
+            key.cooldown_until = max(key.cooldown_until, clamp_until(mark.cooldown_until, now))
+            key.quota_until = max(key.quota_until, clamp_until(mark.quota_until, now))
+            until = max(key.cooldown_until, key.quota_until)
+            if mark.rejected is not None and key.disabled is None:
+                when = time.strftime("%H:%M:%S", time.localtime(mark.rejected_at))
+                key.disabled = f"rejected at {when} (by this or another run): {mark.rejected}"
+                self.console.line(
+                    f"[COORDINATOR] Credential {key.cred.name} was rejected at {when}; skipped. "
+                    f"Check or replace it ({key.cred.source()}); `agentos keys` lists every key."
+                )
+            elif until > now and (announce or until > before + 1.0):
+                why = (
+                    "is still cooling down from an earlier run" if announce else "was limited in another run"
+                )
+                self.console.line(f"[COORDINATOR] Credential {key.cred.name} {why} ({until - now:.0f}s left)")
+        self._cond.notify_all()
 
-    def _save_state(self) -> None:
-        if self._state is None:
+    def refresh_marks(self) -> None:
+        """Read the ledger's marks now (after a migration wrote some), quietly."""
+        with self._cond:
+            self._load_marks()
+
+    def _save_marks(self, entry: _Key, rejected: str | None = None) -> None:
+        if self._ledger is None:
             return
-        self._state.update(
-            {
-                self._state_key(k.cred): {
-                    "cooldown_until": k.cooldown_until,
-                    "quota_until": k.quota_until,
-                }
-                for k in self._keys.values()
-            },
-            now=self._clock(),
-        )
-
-    @staticmethod
-    def _state_key(cred: Credential) -> str:
-        return f"{cred.provider or 'default'}/{cred.name}"
+        try:
+            self._ledger.mark(
+                entry.ref,
+                cooldown_until=entry.cooldown_until,
+                quota_until=entry.quota_until,
+                rejected=rejected,
+            )
+        except Exception as exc:  # a full disk mid-run: the marks stay in memory for this run
+            self.console.line(
+                f"[COORDINATOR] Warning: cannot write the key ledger ({exc}); keeping marks in memory"
+            )
+            self._ledger = None

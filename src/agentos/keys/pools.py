@@ -6,12 +6,17 @@ that raised them; the other keys of the lease are simply released.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+import stat
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 from agentos.core.errors import ConfigError
-from agentos.core.paths import credential_state_file
+from agentos.core.paths import credential_state_file, key_ledger_file
 from agentos.core.printing import Console
 from agentos.core.redaction import register_secret
+from agentos.keys.ledger import KeyLedger, KeyRef, SqliteKeyLedger, fingerprint
 from agentos.keys.pool import CredentialCoordinator
 from agentos.keys.sources import Credential, load_credentials, no_key_message
 from agentos.keys.state import CredentialState
@@ -21,8 +26,16 @@ Lease = dict[str, Credential]
 
 
 class PoolSet:
-    def __init__(self, pools: dict[str, CredentialCoordinator[Credential]]) -> None:
+    def __init__(
+        self, pools: dict[str, CredentialCoordinator[Credential]], ledger: KeyLedger | None = None
+    ) -> None:
         self.pools = pools
+        self.ledger = ledger  # the home's key ledger, shared with every other run
+
+    def close_ledger(self) -> None:
+        """At the end of a run: let go of the ledger (its rows stay for the other runs)."""
+        if self.ledger is not None:
+            self.ledger.close()
 
     def use_console(self, console: Console) -> None:
         """Say everything from now on to `console` (a run's): the pools are built before it exists."""
@@ -30,9 +43,11 @@ class PoolSet:
             pool.use_console(console)
 
     @classmethod
-    def load(cls, providers: Sequence[str], per_key_concurrency: int = 1) -> PoolSet:
-        """Pools for `providers`; raises ConfigError (exit 2) before anything starts."""
-        state = CredentialState(credential_state_file())
+    def load(cls, providers: Sequence[str], per_key_concurrency: int = 1, what: str = "") -> PoolSet:
+        """Pools for `providers`, on the home's key ledger; raises ConfigError (exit 2) before
+        anything starts: no key, a bad credentials file, or a ledger that is not ours."""
+        ledger = SqliteKeyLedger(key_ledger_file(), what=what)
+        ledger.open()
         pools: dict[str, CredentialCoordinator[Credential]] = {}
         for provider in dict.fromkeys(providers):
             creds = load_credentials(provider)
@@ -43,10 +58,11 @@ class PoolSet:
             pools[provider] = CredentialCoordinator(
                 creds,
                 per_key_concurrency=per_key_concurrency,
-                state=state,
+                ledger=ledger,
                 source=_reloader(provider),
             )
-        return cls(pools)
+        migrate_state_file(ledger, pools)
+        return cls(pools, ledger)
 
     def acquire(self, timeout: float | None = None) -> Lease | None:
         lease: Lease = {}
@@ -122,3 +138,24 @@ def _reloader(provider: str) -> Callable[[], list[Credential]]:
         return load_credentials(provider)
 
     return reload
+
+
+def migrate_state_file(ledger: KeyLedger, pools: Mapping[str, CredentialCoordinator[Credential]]) -> None:
+    """`credential-state.json` (before the ledger: cool-downs by key name) is read once, by the
+    rules it always had (hostile files: one warning), its marks go to the ledger for the keys
+    configured now, and a regular file is then retired as `credential-state.json.migrated`."""
+    path = credential_state_file()
+    if not os.path.lexists(path):
+        return
+    marks = CredentialState(path).load()
+    now = time.time()
+    for provider, pool in pools.items():
+        for cred in pool.credentials():
+            mark = marks.get(f"{provider}/{cred.name}")
+            if mark and max(mark.values()) > now:
+                ref = KeyRef(fingerprint(cred.secret), provider, cred.name)
+                ledger.mark(ref, cooldown_until=mark["cooldown_until"], quota_until=mark["quota_until"])
+        pool.refresh_marks()
+    with contextlib.suppress(OSError):
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            os.replace(path, path.with_name(path.name + ".migrated"))

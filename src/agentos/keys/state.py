@@ -1,4 +1,6 @@
-"""Cool-down and quota marks that outlive a run, safe when two runs write at once.
+"""`credential-state.json`: cool-down and quota marks by key name, as runs kept them before the
+key ledger (`keys.ledger`, issue 22). It is now read once, migrated and retired
+(`keys.pools.migrate_state_file`).
 
 The file is untrusted input: it may be corrupt, hold wrong types, be a directory, be
 read-only or sit on a full disk. Bad entries are dropped (one warning naming the file)
@@ -104,7 +106,7 @@ class CredentialState:
             if isinstance(exc, FileRefused) and not os.path.lexists(self.path):
                 return {}, False
             self._memory_only = True
-            self._warn_once("read", f"{exc}; cool-downs are kept in memory for this run")
+            self._warn_once("read", f"{exc}; its cool-downs were not carried over to the key ledger")
             return {}, False
         try:
             data: Any = json.loads(text)
@@ -129,7 +131,7 @@ class CredentialState:
             self._warn_once(
                 "write",
                 f"cannot write the credential state file {self.path} ({exc}); "
-                "cool-downs are kept in memory for this run",
+                "its cool-downs were not carried over to the key ledger",
             )
 
     def load(self) -> Marks:

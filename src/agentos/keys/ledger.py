@@ -1,0 +1,497 @@
+"""One ledger per key, shared by every run of an `AGENTOS_HOME`: `keys.db`, SQLite in WAL mode.
+
+A key's rate limit belongs to the key, not to a run: two runs on the same keys must see
+each other's calls, or pacing turns back into learning by 429 (issue 22). The ledger holds,
+per key: its cool-down, quota and rejection marks; what was learned of its limit; and every
+call slot that any run holds on it. Each run keeps its own fine-grained model in memory
+(`key_budget`) and reads the other runs' slots from here before it grants a call.
+
+- A key is named by a fingerprint of its secret (`fingerprint`), never by the secret: the
+  same key under two names is one ledger entry. Names and providers are only labels.
+- Times are wall-clock seconds (`time.time()`), so that runs (and, with the Postgres
+  backend, machines) agree on them.
+- Short transactions (`BEGIN IMMEDIATE`, a 5 s busy timeout); no row outlives what it
+  describes: a call's slot ends at its expiry, and a run killed with `kill -9` holds its
+  in-flight slots only until the provider would have let them go (`granted_at + window`),
+  since its pid is gone. Nothing here waits for a lock another run could hold forever.
+- The file is untrusted: a symlink, a foreign or corrupt database is refused by name
+  (`KeyLedgerRefused`, exit 2) and left untouched.
+
+`KeyLedger` is the interface; `SqliteKeyLedger` is the local store (ADR 0011). The Postgres
+backend implements the same interface for a team.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import socket
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from agentos.core.errors import KeyLedgerRefused
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x41474B4C  # "AGKL" in the SQLite header: this file is agentos's key ledger
+BUSY_TIMEOUT_MS = 5000
+KEEP_HISTORY_S = 3600.0  # answered calls are kept an hour: `agentos keys` shows the last hour
+REJECTED_FOR_S = 3600.0  # a rejected key is skipped by new runs for an hour (a new secret: at once)
+MAX_TEXT = 300  # names, providers and reasons stored: bounded
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    fp TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    name TEXT NOT NULL,
+    cooldown_until REAL NOT NULL DEFAULT 0,
+    quota_until REAL NOT NULL DEFAULT 0,
+    rejected_at REAL NOT NULL DEFAULT 0,
+    rejected TEXT,
+    limit_n INTEGER,
+    window_s REAL,
+    limit_from TEXT,
+    strict INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started REAL NOT NULL,
+    what TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS calls (
+    run TEXT NOT NULL,
+    call INTEGER NOT NULL,
+    fp TEXT NOT NULL,
+    granted_at REAL NOT NULL,
+    expires_at REAL,
+    outcome TEXT,
+    PRIMARY KEY (run, call)
+);
+CREATE INDEX IF NOT EXISTS calls_by_key ON calls (fp, expires_at);
+"""
+
+
+def fingerprint(secret: str) -> str:
+    """A key's identity in the ledger: 32 hex digits of a salted SHA-256, never the key."""
+    return hashlib.sha256(b"agentos-key-ledger-v1\0" + secret.encode("utf-8", "surrogatepass")).hexdigest()[
+        :32
+    ]
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """A key as the ledger knows it: its fingerprint, and labels to show."""
+
+    fp: str
+    provider: str
+    name: str
+
+
+@dataclass(frozen=True)
+class KeyMarks:
+    cooldown_until: float = 0.0
+    quota_until: float = 0.0
+    rejected_at: float = 0.0
+    rejected: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyModel:
+    """What was learned of a key's limit: `limit` calls per `window_s` seconds, and whether a
+    surprise 429 made pacing strict (a slot is held a whole window, whatever `reset` said)."""
+
+    limit: int | None
+    window_s: float | None
+    limit_from: str
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A call another run holds on a key: in flight (`expires_at` None) or until it expires."""
+
+    run: str
+    granted_at: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
+class KeyActivity:
+    """One key as `agentos keys` shows it."""
+
+    key: KeyRef
+    marks: KeyMarks
+    model: KeyModel | None
+    calls_last_hour: int
+    refused_last_hour: int
+    runs_now: tuple[str, ...]
+
+
+class KeyLedger(Protocol):
+    """Where every run's knowledge of its keys meets. Implemented here for one machine
+    (SQLite) and by the Postgres backend for a team."""
+
+    run: str
+
+    def marks(self, fps: Sequence[str]) -> dict[str, KeyMarks]: ...
+
+    def mark(
+        self,
+        key: KeyRef,
+        *,
+        cooldown_until: float = 0.0,
+        quota_until: float = 0.0,
+        rejected: str | None = None,
+    ) -> None: ...
+
+    def model(self, fp: str) -> KeyModel | None: ...
+
+    def learn(self, key: KeyRef, model: KeyModel) -> None: ...
+
+    def hold(self, key: KeyRef, call: int, granted_at: float) -> None: ...
+
+    def settle(self, fp: str, call: int, expires_at: float, outcome: str) -> None: ...
+
+    def others(self, fp: str, now: float, window_s: float | None) -> list[Slot]: ...
+
+    def activity(self, now: float) -> list[KeyActivity]: ...
+
+    def close(self) -> None: ...
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _finite(value: float) -> float:
+    return value if isinstance(value, int | float) and math.isfinite(value) else 0.0
+
+
+def _text(value: object, limit: int = MAX_TEXT) -> str:
+    return str(value)[:limit]
+
+
+class SqliteKeyLedger:
+    """The local ledger. One connection, guarded by a lock (the coordinator's threads share it);
+    opened lazily and set up idempotently; `close()` or a `with` block ends it."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        run: str | None = None,
+        what: str = "",
+        clock: Callable[[], float] = time.time,
+        pid: int | None = None,
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self.pid = os.getpid() if pid is None else pid
+        self.host = socket.gethostname()[:100]
+        self.run = run or f"{self.host}:{self.pid}:{int(clock() * 1000)}"
+        self.what = _text(what, 200)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+    def __enter__(self) -> SqliteKeyLedger:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open (creating the file if need be), check it is ours, set it up. KeyLedgerRefused
+        when it is not ours or is corrupt; the file is then left untouched."""
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is None:
+                return
+            # Calls still in flight stay as they are: once this process is gone, `others` holds
+            # them until the provider has let them go (granted_at + window).
+            self._conn.close()
+            self._conn = None
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.path
+        if path.is_symlink():
+            raise KeyLedgerRefused(path, "it is a symlink")
+        if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+            raise KeyLedgerRefused(path, "it is not a regular file")
+        existed = path.exists() and path.stat().st_size > 0
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise KeyLedgerRefused(path, f"cannot open it ({exc})") from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if existed and application_id != APPLICATION_ID and tables:
+                raise KeyLedgerRefused(path, "it is a SQLite database that agentos did not create")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise KeyLedgerRefused(path, f"it was written by a newer agentos (schema {version})")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            with _transaction(conn):
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute(
+                    "INSERT OR REPLACE INTO runs (run, pid, host, started, what) VALUES (?, ?, ?, ?, ?)",
+                    (self.run, self.pid, self.host, self.clock(), self.what),
+                )
+        except KeyLedgerRefused:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise KeyLedgerRefused(path, f"it is corrupt or not a database ({exc})") from None
+        return conn
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
+            with _transaction(self._conn):
+                yield self._conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
+            yield self._conn
+
+    # -- marks ---------------------------------------------------------------------
+    def marks(self, fps: Sequence[str]) -> dict[str, KeyMarks]:
+        if not fps:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT fp, cooldown_until, quota_until, rejected_at, rejected FROM keys "
+                f"WHERE fp IN ({','.join('?' * len(fps))})",
+                list(fps),
+            ).fetchall()
+        now = self.clock()
+        found: dict[str, KeyMarks] = {}
+        for fp, cooldown, quota, rejected_at, rejected in rows:
+            recent = rejected is not None and now - _finite(rejected_at) < REJECTED_FOR_S
+            found[fp] = KeyMarks(
+                _finite(cooldown),
+                _finite(quota),
+                _finite(rejected_at) if recent else 0.0,
+                rejected if recent else None,
+            )
+        return found
+
+    def mark(
+        self,
+        key: KeyRef,
+        *,
+        cooldown_until: float = 0.0,
+        quota_until: float = 0.0,
+        rejected: str | None = None,
+    ) -> None:
+        """Record what happened to a key; a later mark never shortens an earlier one."""
+        now = self.clock()
+        with self._tx() as conn:
+            self._ensure(conn, key)
+            conn.execute(
+                "UPDATE keys SET cooldown_until = max(cooldown_until, ?), quota_until = max(quota_until, ?), "
+                "updated = ? WHERE fp = ?",
+                (_finite(cooldown_until), _finite(quota_until), now, key.fp),
+            )
+            if rejected is not None:
+                conn.execute(
+                    "UPDATE keys SET rejected_at = ?, rejected = ? WHERE fp = ?",
+                    (now, _text(rejected), key.fp),
+                )
+
+    # -- what was learned ----------------------------------------------------------
+    def model(self, fp: str) -> KeyModel | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT limit_n, window_s, limit_from, strict FROM keys WHERE fp = ?", (fp,)
+            ).fetchone()
+        if row is None or row[2] is None:
+            return None
+        limit, window, source, strict = row
+        limit = limit if isinstance(limit, int) and 0 < limit <= 10**9 else None
+        window = float(window) if isinstance(window, int | float) and 0 < window < 86400 else None
+        return KeyModel(limit, window, _text(source, 20), bool(strict))
+
+    def learn(self, key: KeyRef, model: KeyModel) -> None:
+        """What one run learned of a key's limit, for every run: the stricter reading wins
+        (the smaller limit, the longer window, strict once any run found it must be)."""
+        with self._tx() as conn:
+            self._ensure(conn, key)
+            conn.execute(
+                "UPDATE keys SET "
+                "limit_n = CASE WHEN limit_n IS NULL OR (? IS NOT NULL AND ? < limit_n) THEN ? ELSE limit_n END, "
+                "window_s = CASE WHEN window_s IS NULL OR (? IS NOT NULL AND ? > window_s) THEN ? ELSE window_s END, "
+                "limit_from = ?, strict = max(strict, ?), updated = ? WHERE fp = ?",
+                (
+                    model.limit,
+                    model.limit,
+                    model.limit,
+                    model.window_s,
+                    model.window_s,
+                    model.window_s,
+                    _text(model.limit_from, 20),
+                    int(model.strict),
+                    self.clock(),
+                    key.fp,
+                ),
+            )
+
+    # -- call slots ----------------------------------------------------------------
+    def hold(self, key: KeyRef, call: int, granted_at: float) -> None:
+        with self._tx() as conn:
+            self._ensure(conn, key)
+            conn.execute(
+                "INSERT OR REPLACE INTO calls (run, call, fp, granted_at, expires_at, outcome) "
+                "VALUES (?, ?, ?, ?, NULL, NULL)",
+                (self.run, call, key.fp, granted_at),
+            )
+
+    def settle(self, fp: str, call: int, expires_at: float, outcome: str) -> None:
+        """The call's answer came (or its worker went away): its slot ends at `expires_at`."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE calls SET expires_at = ?, outcome = ? WHERE run = ? AND call = ?",
+                (_finite(expires_at), _text(outcome, 20), self.run, call),
+            )
+
+    def others(self, fp: str, now: float, window_s: float | None) -> list[Slot]:
+        """Other runs' slots on this key still held at `now`. A dead run's calls in flight are
+        held until the provider has let them go: `granted_at + window` (a minute if unknown)."""
+        window = window_s if window_s is not None else 60.0
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT calls.run, calls.granted_at, calls.expires_at, runs.pid, runs.host FROM calls "
+                "LEFT JOIN runs ON runs.run = calls.run "
+                "WHERE calls.fp = ? AND calls.run != ? AND (calls.expires_at IS NULL OR calls.expires_at > ?)",
+                (fp, self.run, now),
+            ).fetchall()
+        slots = []
+        for run, granted_at, expires_at, pid, host in rows:
+            if expires_at is None:
+                alive = pid is not None and (host != self.host or _pid_alive(int(pid)))
+                if not alive:
+                    expires_at = _finite(granted_at) + window
+                    if expires_at <= now:
+                        continue
+            slots.append(Slot(str(run), _finite(granted_at), expires_at))
+        return slots
+
+    # -- for `agentos keys` --------------------------------------------------------
+    def activity(self, now: float) -> list[KeyActivity]:
+        since = now - KEEP_HISTORY_S
+        with self._read() as conn:
+            keys = conn.execute(
+                "SELECT fp, provider, name, cooldown_until, quota_until, rejected_at, rejected, "
+                "limit_n, window_s, limit_from, strict FROM keys ORDER BY provider, name"
+            ).fetchall()
+            counts = {
+                fp: (calls, refused)
+                for fp, calls, refused in conn.execute(
+                    "SELECT fp, count(*), sum(outcome = 'rate_limited') FROM calls WHERE granted_at > ? GROUP BY fp",
+                    (since,),
+                ).fetchall()
+            }
+            using = conn.execute(
+                "SELECT DISTINCT calls.fp, runs.run, runs.pid, runs.host, runs.what FROM calls "
+                "JOIN runs ON runs.run = calls.run WHERE calls.expires_at IS NULL OR calls.expires_at > ?",
+                (now,),
+            ).fetchall()
+        runs_now: dict[str, list[str]] = {}
+        for fp, _run, pid, host, what in using:
+            if host != self.host or _pid_alive(int(pid)):
+                runs_now.setdefault(fp, []).append(f"pid {pid}" + (f" ({what})" if what else ""))
+        found = []
+        for fp, provider, name, cooldown, quota, rejected_at, rejected, limit, window, source, strict in keys:
+            model = None
+            if source is not None:
+                model = KeyModel(
+                    limit if isinstance(limit, int) else None,
+                    float(window) if isinstance(window, int | float) else None,
+                    str(source),
+                    bool(strict),
+                )
+            calls, refused = counts.get(fp, (0, 0))
+            found.append(
+                KeyActivity(
+                    KeyRef(str(fp), str(provider), str(name)),
+                    KeyMarks(_finite(cooldown), _finite(quota), _finite(rejected_at), rejected),
+                    model,
+                    int(calls or 0),
+                    int(refused or 0),
+                    tuple(sorted(set(runs_now.get(fp, [])))),
+                )
+            )
+        return found
+
+    # -- internals -----------------------------------------------------------------
+    def _ensure(self, conn: sqlite3.Connection, key: KeyRef) -> None:
+        conn.execute(
+            "INSERT INTO keys (fp, provider, name, updated) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (fp) DO UPDATE SET provider = excluded.provider, name = excluded.name",
+            (key.fp, _text(key.provider, 40), _text(key.name, 100), self.clock()),
+        )
+
+    def prune(self, now: float) -> None:
+        """Drop answered calls older than the history kept, and runs that are gone."""
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM calls WHERE expires_at IS NOT NULL AND expires_at < ?", (now - KEEP_HISTORY_S,)
+            )
+            for run, pid, host in conn.execute("SELECT run, pid, host FROM runs").fetchall():
+                if host == self.host and run != self.run and not _pid_alive(int(pid)):
+                    stale = conn.execute(
+                        "SELECT count(*) FROM calls WHERE run = ? AND (expires_at IS NULL OR expires_at > ?)",
+                        (run, now - KEEP_HISTORY_S),
+                    ).fetchone()[0]
+                    if not stale:
+                        conn.execute("DELETE FROM runs WHERE run = ?", (run,))
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """A short write transaction: IMMEDIATE, so two runs never deadlock upgrading a read."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

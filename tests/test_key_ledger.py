@@ -1,0 +1,178 @@
+"""The key ledger shared by every run of a home: its logic on an injected clock, real
+concurrent writers, and hostile files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agentos.core.errors import KeyLedgerRefused
+from agentos.keys.ledger import (
+    REJECTED_FOR_S,
+    KeyModel,
+    KeyRef,
+    SqliteKeyLedger,
+    fingerprint,
+)
+
+SECRET = "sk-ledger-test-0123456789abcdef"
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ledger(path: Path, clock: Clock, run: str) -> SqliteKeyLedger:
+    store = SqliteKeyLedger(path, run=run, clock=clock)
+    store.open()
+    return store
+
+
+def test_a_key_is_its_fingerprint_never_its_secret(tmp_path: Path) -> None:
+    path, clock = tmp_path / "keys.db", Clock()
+    store = ledger(path, clock, "a")
+    one, same = (
+        KeyRef(fingerprint(SECRET), "openai", "team-a"),
+        KeyRef(fingerprint(SECRET), "openai", "alias"),
+    )
+    store.mark(one, cooldown_until=clock.now + 30)
+    store.mark(same, quota_until=clock.now + 60)
+    store.close()
+    assert fingerprint(SECRET) != fingerprint(SECRET + "x") and len(fingerprint(SECRET)) == 32
+    rows = sqlite3.connect(path).execute("SELECT fp, name, cooldown_until, quota_until FROM keys").fetchall()
+    assert rows == [(one.fp, "alias", clock.now + 30, clock.now + 60)]  # one key, two names
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert SECRET.encode() not in raw
+
+
+def test_marks_only_grow_and_a_rejection_is_honoured_for_a_while(tmp_path: Path) -> None:
+    clock = Clock()
+    store = ledger(tmp_path / "keys.db", clock, "a")
+    key = KeyRef(fingerprint(SECRET), "openai", "k")
+    store.mark(key, cooldown_until=clock.now + 30)
+    store.mark(key, cooldown_until=clock.now + 5)  # an earlier end never shortens it
+    store.mark(key, rejected="401 bad key")
+    marks = store.marks([key.fp])[key.fp]
+    assert marks.cooldown_until == clock.now + 30 and marks.rejected == "401 bad key"
+    clock.now += REJECTED_FOR_S + 1
+    assert store.marks([key.fp])[key.fp].rejected is None
+    assert store.marks(["unknown"]) == {}
+
+
+def test_the_stricter_reading_of_a_limit_wins(tmp_path: Path) -> None:
+    store = ledger(tmp_path / "keys.db", Clock(), "a")
+    key = KeyRef(fingerprint(SECRET), "openai", "k")
+    assert store.model(key.fp) is None
+    store.learn(key, KeyModel(6, 10.0, "headers"))
+    store.learn(key, KeyModel(4, 8.0, "headers", strict=True))
+    store.learn(key, KeyModel(9, 12.0, "headers"))
+    assert store.model(key.fp) == KeyModel(4, 12.0, "headers", strict=True)
+
+
+def test_another_runs_slots_are_seen_until_they_expire(tmp_path: Path) -> None:
+    path, clock = tmp_path / "keys.db", Clock()
+    first, second = ledger(path, clock, "first"), ledger(path, clock, "second")
+    key = KeyRef(fingerprint(SECRET), "openai", "k")
+    first.hold(key, 1, clock.now)
+    first.hold(key, 2, clock.now)
+    assert [s.expires_at for s in second.others(key.fp, clock.now, 10.0)] == [None, None]
+    assert first.others(key.fp, clock.now, 10.0) == []  # a run's own calls are its own business
+    first.settle(key.fp, 1, clock.now + 10, "ok")
+    clock.now += 5
+    assert sorted(str(s.expires_at) for s in second.others(key.fp, clock.now, 10.0)) == [
+        "1800000010.0",
+        "None",
+    ]
+    clock.now += 6
+    assert [s.expires_at for s in second.others(key.fp, clock.now, 10.0)] == [None]
+
+
+def test_a_killed_runs_calls_in_flight_end_when_the_provider_lets_them_go(tmp_path: Path) -> None:
+    """kill -9: the run's row stays, its pid is gone; its slot ends at granted_at + window."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    path, clock = tmp_path / "keys.db", Clock()
+    killed = SqliteKeyLedger(path, run="killed", clock=clock, pid=dead.pid)
+    killed.open()
+    key = KeyRef(fingerprint(SECRET), "openai", "k")
+    killed.hold(key, 1, clock.now)
+    survivor = ledger(path, clock, "survivor")
+    (slot,) = survivor.others(key.fp, clock.now + 1, 10.0)
+    assert slot.expires_at == clock.now + 10.0
+    assert survivor.others(key.fp, clock.now + 10.5, 10.0) == []  # nothing left to block anyone
+
+
+def _writer(path: str, run: str, n: int) -> None:
+    store = SqliteKeyLedger(Path(path), run=run)
+    store.open()
+    key = KeyRef(fingerprint(SECRET), "openai", "k")
+    for call in range(n):
+        store.hold(key, call, 1.0)
+        store.settle(key.fp, call, 2.0, "ok")
+        store.mark(key, cooldown_until=float(call))
+    store.close()
+
+
+@pytest.mark.timeout(60)
+def test_three_processes_write_at_once_without_losing_a_row(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(path), f"run-{i}", 60)) for i in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(50)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    count = sqlite3.connect(path).execute("SELECT count(*) FROM calls").fetchone()[0]
+    assert count == 180
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"this is not a database at all, just text" * 200, "corrupt or not a database"),
+        (b"SQLite format 3\x00" + b"\xff" * 4000, "corrupt or not a database"),
+    ],
+)
+def test_a_corrupt_ledger_is_refused_and_left_untouched(tmp_path: Path, content: bytes, why: str) -> None:
+    path = tmp_path / "keys.db"
+    path.write_bytes(content)
+    with pytest.raises(KeyLedgerRefused, match=why) as refused:
+        SqliteKeyLedger(path).open()
+    assert "move it away" in str(refused.value)
+    assert path.read_bytes() == content
+
+
+def test_a_foreign_database_a_symlink_and_a_folder_are_refused(tmp_path: Path) -> None:
+    foreign = tmp_path / "keys.db"
+    sqlite3.connect(foreign).execute("CREATE TABLE accounts (id INTEGER)").connection.commit()
+    before = foreign.read_bytes()
+    with pytest.raises(KeyLedgerRefused, match="did not create"):
+        SqliteKeyLedger(foreign).open()
+    assert foreign.read_bytes() == before
+    link = tmp_path / "link.db"
+    link.symlink_to(tmp_path / "elsewhere.db")
+    with pytest.raises(KeyLedgerRefused, match="symlink"):
+        SqliteKeyLedger(link).open()
+    assert not (tmp_path / "elsewhere.db").exists()
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    with pytest.raises(KeyLedgerRefused, match="not a regular file"):
+        SqliteKeyLedger(folder).open()
+
+
+def test_reopening_is_idempotent(tmp_path: Path) -> None:
+    path, clock = tmp_path / "keys.db", Clock()
+    key = KeyRef(fingerprint(SECRET), "openai", "k")
+    with SqliteKeyLedger(path, run="a", clock=clock) as store:
+        store.mark(key, cooldown_until=clock.now + 9)
+    with SqliteKeyLedger(path, run="b", clock=clock) as store:
+        assert store.marks([key.fp])[key.fp].cooldown_until == clock.now + 9
