@@ -67,14 +67,16 @@ def test_marks_only_grow_and_a_rejection_is_honoured_for_a_while(tmp_path: Path)
     assert store.marks(["unknown"]) == {}
 
 
-def test_the_stricter_reading_of_a_limit_wins(tmp_path: Path) -> None:
+def test_the_latest_reading_of_a_limit_wins_and_strictness_sticks(tmp_path: Path) -> None:
+    """A limit read from headers is the provider's word, and a learned one grows back: the
+    latest wins. Once a run was surprised by a 429, every run paces strictly."""
     store = ledger(tmp_path / "keys.db", Clock(), "a")
     key = KeyRef(fingerprint(SECRET), "openai", "k")
     assert store.model(key.fp) is None
     store.learn(key, KeyModel(6, 10.0, "headers"))
     store.learn(key, KeyModel(4, 8.0, "headers", strict=True))
     store.learn(key, KeyModel(9, 12.0, "headers"))
-    assert store.model(key.fp) == KeyModel(4, 12.0, "headers", strict=True)
+    assert store.model(key.fp) == KeyModel(9, 12.0, "headers", strict=True)
 
 
 def test_another_runs_slots_are_seen_until_they_expire(tmp_path: Path) -> None:

@@ -8,6 +8,10 @@ head of the queue is granted the moment any key frees a slot. Urgent calls (draf
 lead to more calls) go before the others (reviews, often an item's last), then arrival order:
 this way the last items of a batch do not trail one window behind. When the pool is what
 limits the run, the book says so, at most every NOTE_EVERY_S seconds.
+
+With a key ledger (`keys.ledger`), the book is one of many: before it weighs a key it reads
+the other runs' slots on it and what they learned of its limit, and it records its own
+grants, answers and lessons there, so that every run on the key paces against all of them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Protocol
 
 from agentos.core.printing import STDOUT, Console
 from agentos.keys.key_budget import INF, KeyBudget
+from agentos.keys.ledger import KeyLedger, KeyModel, KeyRef, fingerprint
 from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, LLMError
 from agentos.llm.rate_limits import Outcome, RateLimitInfo
@@ -29,6 +34,7 @@ from agentos.llm.rate_limits import Outcome, RateLimitInfo
 MAX_WAIT_S = 0.25  # a waiting call re-checks at least this often (cancellation, cooled keys)
 NOTE_EVERY_S = 10.0
 NOTE_AFTER_S = 1.0  # a wait shorter than this is not worth a line
+READ_EVERY_S = 0.05  # the ledger's view of a key is read at most this often
 
 
 class KeyPool(Protocol):
@@ -58,8 +64,14 @@ class BudgetBook:
         rpm: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         console: Console = STDOUT,
+        ledger: KeyLedger | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.pools = dict(pools)
+        self.ledger = ledger
+        self._offset = wall() - clock()  # ledger times (wall clock) to this book's clock
+        self._read_at: dict[tuple[str, str], float] = {}  # when each key's shared state was read
+        self._told: dict[tuple[str, str], tuple[int | None, float | None, str, bool]] = {}
         self.rpm = rpm  # for keys that declare none themselves
         self.clock = clock
         self.console = console
@@ -126,7 +138,10 @@ class BudgetBook:
         with self._cond:
             where = self._grants.pop(grant_id, None)
             if where is not None:
-                self._budgets[where].complete(grant_id, self.clock(), outcome, info, sent_at, retry_after)
+                budget = self._budgets[where]
+                now = self.clock()
+                frees_at = budget.complete(grant_id, now, outcome, info, sent_at, retry_after)
+                self._record(where, grant_id, now if frees_at is None else frees_at, outcome.value)
                 if outcome is Outcome.REJECTED:  # no further call is granted this key
                     provider, name = where
                     self.pools[provider].mark(
@@ -139,7 +154,9 @@ class BudgetBook:
         with self._cond:
             where = self._grants.pop(grant_id, None)
             if where is not None:
-                self._budgets[where].abandon(grant_id, self.clock())
+                now = self.clock()
+                frees_at = self._budgets[where].abandon(grant_id, now)
+                self._record(where, grant_id, now if frees_at is None else frees_at, "abandoned")
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -182,7 +199,58 @@ class BudgetBook:
 
     def _usable(self, provider: str) -> list[tuple[Credential, KeyBudget]]:
         pool = self.pools[provider]
-        return [(c, self._budget(provider, c)) for c in pool.credentials() if pool.is_usable(c.name)]
+        usable = [(c, self._budget(provider, c)) for c in pool.credentials() if pool.is_usable(c.name)]
+        for cred, budget in usable:
+            self._share(provider, cred, budget)
+        return usable
+
+    # -- the ledger: other runs' slots and lessons in, ours out ---------------------
+    def _share(self, provider: str, cred: Credential, budget: KeyBudget) -> None:
+        """Read the other runs' slots on this key and what they learned, at most every READ_EVERY_S."""
+        if self.ledger is None:
+            return
+        now = self.clock()
+        if now - self._read_at.get((provider, cred.name), -INF) < READ_EVERY_S:
+            return
+        self._read_at[(provider, cred.name)] = now
+        fp = fingerprint(cred.secret)
+        try:
+            model = self.ledger.model(fp)
+            slots = self.ledger.others(fp, now + self._offset, budget.window)
+        except Exception as exc:
+            self._ledger_failed(exc)
+            return
+        if model is not None:
+            budget.adopt(model.limit, model.window_s, model.limit_from, model.strict, now)
+        budget.shared = [
+            (s.granted_at - self._offset, INF if s.expires_at is None else s.expires_at - self._offset)
+            for s in slots
+        ]
+        budget.hold_shared_for_window()
+
+    def _record(self, where: tuple[str, str], grant_id: int, frees_at: float, outcome: str) -> None:
+        """Our call's slot, and what we learned of its key, for the other runs."""
+        if self.ledger is None:
+            return
+        provider, name = where
+        cred = next((c for c in self.pools[provider].credentials() if c.name == name), None)
+        if cred is None:
+            return
+        model = self._budgets[where].model()
+        try:
+            self.ledger.settle(fingerprint(cred.secret), grant_id, frees_at + self._offset, outcome)
+            if model != self._told.get(where) and model[0] is not None:
+                self._told[where] = model
+                ref = KeyRef(fingerprint(cred.secret), provider, cred.name)
+                self.ledger.learn(ref, KeyModel(model[0], model[1], model[2], model[3]))
+        except Exception as exc:
+            self._ledger_failed(exc)
+
+    def _ledger_failed(self, exc: Exception) -> None:
+        self.console.line(
+            f"[COORDINATOR] Warning: the key ledger failed ({exc}); pacing goes on for this run alone"
+        )
+        self.ledger = None
 
     def _try(self, provider: str, tokens: int, now: float, waited: float) -> Grant | float:
         best: tuple[Credential, KeyBudget] | None = None
@@ -203,6 +271,12 @@ class BudgetBook:
         grant_id = next(self._ids)
         budget.grant(grant_id, now, tokens)
         self._grants[grant_id] = (provider, cred.name)
+        if self.ledger is not None:
+            try:
+                ref = KeyRef(fingerprint(cred.secret), provider, cred.name)
+                self.ledger.hold(ref, grant_id, now + self._offset)
+            except Exception as exc:
+                self._ledger_failed(exc)
         return Grant(grant_id, provider, cred.name, cred.secret, waited)
 
     def _note(self, provider: str, now: float) -> None:

@@ -17,6 +17,13 @@ from depends on what the key tells us (`LimitSource`):
 
 A 429 blocks the key for its retry hint whatever the source. The clock is injected, and
 nothing here sleeps or talks to another process: `BudgetBook` does that.
+
+Other runs on the same key (through the key ledger) hold `shared` slots: each counts until
+its own expiry, or for as long as it is in flight. A 429 the budget did not expect (a paced
+call under HEADERS) means the model is wrong: the key turns `strict`, and from then on every
+call's slot is held a whole window (the longest reset seen, stretched by what the 429's
+retry hint says of the oldest counted call), whatever `reset` meant: time until the window
+is whole, until the next slot frees, or the end of a fixed window.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ class _Call:
     paced: bool = False  # granted under a known limit (a 429 then is a surprise)
     expires_at: float | None = None  # None while in flight
     done_at: float | None = None
+    sent_at: float | None = None  # when it left, as its answer said (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,10 @@ class KeyBudget:
         self.last_grant = -INF
         self.after_response = False  # HEADERS: count resets from the answer, not the send (a 429 said so)
         self.ok_since_429 = 0
+        self.strict = False  # a surprise 429: hold every slot a whole window from now on
+        self.shared: list[
+            tuple[float, float]
+        ] = []  # other runs' slots: (granted at, frees at; inf in flight)
         self.granted = self.served = self.refused = 0
         self.sent = 0  # calls that reached the provider, whatever it answered (errors included)
 
@@ -105,7 +117,7 @@ class KeyBudget:
     def used(self, now: float) -> int:
         """Slots held at `now`: calls in flight or not yet let go, and phantom usage."""
         held = sum(1 for c in self.calls.values() if c.expires_at is None or c.expires_at > now)
-        return held + sum(1 for t in self.held if t > now)
+        return held + sum(1 for t in self.held if t > now) + sum(1 for _, t in self.shared if t > now)
 
     def headroom(self, now: float) -> float:
         """How many more calls the budget allows now (inf when no limit is known)."""
@@ -135,6 +147,7 @@ class KeyBudget:
         expiring = sorted(
             [c.expires_at for c in self.calls.values() if c.expires_at is not None and c.expires_at > at]
             + [t for t in self.held if t > at]
+            + [t for _, t in self.shared if at < t < INF]
         )
         return expiring[excess - 1] if excess <= len(expiring) else INF
 
@@ -171,15 +184,17 @@ class KeyBudget:
         info: RateLimitInfo | None = None,
         sent_at: float | None = None,
         retry_after: float | None = None,
-    ) -> None:
-        """The answer to a granted call arrived at `now` (sent at `sent_at`, if known)."""
+    ) -> float | None:
+        """The answer to a granted call arrived at `now` (sent at `sent_at`, if known).
+        Returns when the call's slot frees (None: not tracked one by one any more)."""
         call = self.calls.get(call_id)
         if call is None:
-            return
+            return None
         call.done_at = now
         if sent_at is not None or outcome is not Outcome.ERROR:
             self.sent += 1
         sent = sent_at if sent_at is not None and call.granted_at <= sent_at <= now else None
+        call.sent_at = sent
         if info is not None and info.requests.known:
             self._headers(call, now, sent, info, refused=outcome is Outcome.RATE_LIMITED)
         elif outcome is Outcome.RATE_LIMITED and self.source is not LimitSource.HEADERS:
@@ -204,14 +219,51 @@ class KeyBudget:
                 self.served += 1
                 self.sends.append(sent if sent is not None else call.granted_at)
                 self._grow()
+        expires_at = call.expires_at if call_id in self.calls else None
         self._prune(now)
+        return expires_at
 
-    def abandon(self, call_id: int, now: float) -> None:
-        """The caller went away (its worker stopped): the call may have reached the provider."""
+    def abandon(self, call_id: int, now: float) -> float | None:
+        """The caller went away (its worker stopped): the call may have reached the provider.
+        Returns when its slot frees."""
         call = self.calls.get(call_id)
         if call is not None and call.expires_at is None:
             call.done_at = now
             call.expires_at = self._expiry(now, None, call.granted_at)
+        return call.expires_at if call is not None else None
+
+    def adopt(self, limit: int | None, window: float | None, source: str, strict: bool, now: float) -> None:
+        """What other runs learned of this key (the ledger). A key this run knows nothing of
+        takes their model whole; after that, only what makes pacing safer: a longer window
+        read from headers, and strictness once any run was surprised by a 429."""
+        try:
+            theirs = LimitSource(source)
+        except ValueError:
+            return
+        if limit is not None and window is not None and self.source is LimitSource.UNKNOWN:
+            if theirs is not LimitSource.UNKNOWN:
+                self.source, self.limit, self.window = theirs, limit, window
+        elif theirs is LimitSource.LEARNED and self.source is LimitSource.LEARNED and limit is not None:
+            self.limit, self.window = limit, window  # no headers: every run paces by the latest lesson
+        elif (
+            theirs is LimitSource.HEADERS
+            and window is not None
+            and self.window is not None
+            and window > self.window
+        ):
+            self.window = window
+        if strict and not self.strict:
+            self._turn_strict(now)
+
+    def hold_shared_for_window(self) -> None:
+        """Other runs' calls, under a limit this run learned or was told without headers,
+        count for the whole window after they were sent, as the provider counts them."""
+        if self.window is not None and self.source in (LimitSource.LEARNED, LimitSource.DECLARED):
+            self.shared = [(g, max(t, g + self.window + self.margin)) for g, t in self.shared]
+
+    def model(self) -> tuple[int | None, float | None, str, bool]:
+        """What this run knows of the key, for the ledger."""
+        return self.limit, self.window, self.source.value, self.strict
 
     def block(self, until: float) -> None:
         self.blocked_until = max(self.blocked_until, until)
@@ -221,7 +273,7 @@ class KeyBudget:
         if self.source is LimitSource.UNKNOWN or self.window is None:
             return now
         if self.source is LimitSource.HEADERS:
-            return now + self.window + self.margin  # no reset for this call: the longest seen
+            return now + self.window + self.margin  # no reset for this call (or strict): the longest seen
         ref = sent if sent is not None else granted_at
         margin = self.margin if sent is not None else max(self.margin, 0.02 * self.window)
         return ref + self.window + margin
@@ -235,16 +287,39 @@ class KeyBudget:
         self.source, self.limit = LimitSource.HEADERS, budget.limit
         self.window = max(self.window or 0.0, reset)
         ref = now if (sent is None or self.after_response) else sent
-        call.expires_at = ref + reset + self.margin
+        # The provider counts this call for a whole window after it admitted it, whatever its
+        # `reset` means: until the window is whole (then reset is that window for the newest
+        # call), until the next slot frees (the oldest call's exit: too early for this one), or
+        # the end of a fixed window (shorter; `remaining` then frees the slots, below).
+        call.expires_at = ref + self.window + self.margin
         # What the provider counted when it admitted this call, against what we had sent by
         # then: every call granted before it was sent (give or take REORDER_S: two requests
         # may reach the provider in the other order), or before its answer if that is unknown.
         admitted_by = min(now, sent + REORDER_S) if sent is not None else now
         ours = call.held_before + sum(1 for t in self.grants if call.granted_at < t <= admitted_by)
+        ours += sum(1 for t, _ in self.shared if call.granted_at < t <= admitted_by)  # other runs
         counted = budget.limit - budget.remaining - (0 if refused else 1)
         foreign = counted - ours
         if foreign > 0:  # someone else spends this key too: hold their slots until this reset
             self.held.extend([now + reset + self.margin] * min(foreign, budget.limit))
+        if not refused and sent is not None:
+            self._release_counted(sent, counted, now)
+
+    def _release_counted(self, sent: float, counted: int, now: float) -> None:
+        """`remaining` is the truth at that moment. Our answered calls sent well before this one
+        (by REORDER_S) were surely admitted before it: if the provider counted fewer calls than
+        that, it has let some go (a fixed window turned over) and so do we, the oldest first."""
+        sure = [
+            c
+            for c in self.calls.values()
+            if c.sent_at is not None
+            and c.sent_at <= sent - REORDER_S
+            and c.expires_at is not None
+            and c.expires_at > now
+        ]
+        excess = len(sure) - counted
+        for c in sorted(sure, key=lambda c: c.sent_at or 0.0)[: max(excess, 0)]:
+            c.expires_at = now
 
     def _rate_limited(self, call: _Call, now: float, retry_after: float | None) -> None:
         self.refused += 1
@@ -254,7 +329,34 @@ class KeyBudget:
             self.block(now + retry_after)
         call.expires_at = max(now, self.blocked_until)  # a refused call is not counted
         if self.source is LimitSource.HEADERS and call.paced:
-            self.after_response = True  # the budget said yes and the provider said no: be stricter
+            # The budget said yes and the provider said no: the model is wrong. From now on a
+            # slot is held a whole window, counted from the answer; the window is at least what
+            # this refusal says of the oldest call the provider still counts.
+            self._stretch_window(call, now, retry_after)
+            self._turn_strict(now)
+
+    def _turn_strict(self, now: float) -> None:
+        """From now on every slot is held a whole window after its answer, and so are the
+        slots of calls answered before: they were let go too early."""
+        self.after_response = self.strict = True
+        if self.window is None:
+            return
+        for c in self.calls.values():
+            if c.expires_at is not None and c.done_at is not None:
+                c.expires_at = max(c.expires_at, c.done_at + self.window + self.margin)
+
+    def _stretch_window(self, call: _Call, now: float, retry_after: float | None) -> None:
+        if retry_after is None or self.limit is None:
+            return
+        refused_at = call.granted_at
+        sends = sorted(
+            [t for t in self.sends if t < refused_at]
+            + [c.granted_at for c in self.calls.values() if c is not call and c.granted_at < refused_at]
+            + [t for t, _ in self.shared if t < refused_at]
+        )
+        if len(sends) >= self.limit:
+            oldest_counted = sends[-self.limit]
+            self.window = min(3600.0, max(self.window or 0.0, now + retry_after - oldest_counted))
 
     def _learn(self, call: _Call, now: float, sent: float | None, retry_after: float | None) -> None:
         """A 429 without rate-limit headers: learn the key's limit and window from it, then
@@ -263,7 +365,8 @@ class KeyBudget:
             return
         refused_at = sent if sent is not None else call.granted_at
         in_flight = [c.granted_at for c in self.calls.values() if c.expires_at is None and c is not call]
-        times = sorted(t for t in [*self.sends, *in_flight] if t < refused_at)
+        theirs = [g for g, _ in self.shared]  # other runs' calls on the key count against the same limit
+        times = sorted(t for t in [*self.sends, *in_flight, *theirs] if t < refused_at)
         learned = learn_window(times, refused_at, now + retry_after)
         if learned is None:
             return
@@ -288,6 +391,7 @@ class KeyBudget:
             if self.tokens is None or cid != self.tokens.call_id:
                 del self.calls[cid]
         self.held = [t for t in self.held if t > now]
+        self.shared = [(g, t) for g, t in self.shared if t > now]
 
 
 def learn_window(times: list[float], refused_at: float, frees_at: float) -> tuple[int, float] | None:

@@ -123,6 +123,7 @@ class Slot:
     run: str
     granted_at: float
     expires_at: float | None
+    outcome: str | None = None  # None in flight; "rate_limited": refused, so not counted
 
 
 @dataclass(frozen=True)
@@ -351,21 +352,16 @@ class SqliteKeyLedger:
         return KeyModel(limit, window, _text(source, 20), bool(strict))
 
     def learn(self, key: KeyRef, model: KeyModel) -> None:
-        """What one run learned of a key's limit, for every run: the stricter reading wins
-        (the smaller limit, the longer window, strict once any run found it must be)."""
+        """What one run learned of a key's limit, for every run: the latest reading (a limit
+        read from headers is the provider's word; a learned one grows back), and strict once any
+        run was surprised by a 429."""
         with self._tx() as conn:
             self._ensure(conn, key)
             conn.execute(
-                "UPDATE keys SET "
-                "limit_n = CASE WHEN limit_n IS NULL OR (? IS NOT NULL AND ? < limit_n) THEN ? ELSE limit_n END, "
-                "window_s = CASE WHEN window_s IS NULL OR (? IS NOT NULL AND ? > window_s) THEN ? ELSE window_s END, "
-                "limit_from = ?, strict = max(strict, ?), updated = ? WHERE fp = ?",
+                "UPDATE keys SET limit_n = ?, window_s = ?, limit_from = ?, strict = max(strict, ?), updated = ? "
+                "WHERE fp = ?",
                 (
                     model.limit,
-                    model.limit,
-                    model.limit,
-                    model.window_s,
-                    model.window_s,
                     model.window_s,
                     _text(model.limit_from, 20),
                     int(model.strict),
@@ -393,25 +389,30 @@ class SqliteKeyLedger:
             )
 
     def others(self, fp: str, now: float, window_s: float | None) -> list[Slot]:
-        """Other runs' slots on this key still held at `now`. A dead run's calls in flight are
-        held until the provider has let them go: `granted_at + window` (a minute if unknown)."""
+        """Other runs' slots on this key still held at `now`, and their calls sent within the
+        last `window` (a run that knew no limit let its slots go at once; one that learns it
+        counts them). A dead run's calls in flight are held until the provider has let them
+        go: `granted_at + window` (a minute if unknown)."""
         window = window_s if window_s is not None else 60.0
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT calls.run, calls.granted_at, calls.expires_at, runs.pid, runs.host FROM calls "
+                "SELECT calls.run, calls.granted_at, calls.expires_at, runs.pid, runs.host, calls.outcome FROM calls "
                 "LEFT JOIN runs ON runs.run = calls.run "
-                "WHERE calls.fp = ? AND calls.run != ? AND (calls.expires_at IS NULL OR calls.expires_at > ?)",
-                (fp, self.run, now),
+                "WHERE calls.fp = ? AND calls.run != ? "
+                "AND (calls.expires_at IS NULL OR calls.expires_at > ? OR calls.granted_at > ?)",
+                (fp, self.run, now, now - window),
             ).fetchall()
         slots = []
-        for run, granted_at, expires_at, pid, host in rows:
+        for run, granted_at, expires_at, pid, host, outcome in rows:
+            if outcome == "rate_limited":
+                continue  # refused: the provider does not count it
             if expires_at is None:
                 alive = pid is not None and (host != self.host or _pid_alive(int(pid)))
                 if not alive:
                     expires_at = _finite(granted_at) + window
                     if expires_at <= now:
                         continue
-            slots.append(Slot(str(run), _finite(granted_at), expires_at))
+            slots.append(Slot(str(run), _finite(granted_at), expires_at, outcome))
         return slots
 
     # -- for `agentos keys` --------------------------------------------------------

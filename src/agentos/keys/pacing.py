@@ -26,7 +26,7 @@ class Pacing:
         self.book: BudgetBook | None = None
         self.server: PermitServer | None = None
         if self.strategy is RateStrategy.PACED and paced:
-            self.book = BudgetBook(paced, rpm=rpm, console=console)
+            self.book = BudgetBook(paced, rpm=rpm, console=console, ledger=pools.ledger)
             self.server = PermitServer(self.book)
 
     @property
