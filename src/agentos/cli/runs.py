@@ -14,7 +14,9 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -23,10 +25,18 @@ import click
 from agentos import __version__
 from agentos.cli.guarded import guarded
 from agentos.core import stop_signals
-from agentos.core.durations import parse_age
-from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AgentosError, ConfigError
-from agentos.core.paths import checkpoints_dir
+from agentos.core.durations import clock_time, parse_age
+from agentos.core.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    AgentosError,
+    ConfigError,
+    KeyLedgerRefused,
+)
+from agentos.core.paths import checkpoints_dir, key_ledger_file
 from agentos.core.std_streams import Terminal
+from agentos.keys.ledger import KeyMarks, KeyModel, SqliteKeyLedger
 from agentos.runs.clean import plan_clean, remove_run_folder
 from agentos.runs.history import (
     RunInfo,
@@ -72,7 +82,7 @@ def _read_only() -> None:
 )
 @click.version_option(__version__, "--version", message="%(prog)s (agentos %(version)s)")
 def main() -> None:
-    """Past runs of lld-workflow and issue-workflow: list, show, clean; kept checkpoints.
+    """Past runs of lld-workflow and issue-workflow: list, show, clean; kept checkpoints; keys.
 
     \b
     Examples:
@@ -85,6 +95,7 @@ def main() -> None:
       agentos clean --keep 10      # all but the newest 10 runs
       agentos checkpoints          # kept checkpoints: whose, how old, why
       agentos checkpoints --prune --older-than 7d
+      agentos keys                 # every key: state, budget, calls and 429s, runs using it
     """
     global _out
     _out = Terminal(sys.stdout)
@@ -376,6 +387,95 @@ def checkpoints(prune: bool, older_than: str | None, dry_run: bool, as_json: boo
     for message in failed:
         click.echo(f"Error: {message}", err=True)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _key_state(marks: KeyMarks, now: float) -> str:
+    if marks.rejected is not None:
+        return f"rejected at {clock_time(marks.rejected_at)}: {clean_text(marks.rejected, 120)}"
+    if marks.quota_until > now:
+        return f"out of quota until {clock_time(marks.quota_until)}"
+    if marks.cooldown_until > now:
+        return f"cooling until {clock_time(marks.cooldown_until)}"
+    return "usable"
+
+
+def _key_budget(model: KeyModel | None) -> str:
+    if model is None or model.limit is None or model.window_s is None:
+        return "not known yet"
+    strict = ", strict after a surprise 429" if model.strict else ""
+    return f"{model.limit} req/{model.window_s:g}s (from {clean_text(model.limit_from, 20)}{strict})"
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="The keys as one JSON array.")
+@guarded
+def keys(as_json: bool) -> int:
+    """Every key the runs of this home have used, from the key ledger shared by every run.
+
+    For each: its name and provider, its state (usable, cooling until HH:MM:SS, out of
+    quota until..., rejected), its budget (limit per window, and where it was learned),
+    its calls and 429s in the last hour, and the runs using it now. Keys are stored by a
+    fingerprint: no secret is ever read or printed."""
+    _read_only()
+    path = key_ledger_file()
+    ledger = SqliteKeyLedger(path, readonly=True)
+    now = time.time()
+    try:
+        ledger.open()
+        found = ledger.activity(now)
+    except FileNotFoundError:
+        echo(f"No key ledger yet ({_path(path)}): the first run makes it.")
+        return EXIT_OK
+    except sqlite3.DatabaseError as exc:
+        raise KeyLedgerRefused(path, f"it is corrupt ({exc})") from None
+    finally:
+        ledger.close()
+    rows = [
+        {
+            "key": clean_text(a.key.name, 100),
+            "provider": clean_text(a.key.provider, 40)
+            + (" (offline mock, not a real LLM)" if a.key.provider == "mock" else ""),
+            "fingerprint": clean_text(a.key.fp[:12], 12),
+            "state": _key_state(a.marks, now),
+            "budget": _key_budget(a.model),
+            "calls_last_hour": a.calls_last_hour,
+            "refused_last_hour": a.refused_last_hour,
+            "runs_now": [clean_text(r, 100) for r in a.runs_now],
+        }
+        for a in found
+    ]
+    if as_json:
+        echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not rows:
+        echo(f"No keys in the ledger yet ({_path(path)}).")
+        return EXIT_OK
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    tty = _out.isatty()
+    table = Table(box=box.SIMPLE if tty else None, pad_edge=False)
+    for column in ("Key", "Provider", "State", "Budget", "Calls 1h", "429s 1h", "Runs now"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        runs_now = row["runs_now"]
+        assert isinstance(runs_now, list)
+        table.add_row(
+            f"{row['key']} ({row['fingerprint']})",
+            str(row["provider"]),
+            str(row["state"]),
+            str(row["budget"]),
+            str(row["calls_last_hour"]),
+            str(row["refused_last_hour"]),
+            ", ".join(runs_now) or "-",
+        )
+    buffer = io.StringIO()
+    Console(
+        file=buffer, force_terminal=tty, width=None if tty else 1000, highlight=False, markup=False
+    ).print(table)
+    _out.write(buffer.getvalue())
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 
 from agentos.core.errors import ConfigError
 
@@ -53,3 +54,12 @@ def parse_age(text: str) -> float:
     if not match or float(match[1]) <= 0:
         raise ConfigError(f"--older-than takes a positive age like 30d, 12h, 90m or 2w, got {text!r}")
     return float(match[1]) * _AGE_UNITS[match[2]]
+
+
+def clock_time(at: float) -> str:
+    """`14:03:59` local time, for a moment read from a file or a provider: `?` when it is no
+    time at all (NaN, or beyond what the platform's time_t holds)."""
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(at))
+    except (OverflowError, ValueError, OSError):
+        return "?"

@@ -144,6 +144,8 @@ class KeyLedger(Protocol):
 
     run: str
 
+    def register(self, keys: Sequence[KeyRef]) -> None: ...
+
     def marks(self, fps: Sequence[str]) -> dict[str, KeyMarks]: ...
 
     def mark(
@@ -182,8 +184,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _finite(value: float) -> float:
-    return value if isinstance(value, int | float) and math.isfinite(value) else 0.0
+def _finite(value: object) -> float:
+    """A time or a number read back from the store: finite, else 0 (a hostile or corrupt row)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        number = float(value)
+    except OverflowError:
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+def _as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**12 else None
 
 
 def _text(value: object, limit: int = MAX_TEXT) -> str:
@@ -202,8 +215,10 @@ class SqliteKeyLedger:
         what: str = "",
         clock: Callable[[], float] = time.time,
         pid: int | None = None,
+        readonly: bool = False,
     ) -> None:
         self.path = path
+        self.readonly = readonly  # `agentos keys`: look, never write (and never create the file)
         self.clock = clock
         self.pid = os.getpid() if pid is None else pid
         self.host = socket.gethostname()[:100]
@@ -243,10 +258,20 @@ class SqliteKeyLedger:
         if path.exists() and not stat.S_ISREG(path.stat().st_mode):
             raise KeyLedgerRefused(path, "it is not a regular file")
         existed = path.exists() and path.stat().st_size > 0
+        if self.readonly and not path.exists():
+            raise FileNotFoundError(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if self.readonly:
+                target: str | Path = f"{path.resolve().as_uri()}?mode=ro"
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                target = path
             conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+                target,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self.readonly,
             )
         except sqlite3.Error as exc:
             raise KeyLedgerRefused(path, f"cannot open it ({exc})") from None
@@ -259,6 +284,11 @@ class SqliteKeyLedger:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise KeyLedgerRefused(path, f"it was written by a newer agentos (schema {version})")
+            if self.readonly:
+                if application_id != APPLICATION_ID:
+                    raise KeyLedgerRefused(path, "it is not an agentos key ledger")
+                conn.execute("SELECT fp FROM keys LIMIT 1")  # corrupt pages fail here, not mid-listing
+                return conn
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             with _transaction(conn):
@@ -294,6 +324,12 @@ class SqliteKeyLedger:
             yield self._conn
 
     # -- marks ---------------------------------------------------------------------
+    def register(self, keys: Sequence[KeyRef]) -> None:
+        """The keys a run will use: listed by `agentos keys` from now on, under these names."""
+        with self._tx() as conn:
+            for key in keys:
+                self._ensure(conn, key)
+
     def marks(self, fps: Sequence[str]) -> dict[str, KeyMarks]:
         if not fps:
             return {}
@@ -306,7 +342,7 @@ class SqliteKeyLedger:
         now = self.clock()
         found: dict[str, KeyMarks] = {}
         for fp, cooldown, quota, rejected_at, rejected in rows:
-            recent = rejected is not None and now - _finite(rejected_at) < REJECTED_FOR_S
+            recent = rejected is not None and 0 <= now - _finite(rejected_at) < REJECTED_FOR_S
             found[fp] = KeyMarks(
                 _finite(cooldown),
                 _finite(quota),
@@ -437,27 +473,36 @@ class SqliteKeyLedger:
             ).fetchall()
         runs_now: dict[str, list[str]] = {}
         for fp, _run, pid, host, what in using:
-            if host != self.host or _pid_alive(int(pid)):
-                runs_now.setdefault(fp, []).append(f"pid {pid}" + (f" ({what})" if what else ""))
+            number = _as_int(pid)
+            if number is not None and (host != self.host or _pid_alive(number)):
+                runs_now.setdefault(str(fp), []).append(
+                    f"pid {number}" + (f" ({_text(what, 60)})" if what else "")
+                )
         found = []
         for fp, provider, name, cooldown, quota, rejected_at, rejected, limit, window, source, strict in keys:
             model = None
             if source is not None:
                 model = KeyModel(
-                    limit if isinstance(limit, int) else None,
-                    float(window) if isinstance(window, int | float) else None,
-                    str(source),
-                    bool(strict),
+                    _as_int(limit),
+                    _finite(window) or None,
+                    _text(source, 20),
+                    strict == 1,
                 )
             calls, refused = counts.get(fp, (0, 0))
+            recent = rejected is not None and 0 <= now - _finite(rejected_at) < REJECTED_FOR_S
             found.append(
                 KeyActivity(
-                    KeyRef(str(fp), str(provider), str(name)),
-                    KeyMarks(_finite(cooldown), _finite(quota), _finite(rejected_at), rejected),
+                    KeyRef(_text(fp, 40), _text(provider, 40), _text(name, 100)),
+                    KeyMarks(
+                        _finite(cooldown),
+                        _finite(quota),
+                        _finite(rejected_at) if recent else 0.0,
+                        _text(rejected) if recent else None,
+                    ),
                     model,
-                    int(calls or 0),
-                    int(refused or 0),
-                    tuple(sorted(set(runs_now.get(fp, [])))),
+                    _as_int(calls) or 0,
+                    _as_int(refused) or 0,
+                    tuple(sorted(set(runs_now.get(str(fp), [])))),
                 )
             )
         return found

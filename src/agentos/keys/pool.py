@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from agentos.core.durations import clock_time
 from agentos.core.printing import STDOUT, Console
 from agentos.core.retry_hints import clamp_reset_at, clamp_retry_after, clamp_until
 from agentos.keys.ledger import KeyLedger, KeyRef, fingerprint
@@ -99,6 +100,7 @@ class CredentialCoordinator(Generic[T]):
             self._keys[cred.name] = _Key(cred)
             self._original[cred.name] = item
         with self._cond:
+            self._register(list(self._keys.values()))
             self._load_marks(announce=True)
 
     # -- reservation ---------------------------------------------------------------
@@ -294,6 +296,7 @@ class CredentialCoordinator(Generic[T]):
             self.console.line(
                 f"[COORDINATOR] Credentials file changed: added or re-enabled {', '.join(added)}"
             )
+            self._register([self._keys[name] for name in added])
             self._load_marks(added, announce=True)
             self._cond.notify_all()
 
@@ -325,7 +328,7 @@ class CredentialCoordinator(Generic[T]):
             key.quota_until = max(key.quota_until, clamp_until(mark.quota_until, now))
             until = max(key.cooldown_until, key.quota_until)
             if mark.rejected is not None and key.disabled is None:
-                when = time.strftime("%H:%M:%S", time.localtime(mark.rejected_at))
+                when = clock_time(mark.rejected_at)
                 key.disabled = f"rejected at {when} (by this or another run): {mark.rejected}"
                 self.console.line(
                     f"[COORDINATOR] Credential {key.cred.name} was rejected at {when}; skipped. "
@@ -337,6 +340,17 @@ class CredentialCoordinator(Generic[T]):
                 )
                 self.console.line(f"[COORDINATOR] Credential {key.cred.name} {why} ({until - now:.0f}s left)")
         self._cond.notify_all()
+
+    def _register(self, entries: list[_Key]) -> None:
+        if self._ledger is None:
+            return
+        try:
+            self._ledger.register([e.ref for e in entries])
+        except Exception as exc:
+            self.console.line(
+                f"[COORDINATOR] Warning: cannot write the key ledger ({exc}); keeping marks in memory"
+            )
+            self._ledger = None
 
     def refresh_marks(self) -> None:
         """Read the ledger's marks now (after a migration wrote some), quietly."""
