@@ -178,3 +178,48 @@ def test_reopening_is_idempotent(tmp_path: Path) -> None:
         store.mark(key, cooldown_until=clock.now + 9)
     with SqliteKeyLedger(path, run="b", clock=clock) as store:
         assert store.marks([key.fp])[key.fp].cooldown_until == clock.now + 9
+
+
+@pytest.mark.timeout(30)
+def test_calls_wait_in_arrival_order_across_runs(tmp_path: Path) -> None:
+    """Run A's call has waited since before run B's arrived: B yields until A's is granted,
+    though B's own book has room at once."""
+    import threading
+    import time
+
+    from agentos.core.printing import Lines
+    from agentos.keys.budget_book import BudgetBook, Grant
+    from agentos.llm.rate_limits import Outcome
+    from tests.helpers.rate_sim import FakePool
+
+    class Wall:
+        def __call__(self) -> float:
+            return time.monotonic()
+
+    clock = Wall()
+    books = []
+    for run in ("a", "b"):
+        store = SqliteKeyLedger(tmp_path / "keys.db", run=run)
+        store.open()
+        pool = FakePool(clock, ["k1"], per_key_concurrency=1)  # type: ignore[arg-type]
+        books.append(BudgetBook({"openai": pool}, console=Lines(), ledger=store))
+    first, second = books
+    busy = first.try_acquire("openai")
+    assert isinstance(busy, Grant)  # A's one slot is taken: its next call waits
+    order: list[str] = []
+
+    def ask(book: BudgetBook, who: str) -> None:
+        if book.acquire("openai") is not None:
+            order.append(who)
+
+    waiting_a = threading.Thread(target=ask, args=(first, "a"))
+    waiting_a.start()
+    time.sleep(0.4)  # A's call has marked how long it waits
+    waiting_b = threading.Thread(target=ask, args=(second, "b"))
+    waiting_b.start()
+    time.sleep(0.6)
+    assert order == []  # B had room in its own book, and yielded to A's older call
+    first.complete(busy.id, Outcome.OK)
+    waiting_a.join(10)
+    waiting_b.join(10)
+    assert order == ["a", "b"]

@@ -114,9 +114,13 @@ class BudgetBook:
                     wait = MAX_WAIT_S
                     if queue[0] == ticket:
                         self._head_since.setdefault(provider, now)
-                        result = self._try(provider, tokens, now, now - started)
+                        if self._after_other_runs(provider, started):
+                            result: Grant | float = now + MAX_WAIT_S
+                        else:
+                            result = self._try(provider, tokens, now, now - started)
                         if isinstance(result, Grant):
                             return result
+                        self._mark_waiting(provider, started)
                         self._note(provider, now)
                         wait = min(MAX_WAIT_S, max(0.001, result - now))
                     self._cond.wait(wait)
@@ -124,6 +128,7 @@ class BudgetBook:
             finally:
                 if queue and queue[0] == ticket:
                     self._head_since.pop(provider, None)
+                    self._stop_waiting(provider)
                 queue.remove(ticket)
                 self._cond.notify_all()
 
@@ -245,6 +250,32 @@ class BudgetBook:
                 self.ledger.learn(ref, KeyModel(model[0], model[1], model[2], model[3]))
         except Exception as exc:
             self._ledger_failed(exc)
+
+    def _after_other_runs(self, provider: str, since: float) -> bool:
+        """Calls wait in arrival order across runs: our oldest call yields while another
+        run's has waited longer (it is granted by its own run's book, on its next look)."""
+        if self.ledger is None:
+            return False
+        try:
+            return self.ledger.earlier_waiter(provider, since + self._offset)
+        except Exception as exc:
+            self._ledger_failed(exc)
+            return False
+
+    def _mark_waiting(self, provider: str, since: float) -> None:
+        """Our oldest call has to wait: say so (and since when) to the other runs."""
+        if self.ledger is not None:
+            try:
+                self.ledger.wait(provider, since + self._offset)
+            except Exception as exc:
+                self._ledger_failed(exc)
+
+    def _stop_waiting(self, provider: str) -> None:
+        if self.ledger is not None:
+            try:
+                self.ledger.unwait(provider)
+            except Exception as exc:
+                self._ledger_failed(exc)
 
     def _ledger_failed(self, exc: Exception) -> None:
         self.console.line(

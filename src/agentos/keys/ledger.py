@@ -45,6 +45,8 @@ BUSY_TIMEOUT_MS = 5000
 KEEP_HISTORY_S = 3600.0  # answered calls are kept an hour: `agentos keys` shows the last hour
 REJECTED_FOR_S = 3600.0  # a rejected key is skipped by new runs for an hour (a new secret: at once)
 MAX_TEXT = 300  # names, providers and reasons stored: bounded
+WAITER_STALE_S = 2.0  # a waiting run refreshes its mark every 0.25 s; older marks are passed over
+WAITER_SLACK_S = 0.05  # two calls that arrived this close together are a tie: no one yields
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -78,6 +80,13 @@ CREATE TABLE IF NOT EXISTS calls (
     PRIMARY KEY (run, call)
 );
 CREATE INDEX IF NOT EXISTS calls_by_key ON calls (fp, expires_at);
+CREATE TABLE IF NOT EXISTS waiting (
+    run TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    since REAL NOT NULL,
+    seen REAL NOT NULL,
+    PRIMARY KEY (run, provider)
+);
 """
 
 
@@ -168,6 +177,12 @@ class KeyLedger(Protocol):
     def others(self, fp: str, now: float, window_s: float | None) -> list[Slot]: ...
 
     def activity(self, now: float) -> list[KeyActivity]: ...
+
+    def wait(self, provider: str, since: float) -> None: ...
+
+    def unwait(self, provider: str) -> None: ...
+
+    def earlier_waiter(self, provider: str, since: float) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -450,6 +465,32 @@ class SqliteKeyLedger:
                         continue
             slots.append(Slot(str(run), _finite(granted_at), expires_at, outcome))
         return slots
+
+    # -- fairness among runs -------------------------------------------------------
+    def wait(self, provider: str, since: float) -> None:
+        """This run's oldest call for `provider` has waited since `since`; refreshed while it waits."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO waiting (run, provider, since, seen) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (run, provider) DO UPDATE SET since = excluded.since, seen = excluded.seen",
+                (self.run, _text(provider, 40), since, self.clock()),
+            )
+
+    def unwait(self, provider: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM waiting WHERE run = ? AND provider = ?", (self.run, _text(provider, 40))
+            )
+
+    def earlier_waiter(self, provider: str, since: float) -> bool:
+        """Whether another run's call for `provider` has waited longer than ours: it goes first.
+        A waiter not seen for WAITER_STALE_S (a run killed, or stuck) is passed over."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM waiting WHERE provider = ? AND run != ? AND since < ? AND seen > ? LIMIT 1",
+                (_text(provider, 40), self.run, since - WAITER_SLACK_S, self.clock() - WAITER_STALE_S),
+            ).fetchone()
+        return row is not None
 
     # -- for `agentos keys` --------------------------------------------------------
     def activity(self, now: float) -> list[KeyActivity]:
