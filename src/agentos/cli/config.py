@@ -41,6 +41,7 @@ class RunConfig:
     tracker: TrackerConfig
     labels: tuple[str, ...]
     item_timeout: float | None = None  # seconds per item process; None: no limit
+    auto_parallel: bool = False  # --parallel auto: the number is chosen when the pool is open
     verbosity: Verbosity = Verbosity.NORMAL
     fail_fast: bool = False
     force: bool = False  # redo items that are already approved
@@ -130,6 +131,9 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
     if max_iterations < 1:
         raise ConfigError(f"--max-iterations must be at least 1, got {max_iterations}")
     parallel = opts.get("parallel")
+    auto_parallel = parallel == "auto"
+    if auto_parallel:
+        parallel = 1  # chosen when the key pool is open (runs.parallelism)
     if parallel is not None and parallel < 1:
         raise ConfigError(f"--parallel must be a positive number, got {parallel}")
     run_all = bool(opts.get("run_all"))
@@ -174,6 +178,7 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         run_all=run_all,
         items=tuple(items),
         parallel=parallel,
+        auto_parallel=auto_parallel,
         dry_run=bool(opts.get("dry_run")),
         fresh=bool(opts.get("fresh")),
         no_wait=bool(opts.get("no_wait")),

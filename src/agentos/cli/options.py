@@ -35,11 +35,13 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--all", "run_all", is_flag=True, help="Run every pending item."),
         click.option(
             "--parallel",
-            type=int,
+            type=ParallelType(),
             is_flag=False,
             flag_value=3,
             default=None,
-            help="Run N items at once, each in its own process (no N: 3; capped at 10).",
+            help="Run N items at once, each in its own process (no N: 3; capped at 10). "
+            "auto: as many as the key pool can feed (its measured limits and latency), within the "
+            "machine's CPUs and memory; the [COORDINATOR] line says how many and why.",
         ),
         click.option(
             "--provider",
@@ -130,6 +132,24 @@ def label_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 
 _NEGATIVE = re.compile(r"^-\d+$")
+AUTO = "auto"
+
+
+class ParallelType(click.ParamType):  # type: ignore[type-arg]
+    """`--parallel N` or `--parallel auto`."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text == AUTO:
+            return AUTO
+        try:
+            return int(text)
+        except ValueError:
+            self.fail(f"takes a positive number or auto, got {value!r}", param, ctx)
 
 
 class WorkflowCommand(click.Command):

@@ -178,13 +178,16 @@ def _dispatch(config: RunConfig, keys: list[str], noun: str, pools: PoolSet) -> 
         )
     from agentos.runs.batch import run_batch
 
+    parallel = config.parallel
+    if config.auto_parallel:
+        parallel = auto_parallelism(pools, len(keys))
     return run_batch(
         workflow=f"{config.kind.value}-workflow",
         noun=noun,
         keys=order_for_resume(config, keys),
         make_job=make_job,
         pools=pools,
-        parallel=config.parallel,
+        parallel=parallel,
         no_wait=config.no_wait,
         preload=config.preload,
         provider_banner=config.banner(),
@@ -195,6 +198,23 @@ def _dispatch(config: RunConfig, keys: list[str], noun: str, pools: PoolSet) -> 
         spend=spend,
         rpm=config.rpm,
     )
+
+
+def auto_parallelism(pools: PoolSet, items: int) -> int:
+    """`--parallel auto`: the number of workers, from the key ledger's measurements."""
+    from agentos.keys.ledger import Capacity, fingerprint
+    from agentos.runs.parallelism import Machine, PoolShape, choose
+
+    shapes = []
+    for provider, pool in pools.pools.items():
+        fps = [fingerprint(c.secret) for c in pool.credentials()]
+        capacity = (
+            pools.ledger.capacity(fps, time.time()) if pools.ledger is not None else Capacity(None, None, 0)
+        )
+        shapes.append(PoolShape(provider, pool.usable_count(), pool.per_key_concurrency, capacity))
+    number, why = choose(shapes, items, Machine.here())
+    click.echo(f"[COORDINATOR] --parallel auto: {number} worker(s), bounded by {why}")
+    return number
 
 
 def tracker_for(config: RunConfig) -> Tracker:

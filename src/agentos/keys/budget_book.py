@@ -145,8 +145,11 @@ class BudgetBook:
             if where is not None:
                 budget = self._budgets[where]
                 now = self.clock()
+                granted_at = budget.granted_at(grant_id)
                 frees_at = budget.complete(grant_id, now, outcome, info, sent_at, retry_after)
-                self._record(where, grant_id, now if frees_at is None else frees_at, outcome.value)
+                self._record(
+                    where, grant_id, now if frees_at is None else frees_at, outcome.value, granted_at
+                )
                 if outcome is Outcome.REJECTED:  # no further call is granted this key
                     provider, name = where
                     self.pools[provider].mark(
@@ -233,7 +236,14 @@ class BudgetBook:
         ]
         budget.hold_shared_for_window()
 
-    def _record(self, where: tuple[str, str], grant_id: int, frees_at: float, outcome: str) -> None:
+    def _record(
+        self,
+        where: tuple[str, str],
+        grant_id: int,
+        frees_at: float,
+        outcome: str,
+        granted_at: float | None = None,
+    ) -> None:
         """Our call's slot, and what we learned of its key, for the other runs."""
         if self.ledger is None:
             return
@@ -243,7 +253,8 @@ class BudgetBook:
             return
         model = self._budgets[where].model()
         try:
-            self.ledger.settle(fingerprint(cred.secret), grant_id, frees_at + self._offset, outcome)
+            latency = self.clock() - granted_at if granted_at is not None else None
+            self.ledger.settle(fingerprint(cred.secret), grant_id, frees_at + self._offset, outcome, latency)
             if model != self._told.get(where) and model[0] is not None:
                 self._told[where] = model
                 ref = KeyRef(fingerprint(cred.secret), provider, cred.name)

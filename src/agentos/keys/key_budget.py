@@ -255,6 +255,10 @@ class KeyBudget:
         if strict and not self.strict:
             self._turn_strict(now)
 
+    def granted_at(self, call_id: int) -> float | None:
+        call = self.calls.get(call_id)
+        return call.granted_at if call is not None else None
+
     def hold_shared_for_window(self) -> None:
         """Other runs' calls, under a limit this run learned or was told without headers,
         count for the whole window after they were sent, as the provider counts them."""

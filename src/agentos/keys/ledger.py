@@ -39,7 +39,9 @@ from typing import Protocol
 
 from agentos.core.errors import KeyLedgerRefused
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What takes a ledger of an earlier schema to the next one, in order (`PRAGMA user_version`).
+MIGRATIONS = {2: ("ALTER TABLE calls ADD COLUMN latency_s REAL",)}
 APPLICATION_ID = 0x41474B4C  # "AGKL" in the SQLite header: this file is agentos's key ledger
 BUSY_TIMEOUT_MS = 5000
 KEEP_HISTORY_S = 3600.0  # answered calls are kept an hour: `agentos keys` shows the last hour
@@ -77,6 +79,7 @@ CREATE TABLE IF NOT EXISTS calls (
     granted_at REAL NOT NULL,
     expires_at REAL,
     outcome TEXT,
+    latency_s REAL,
     PRIMARY KEY (run, call)
 );
 CREATE INDEX IF NOT EXISTS calls_by_key ON calls (fp, expires_at);
@@ -136,6 +139,16 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """What a set of keys can carry: `calls_per_s` (None: some limit not known yet) and the
+    median latency of a call (None: no answer seen), from `samples` answers."""
+
+    calls_per_s: float | None
+    latency_s: float | None
+    samples: int
+
+
+@dataclass(frozen=True)
 class KeyActivity:
     """One key as `agentos keys` shows it."""
 
@@ -172,7 +185,11 @@ class KeyLedger(Protocol):
 
     def hold(self, key: KeyRef, call: int, granted_at: float) -> None: ...
 
-    def settle(self, fp: str, call: int, expires_at: float, outcome: str) -> None: ...
+    def settle(
+        self, fp: str, call: int, expires_at: float, outcome: str, latency_s: float | None = None
+    ) -> None: ...
+
+    def capacity(self, fps: Sequence[str], now: float) -> Capacity: ...
 
     def others(self, fp: str, now: float, window_s: float | None) -> list[Slot]: ...
 
@@ -308,6 +325,9 @@ class SqliteKeyLedger:
             conn.execute("PRAGMA synchronous = NORMAL")
             with _transaction(conn):
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                for step in range(version + 1, SCHEMA_VERSION + 1) if version else ():
+                    for statement in MIGRATIONS.get(step, ()):
+                        conn.execute(statement)
                 for statement in filter(str.strip, SCHEMA.split(";")):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -431,13 +451,40 @@ class SqliteKeyLedger:
                 (self.run, call, key.fp, granted_at),
             )
 
-    def settle(self, fp: str, call: int, expires_at: float, outcome: str) -> None:
-        """The call's answer came (or its worker went away): its slot ends at `expires_at`."""
+    def settle(
+        self, fp: str, call: int, expires_at: float, outcome: str, latency_s: float | None = None
+    ) -> None:
+        """The call's answer came (or its worker went away): its slot ends at `expires_at`;
+        `latency_s`: from grant to answer, for `--parallel auto`."""
         with self._tx() as conn:
             conn.execute(
-                "UPDATE calls SET expires_at = ?, outcome = ? WHERE run = ? AND call = ?",
-                (_finite(expires_at), _text(outcome, 20), self.run, call),
+                "UPDATE calls SET expires_at = ?, outcome = ?, latency_s = ? WHERE run = ? AND call = ?",
+                (_finite(expires_at), _text(outcome, 20), latency_s, self.run, call),
             )
+
+    def capacity(self, fps: Sequence[str], now: float) -> Capacity:
+        """What these keys can carry, as measured: calls per second where their limits are
+        known, and the median latency of their answered calls in the last hour."""
+        if not fps:
+            return Capacity(None, None, 0)
+        marks = ",".join("?" * len(fps))
+        with self._read() as conn:
+            models = conn.execute(
+                f"SELECT limit_n, window_s FROM keys WHERE fp IN ({marks}) AND limit_n IS NOT NULL", list(fps)
+            ).fetchall()
+            latencies = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT latency_s FROM calls WHERE fp IN ({marks}) AND outcome = 'ok' AND granted_at > ? "
+                    "AND latency_s IS NOT NULL ORDER BY granted_at DESC LIMIT 500",
+                    [*fps, now - KEEP_HISTORY_S],
+                ).fetchall()
+            ]
+        rates = [limit / window for limit, window in models if _as_int(limit) and _finite(window) > 0]
+        known = [x for x in (_finite(v) for v in latencies) if 0 < x < 3600]
+        median = sorted(known)[len(known) // 2] if known else None
+        rate = sum(rates) if len(rates) == len(fps) else None  # every key's limit known, or no rate
+        return Capacity(rate, median, len(known))
 
     def others(self, fp: str, now: float, window_s: float | None) -> list[Slot]:
         """Other runs' slots on this key still held at `now`, and their calls sent within the
