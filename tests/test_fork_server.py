@@ -106,7 +106,7 @@ def test_a_fork_server_stopped_mid_run_fails_the_stalled_start_only(demo: Path, 
         + ["-v"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env=cli_env(home, AGENTOS_STARTUP_TIMEOUT="2", AGENTOS_MOCK_LATENCY="1.2"),
+        env=cli_env(home, AGENTOS_STARTUP_TIMEOUT="8", AGENTOS_MOCK_LATENCY="1.2"),  # a preload, loaded
         text=True,
     )
     assert run.stdout is not None
@@ -126,6 +126,6 @@ def test_a_fork_server_stopped_mid_run_fails_the_stalled_start_only(demo: Path, 
     text = "".join(lines)
     assert server is not None, text
     assert code == 1, text
-    assert "did not answer within 2s (AGENTOS_STARTUP_TIMEOUT)" in text, text
+    assert "did not answer within 8s (AGENTOS_STARTUP_TIMEOUT)" in text, text
     assert "exited with code 255" not in text, text
     assert "approved" in text.split("Summary:")[-1], text
