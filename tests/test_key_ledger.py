@@ -223,3 +223,20 @@ def test_calls_wait_in_arrival_order_across_runs(tmp_path: Path) -> None:
     waiting_a.join(10)
     waiting_b.join(10)
     assert order == ["a", "b"]
+
+
+def test_prune_drops_what_no_run_needs_and_keeps_the_last_hour(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    path, clock = tmp_path / "keys.db", Clock()
+    key = KeyRef(fingerprint(SECRET), "openai", "k")
+    killed = SqliteKeyLedger(path, run="killed", clock=clock, pid=dead.pid)
+    killed.open()
+    killed.hold(key, 1, clock.now - 7200)  # left in flight two hours ago
+    killed.hold(key, 2, clock.now - 60)  # a minute ago: `agentos keys` still counts it
+    live = ledger(path, clock, "live")
+    live.hold(key, 1, clock.now - 7200)
+    live.settle(key.fp, 1, clock.now - 7000, "ok")  # answered long ago
+    live.prune(clock.now)
+    rows = sqlite3.connect(path).execute("SELECT run, call FROM calls ORDER BY run, call").fetchall()
+    assert rows == [("killed", 2)]

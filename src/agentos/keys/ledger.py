@@ -604,19 +604,23 @@ class SqliteKeyLedger:
         )
 
     def prune(self, now: float) -> None:
-        """Drop answered calls older than the history kept, and runs that are gone."""
+        """Drop what no run needs any more: answered calls older than the history kept, calls a
+        killed run left in flight an hour ago, waiting marks of runs gone, and runs with no call."""
+        old = now - KEEP_HISTORY_S
         with self._tx() as conn:
-            conn.execute(
-                "DELETE FROM calls WHERE expires_at IS NOT NULL AND expires_at < ?", (now - KEEP_HISTORY_S,)
-            )
+            conn.execute("DELETE FROM calls WHERE expires_at IS NOT NULL AND expires_at < ?", (old,))
+            conn.execute("DELETE FROM waiting WHERE seen < ?", (now - 60.0,))
             for run, pid, host in conn.execute("SELECT run, pid, host FROM runs").fetchall():
-                if host == self.host and run != self.run and not _pid_alive(int(pid)):
-                    stale = conn.execute(
-                        "SELECT count(*) FROM calls WHERE run = ? AND (expires_at IS NULL OR expires_at > ?)",
-                        (run, now - KEEP_HISTORY_S),
-                    ).fetchone()[0]
-                    if not stale:
-                        conn.execute("DELETE FROM runs WHERE run = ?", (run,))
+                number = _as_int(pid)
+                gone = host == self.host and run != self.run and (number is None or not _pid_alive(number))
+                if not gone:
+                    continue
+                conn.execute(
+                    "DELETE FROM calls WHERE run = ? AND expires_at IS NULL AND granted_at < ?", (run, old)
+                )
+                left = conn.execute("SELECT count(*) FROM calls WHERE run = ?", (run,)).fetchone()[0]
+                if not left:
+                    conn.execute("DELETE FROM runs WHERE run = ?", (run,))
 
 
 @contextlib.contextmanager

@@ -48,6 +48,7 @@ class PoolSet:
         anything starts: no key, a bad credentials file, or a ledger that is not ours."""
         ledger = SqliteKeyLedger(key_ledger_file(), what=what)
         ledger.open()
+        ledger.prune(time.time())  # what killed and finished runs left: an hour of history stays
         pools: dict[str, CredentialCoordinator[Credential]] = {}
         for provider in dict.fromkeys(providers):
             creds = load_credentials(provider)
