@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.keys.ledger import SqliteKeyLedger
+from agentos.backend.local.key_ledger import SqliteKeyLedger
 from agentos.keys.sources import Credential
 from agentos.keys.state import CredentialState
 from agentos.llm.errors import AuthError, QuotaExhausted, RateLimited

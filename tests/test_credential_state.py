@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.keys.ledger import KeyRef, SqliteKeyLedger, fingerprint
+from agentos.backend.key_ledger import KeyRef, fingerprint
+from agentos.backend.local.key_ledger import SqliteKeyLedger
 from agentos.keys.pool import CredentialCoordinator
 from agentos.keys.pools import PoolSet
 from agentos.keys.sources import Credential

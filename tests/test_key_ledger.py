@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from agentos.backend.key_ledger import REJECTED_FOR_S, KeyModel, KeyRef, fingerprint
+from agentos.backend.local.key_ledger import SqliteKeyLedger
 from agentos.core.errors import KeyLedgerRefused
-from agentos.keys.ledger import (
-    REJECTED_FOR_S,
-    KeyModel,
-    KeyRef,
-    SqliteKeyLedger,
-    fingerprint,
-)
 
 SECRET = "sk-ledger-test-0123456789abcdef"
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.keys.ledger import KeyModel, KeyRef, SqliteKeyLedger, fingerprint
+from agentos.backend.key_ledger import KeyModel, KeyRef, fingerprint
+from agentos.backend.local.key_ledger import SqliteKeyLedger
 from tests.helpers.cli import cli_env
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,6 +1,6 @@
 """The rooms of ADR 0010 hold: no module imports one above it, and no import cycle.
 
-core < llm, tracker < keys < workflows < engine < runs < cli
+core < llm, tracker < backend < keys < workflows < engine < runs < cli
 
 The engine and the workflows are siblings: the engine ranks above the workflows but
 imports nothing from them (the item runner is injected, by name), and the workflows know
@@ -27,14 +27,16 @@ STRING_MODULE = re.compile(r"^(agentos(?:\.\w+)+)(?::\w+)?$")
 def _layer(module: str) -> int:
     parts = module.split(".")
     if parts[:2] == ["agentos", "cli"]:
-        return 6
+        return 7
     if parts[:2] == ["agentos", "runs"]:
-        return 5
+        return 6
     if parts[:2] == ["agentos", "engine"] or module.startswith(FACES):
-        return 4
+        return 5
     if parts[:2] == ["agentos", "workflows"]:
-        return 3
+        return 4
     if parts[:2] == ["agentos", "keys"]:
+        return 3
+    if parts[:2] == ["agentos", "backend"]:
         return 2
     if parts[:2] in (["agentos", "llm"], ["agentos", "tracker"]):
         return 1

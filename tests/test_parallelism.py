@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos.keys.ledger import Capacity, KeyModel, KeyRef, SqliteKeyLedger, fingerprint
+from agentos.backend.key_ledger import Capacity, KeyModel, KeyRef, fingerprint
+from agentos.backend.local.key_ledger import SqliteKeyLedger
 from agentos.runs.parallelism import Machine, PoolShape, choose
 from tests.helpers.cli import issue_flags, run_cli
 

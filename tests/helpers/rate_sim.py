@@ -260,7 +260,7 @@ def simulate_runs(
     process in real life), sharing one key ledger when `shared` (the old behaviour without)."""
     from pathlib import Path
 
-    from agentos.keys.ledger import SqliteKeyLedger
+    from agentos.backend.local.key_ledger import SqliteKeyLedger
 
     clock = FakeClock()
     server = MeaningServer(clock, limit, window, reset != "none", reset=reset)

@@ -23,6 +23,8 @@ from types import FrameType
 import click
 
 from agentos import __version__
+from agentos.backend.key_ledger import KeyMarks, KeyModel
+from agentos.backend.local.key_ledger import SqliteKeyLedger
 from agentos.cli.guarded import guarded
 from agentos.core import stop_signals
 from agentos.core.durations import clock_time, parse_age
@@ -36,7 +38,6 @@ from agentos.core.errors import (
 )
 from agentos.core.paths import checkpoints_dir, key_ledger_file
 from agentos.core.std_streams import Terminal
-from agentos.keys.ledger import KeyMarks, KeyModel, SqliteKeyLedger
 from agentos.runs.clean import plan_clean, remove_run_folder
 from agentos.runs.history import (
     RunInfo,

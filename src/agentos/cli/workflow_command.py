@@ -202,7 +202,7 @@ def _dispatch(config: RunConfig, keys: list[str], noun: str, pools: PoolSet) -> 
 
 def auto_parallelism(pools: PoolSet, items: int) -> int:
     """`--parallel auto`: the number of workers, from the key ledger's measurements."""
-    from agentos.keys.ledger import Capacity, fingerprint
+    from agentos.backend.key_ledger import Capacity, fingerprint
     from agentos.runs.parallelism import Machine, PoolShape, choose
 
     shapes = []

@@ -9,7 +9,7 @@ lead to more calls) go before the others (reviews, often an item's last), then a
 this way the last items of a batch do not trail one window behind. When the pool is what
 limits the run, the book says so, at most every NOTE_EVERY_S seconds.
 
-With a key ledger (`keys.ledger`), the book is one of many: before it weighs a key it reads
+With a key ledger (`backend.key_ledger`), the book is one of many: before it weighs a key it reads
 the other runs' slots on it and what they learned of its limit, and it records its own
 grants, answers and lessons there, so that every run on the key paces against all of them.
 """
@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agentos.backend.key_ledger import KeyLedger, KeyModel, KeyRef, fingerprint
 from agentos.core.printing import STDOUT, Console
 from agentos.keys.key_budget import INF, KeyBudget
-from agentos.keys.ledger import KeyLedger, KeyModel, KeyRef, fingerprint
 from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, LLMError
 from agentos.llm.rate_limits import Outcome, RateLimitInfo

@@ -2,7 +2,7 @@
 
 Workers never read credential files: they are handed a reserved key and give it back
 when their item ends. Cool-downs, quota marks and rejections go to the key ledger
-(`keys.ledger`), shared by every run of the home: a run started a minute later, or running
+(`backend.key_ledger`), shared by every run of the home: a run started a minute later, or running
 beside this one, does not hammer a key that is still cooling, and it sees this run's marks
 within a second. The clock is injected, so backoff is testable without sleeping.
 """
@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from agentos.backend.key_ledger import KeyLedger, KeyRef, fingerprint
 from agentos.core.durations import clock_time
 from agentos.core.printing import STDOUT, Console
 from agentos.core.retry_hints import clamp_reset_at, clamp_retry_after, clamp_until
-from agentos.keys.ledger import KeyLedger, KeyRef, fingerprint
 from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, LLMError, QuotaExhausted, RateLimited
 

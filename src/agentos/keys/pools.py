@@ -12,11 +12,12 @@ import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from agentos.backend.key_ledger import KeyLedger, KeyRef, fingerprint
+from agentos.backend.local.key_ledger import SqliteKeyLedger
 from agentos.core.errors import ConfigError
 from agentos.core.paths import credential_state_file, key_ledger_file
 from agentos.core.printing import Console
 from agentos.core.redaction import register_secret
-from agentos.keys.ledger import KeyLedger, KeyRef, SqliteKeyLedger, fingerprint
 from agentos.keys.pool import CredentialCoordinator
 from agentos.keys.sources import Credential, load_credentials, no_key_message
 from agentos.keys.state import CredentialState

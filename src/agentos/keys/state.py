@@ -1,5 +1,5 @@
 """`credential-state.json`: cool-down and quota marks by key name, as runs kept them before the
-key ledger (`keys.ledger`, issue 22). It is now read once, migrated and retired
+key ledger (`backend.key_ledger`, issue 22). It is now read once, migrated and retired
 (`keys.pools.migrate_state_file`).
 
 The file is untrusted input: it may be corrupt, hold wrong types, be a directory, be

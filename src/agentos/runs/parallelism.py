@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentos.backend.key_ledger import Capacity
 from agentos.engine.coordinator import MAX_PARALLELISM
-from agentos.keys.ledger import Capacity
 
 WORKER_BYTES = 160 * 1024 * 1024  # a forked worker's own memory during a call, generously
 WORKERS_PER_CPU = 1.5  # workers mostly wait on the network; the fork server shares the stack

@@ -1,31 +1,13 @@
-"""One ledger per key, shared by every run of an `AGENTOS_HOME`: `keys.db`, SQLite in WAL mode.
+"""The local key ledger: `$AGENTOS_HOME/keys.db`, SQLite in WAL mode (ADR 0011).
 
-A key's rate limit belongs to the key, not to a run: two runs on the same keys must see
-each other's calls, or pacing turns back into learning by 429 (issue 22). The ledger holds,
-per key: its cool-down, quota and rejection marks; what was learned of its limit; and every
-call slot that any run holds on it. Each run keeps its own fine-grained model in memory
-(`key_budget`) and reads the other runs' slots from here before it grants a call.
-
-- A key is named by a fingerprint of its secret (`fingerprint`), never by the secret: the
-  same key under two names is one ledger entry. Names and providers are only labels.
-- Times are wall-clock seconds (`time.time()`), so that runs (and, with the Postgres
-  backend, machines) agree on them.
-- Short transactions (`BEGIN IMMEDIATE`, a 5 s busy timeout); no row outlives what it
-  describes: a call's slot ends at its expiry, and a run killed with `kill -9` holds its
-  in-flight slots only until the provider would have let them go (`granted_at + window`),
-  since its pid is gone. Nothing here waits for a lock another run could hold forever.
-- The file is untrusted: a symlink, a foreign or corrupt database is refused by name
-  (`KeyLedgerRefused`, exit 2) and left untouched.
-
-`KeyLedger` is the interface; `SqliteKeyLedger` is the local store (ADR 0011). The Postgres
-backend implements the same interface for a team.
+Short transactions (`BEGIN IMMEDIATE`, a 5 s busy timeout), so nothing here waits for a lock
+another run could hold forever. The file is untrusted: a symlink, a folder, a foreign or
+corrupt database is refused by name (`KeyLedgerRefused`, exit 2) and left untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import math
 import os
 import socket
 import sqlite3
@@ -33,10 +15,24 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
+from agentos.backend.key_ledger import (
+    KEEP_HISTORY_S,
+    REJECTED_FOR_S,
+    WAITER_SLACK_S,
+    WAITER_STALE_S,
+    Capacity,
+    KeyActivity,
+    KeyMarks,
+    KeyModel,
+    KeyRef,
+    Slot,
+    as_count,
+    bounded_text,
+    finite,
+    pid_alive,
+)
 from agentos.core.errors import KeyLedgerRefused
 
 SCHEMA_VERSION = 2
@@ -44,12 +40,6 @@ SCHEMA_VERSION = 2
 MIGRATIONS = {2: ("ALTER TABLE calls ADD COLUMN latency_s REAL",)}
 APPLICATION_ID = 0x41474B4C  # "AGKL" in the SQLite header: this file is agentos's key ledger
 BUSY_TIMEOUT_MS = 5000
-KEEP_HISTORY_S = 3600.0  # answered calls are kept an hour: `agentos keys` shows the last hour
-REJECTED_FOR_S = 3600.0  # a rejected key is skipped by new runs for an hour (a new secret: at once)
-MAX_TEXT = 300  # names, providers and reasons stored: bounded
-WAITER_STALE_S = 2.0  # a waiting run refreshes its mark every 0.25 s; older marks are passed over
-WAITER_SLACK_S = 0.05  # two calls that arrived this close together are a tie: no one yields
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
     fp TEXT PRIMARY KEY,
@@ -93,148 +83,6 @@ CREATE TABLE IF NOT EXISTS waiting (
 """
 
 
-def fingerprint(secret: str) -> str:
-    """A key's identity in the ledger: 32 hex digits of a salted SHA-256, never the key."""
-    return hashlib.sha256(b"agentos-key-ledger-v1\0" + secret.encode("utf-8", "surrogatepass")).hexdigest()[
-        :32
-    ]
-
-
-@dataclass(frozen=True)
-class KeyRef:
-    """A key as the ledger knows it: its fingerprint, and labels to show."""
-
-    fp: str
-    provider: str
-    name: str
-
-
-@dataclass(frozen=True)
-class KeyMarks:
-    cooldown_until: float = 0.0
-    quota_until: float = 0.0
-    rejected_at: float = 0.0
-    rejected: str | None = None
-
-
-@dataclass(frozen=True)
-class KeyModel:
-    """What was learned of a key's limit: `limit` calls per `window_s` seconds, and whether a
-    surprise 429 made pacing strict (a slot is held a whole window, whatever `reset` said)."""
-
-    limit: int | None
-    window_s: float | None
-    limit_from: str
-    strict: bool = False
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A call another run holds on a key: in flight (`expires_at` None) or until it expires."""
-
-    run: str
-    granted_at: float
-    expires_at: float | None
-    outcome: str | None = None  # None in flight; "rate_limited": refused, so not counted
-
-
-@dataclass(frozen=True)
-class Capacity:
-    """What a set of keys can carry: `calls_per_s` (None: some limit not known yet) and the
-    median latency of a call (None: no answer seen), from `samples` answers."""
-
-    calls_per_s: float | None
-    latency_s: float | None
-    samples: int
-
-
-@dataclass(frozen=True)
-class KeyActivity:
-    """One key as `agentos keys` shows it."""
-
-    key: KeyRef
-    marks: KeyMarks
-    model: KeyModel | None
-    calls_last_hour: int
-    refused_last_hour: int
-    runs_now: tuple[str, ...]
-
-
-class KeyLedger(Protocol):
-    """Where every run's knowledge of its keys meets. Implemented here for one machine
-    (SQLite) and by the Postgres backend for a team."""
-
-    run: str
-
-    def register(self, keys: Sequence[KeyRef]) -> None: ...
-
-    def marks(self, fps: Sequence[str]) -> dict[str, KeyMarks]: ...
-
-    def mark(
-        self,
-        key: KeyRef,
-        *,
-        cooldown_until: float = 0.0,
-        quota_until: float = 0.0,
-        rejected: str | None = None,
-    ) -> None: ...
-
-    def model(self, fp: str) -> KeyModel | None: ...
-
-    def learn(self, key: KeyRef, model: KeyModel) -> None: ...
-
-    def hold(self, key: KeyRef, call: int, granted_at: float) -> None: ...
-
-    def settle(
-        self, fp: str, call: int, expires_at: float, outcome: str, latency_s: float | None = None
-    ) -> None: ...
-
-    def capacity(self, fps: Sequence[str], now: float) -> Capacity: ...
-
-    def others(self, fp: str, now: float, window_s: float | None) -> list[Slot]: ...
-
-    def activity(self, now: float) -> list[KeyActivity]: ...
-
-    def wait(self, provider: str, since: float) -> None: ...
-
-    def unwait(self, provider: str) -> None: ...
-
-    def earlier_waiter(self, provider: str, since: float) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _finite(value: object) -> float:
-    """A time or a number read back from the store: finite, else 0 (a hostile or corrupt row)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0.0
-    try:
-        number = float(value)
-    except OverflowError:
-        return 0.0
-    return number if math.isfinite(number) else 0.0
-
-
-def _as_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**12 else None
-
-
-def _text(value: object, limit: int = MAX_TEXT) -> str:
-    return str(value)[:limit]
-
-
 class SqliteKeyLedger:
     """The local ledger. One connection, guarded by a lock (the coordinator's threads share it);
     opened lazily and set up idempotently; `close()` or a `with` block ends it."""
@@ -255,7 +103,7 @@ class SqliteKeyLedger:
         self.pid = os.getpid() if pid is None else pid
         self.host = socket.gethostname()[:100]
         self.run = run or f"{self.host}:{self.pid}:{int(clock() * 1000)}"
-        self.what = _text(what, 200)
+        self.what = bounded_text(what, 200)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
@@ -377,11 +225,11 @@ class SqliteKeyLedger:
         now = self.clock()
         found: dict[str, KeyMarks] = {}
         for fp, cooldown, quota, rejected_at, rejected in rows:
-            recent = rejected is not None and 0 <= now - _finite(rejected_at) < REJECTED_FOR_S
+            recent = rejected is not None and 0 <= now - finite(rejected_at) < REJECTED_FOR_S
             found[fp] = KeyMarks(
-                _finite(cooldown),
-                _finite(quota),
-                _finite(rejected_at) if recent else 0.0,
+                finite(cooldown),
+                finite(quota),
+                finite(rejected_at) if recent else 0.0,
                 rejected if recent else None,
             )
         return found
@@ -401,12 +249,12 @@ class SqliteKeyLedger:
             conn.execute(
                 "UPDATE keys SET cooldown_until = max(cooldown_until, ?), quota_until = max(quota_until, ?), "
                 "updated = ? WHERE fp = ?",
-                (_finite(cooldown_until), _finite(quota_until), now, key.fp),
+                (finite(cooldown_until), finite(quota_until), now, key.fp),
             )
             if rejected is not None:
                 conn.execute(
                     "UPDATE keys SET rejected_at = ?, rejected = ? WHERE fp = ?",
-                    (now, _text(rejected), key.fp),
+                    (now, bounded_text(rejected), key.fp),
                 )
 
     # -- what was learned ----------------------------------------------------------
@@ -420,7 +268,7 @@ class SqliteKeyLedger:
         limit, window, source, strict = row
         limit = limit if isinstance(limit, int) and 0 < limit <= 10**9 else None
         window = float(window) if isinstance(window, int | float) and 0 < window < 86400 else None
-        return KeyModel(limit, window, _text(source, 20), bool(strict))
+        return KeyModel(limit, window, bounded_text(source, 20), bool(strict))
 
     def learn(self, key: KeyRef, model: KeyModel) -> None:
         """What one run learned of a key's limit, for every run: the latest reading (a limit
@@ -434,7 +282,7 @@ class SqliteKeyLedger:
                 (
                     model.limit,
                     model.window_s,
-                    _text(model.limit_from, 20),
+                    bounded_text(model.limit_from, 20),
                     int(model.strict),
                     self.clock(),
                     key.fp,
@@ -459,7 +307,7 @@ class SqliteKeyLedger:
         with self._tx() as conn:
             conn.execute(
                 "UPDATE calls SET expires_at = ?, outcome = ?, latency_s = ? WHERE run = ? AND call = ?",
-                (_finite(expires_at), _text(outcome, 20), latency_s, self.run, call),
+                (finite(expires_at), bounded_text(outcome, 20), latency_s, self.run, call),
             )
 
     def capacity(self, fps: Sequence[str], now: float) -> Capacity:
@@ -480,8 +328,8 @@ class SqliteKeyLedger:
                     [*fps, now - KEEP_HISTORY_S],
                 ).fetchall()
             ]
-        rates = [limit / window for limit, window in models if _as_int(limit) and _finite(window) > 0]
-        known = [x for x in (_finite(v) for v in latencies) if 0 < x < 3600]
+        rates = [limit / window for limit, window in models if as_count(limit) and finite(window) > 0]
+        known = [x for x in (finite(v) for v in latencies) if 0 < x < 3600]
         median = sorted(known)[len(known) // 2] if known else None
         rate = sum(rates) if len(rates) == len(fps) else None  # every key's limit known, or no rate
         return Capacity(rate, median, len(known))
@@ -505,12 +353,12 @@ class SqliteKeyLedger:
             if outcome == "rate_limited":
                 continue  # refused: the provider does not count it
             if expires_at is None:
-                alive = pid is not None and (host != self.host or _pid_alive(int(pid)))
+                alive = pid is not None and (host != self.host or pid_alive(int(pid)))
                 if not alive:
-                    expires_at = _finite(granted_at) + window
+                    expires_at = finite(granted_at) + window
                     if expires_at <= now:
                         continue
-            slots.append(Slot(str(run), _finite(granted_at), expires_at, outcome))
+            slots.append(Slot(str(run), finite(granted_at), expires_at, outcome))
         return slots
 
     # -- fairness among runs -------------------------------------------------------
@@ -520,13 +368,13 @@ class SqliteKeyLedger:
             conn.execute(
                 "INSERT INTO waiting (run, provider, since, seen) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (run, provider) DO UPDATE SET since = excluded.since, seen = excluded.seen",
-                (self.run, _text(provider, 40), since, self.clock()),
+                (self.run, bounded_text(provider, 40), since, self.clock()),
             )
 
     def unwait(self, provider: str) -> None:
         with self._tx() as conn:
             conn.execute(
-                "DELETE FROM waiting WHERE run = ? AND provider = ?", (self.run, _text(provider, 40))
+                "DELETE FROM waiting WHERE run = ? AND provider = ?", (self.run, bounded_text(provider, 40))
             )
 
     def earlier_waiter(self, provider: str, since: float) -> bool:
@@ -535,7 +383,7 @@ class SqliteKeyLedger:
         with self._read() as conn:
             row = conn.execute(
                 "SELECT 1 FROM waiting WHERE provider = ? AND run != ? AND since < ? AND seen > ? LIMIT 1",
-                (_text(provider, 40), self.run, since - WAITER_SLACK_S, self.clock() - WAITER_STALE_S),
+                (bounded_text(provider, 40), self.run, since - WAITER_SLACK_S, self.clock() - WAITER_STALE_S),
             ).fetchone()
         return row is not None
 
@@ -561,35 +409,35 @@ class SqliteKeyLedger:
             ).fetchall()
         runs_now: dict[str, list[str]] = {}
         for fp, _run, pid, host, what in using:
-            number = _as_int(pid)
-            if number is not None and (host != self.host or _pid_alive(number)):
+            number = as_count(pid)
+            if number is not None and (host != self.host or pid_alive(number)):
                 runs_now.setdefault(str(fp), []).append(
-                    f"pid {number}" + (f" ({_text(what, 60)})" if what else "")
+                    f"pid {number}" + (f" ({bounded_text(what, 60)})" if what else "")
                 )
         found = []
         for fp, provider, name, cooldown, quota, rejected_at, rejected, limit, window, source, strict in keys:
             model = None
             if source is not None:
                 model = KeyModel(
-                    _as_int(limit),
-                    _finite(window) or None,
-                    _text(source, 20),
+                    as_count(limit),
+                    finite(window) or None,
+                    bounded_text(source, 20),
                     strict == 1,
                 )
             calls, refused = counts.get(fp, (0, 0))
-            recent = rejected is not None and 0 <= now - _finite(rejected_at) < REJECTED_FOR_S
+            recent = rejected is not None and 0 <= now - finite(rejected_at) < REJECTED_FOR_S
             found.append(
                 KeyActivity(
-                    KeyRef(_text(fp, 40), _text(provider, 40), _text(name, 100)),
+                    KeyRef(bounded_text(fp, 40), bounded_text(provider, 40), bounded_text(name, 100)),
                     KeyMarks(
-                        _finite(cooldown),
-                        _finite(quota),
-                        _finite(rejected_at) if recent else 0.0,
-                        _text(rejected) if recent else None,
+                        finite(cooldown),
+                        finite(quota),
+                        finite(rejected_at) if recent else 0.0,
+                        bounded_text(rejected) if recent else None,
                     ),
                     model,
-                    _as_int(calls) or 0,
-                    _as_int(refused) or 0,
+                    as_count(calls) or 0,
+                    as_count(refused) or 0,
                     tuple(sorted(set(runs_now.get(str(fp), [])))),
                 )
             )
@@ -600,7 +448,7 @@ class SqliteKeyLedger:
         conn.execute(
             "INSERT INTO keys (fp, provider, name, updated) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (fp) DO UPDATE SET provider = excluded.provider, name = excluded.name",
-            (key.fp, _text(key.provider, 40), _text(key.name, 100), self.clock()),
+            (key.fp, bounded_text(key.provider, 40), bounded_text(key.name, 100), self.clock()),
         )
 
     def prune(self, now: float) -> None:
@@ -611,8 +459,8 @@ class SqliteKeyLedger:
             conn.execute("DELETE FROM calls WHERE expires_at IS NOT NULL AND expires_at < ?", (old,))
             conn.execute("DELETE FROM waiting WHERE seen < ?", (now - 60.0,))
             for run, pid, host in conn.execute("SELECT run, pid, host FROM runs").fetchall():
-                number = _as_int(pid)
-                gone = host == self.host and run != self.run and (number is None or not _pid_alive(number))
+                number = as_count(pid)
+                gone = host == self.host and run != self.run and (number is None or not pid_alive(number))
                 if not gone:
                     continue
                 conn.execute(
