@@ -23,8 +23,7 @@ from types import FrameType
 import click
 
 from agentos import __version__
-from agentos.backend.key_ledger import KeyMarks, KeyModel
-from agentos.backend.local.key_ledger import SqliteKeyLedger
+from agentos.backend.key_ledger import KeyLedger, KeyMarks, KeyModel
 from agentos.cli.guarded import guarded
 from agentos.core import stop_signals
 from agentos.core.durations import clock_time, parse_age
@@ -38,6 +37,7 @@ from agentos.core.errors import (
 )
 from agentos.core.paths import checkpoints_dir, key_ledger_file
 from agentos.core.std_streams import Terminal
+from agentos.keys.pools import open_key_ledger
 from agentos.runs.clean import plan_clean, remove_run_folder
 from agentos.runs.history import (
     RunInfo,
@@ -419,10 +419,10 @@ def keys(as_json: bool) -> int:
     fingerprint: no secret is ever read or printed."""
     _read_only()
     path = key_ledger_file()
-    ledger = SqliteKeyLedger(path, readonly=True)
     now = time.time()
+    ledger: KeyLedger | None = None
     try:
-        ledger.open()
+        ledger = open_key_ledger("agentos keys", readonly=True)
         found = ledger.activity(now)
     except FileNotFoundError:
         echo(f"No key ledger yet ({_path(path)}): the first run makes it.")
@@ -430,7 +430,8 @@ def keys(as_json: bool) -> int:
     except sqlite3.DatabaseError as exc:
         raise KeyLedgerRefused(path, f"it is corrupt ({exc})") from None
     finally:
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
     rows = [
         {
             "key": clean_text(a.key.name, 100),

@@ -90,6 +90,11 @@ PERMIT_ADDRESS = Var(
 PERMIT_AUTHKEY = Var(
     "AGENTOS_PERMIT_AUTHKEY", "The per-run key that authenticates a worker to that socket.", "internal"
 )
+BACKEND_URL = Var(
+    "AGENTOS_BACKEND_URL",
+    "A team's Postgres (postgresql://user@host/db): every machine's runs share its key ledger. "
+    "The password comes from PGPASSWORD or ~/.pgpass, never the command line. Unset: this machine only.",
+)
 KEY_PREFIX = "AGENTOS_KEY_"
 # Named per provider (see `key_env`, `key_name_env`): set by agentos for its workers, never in argv.
 PER_PROVIDER: tuple[tuple[str, str], ...] = (
@@ -117,6 +122,7 @@ VARIABLES: tuple[Var, ...] = (
     RATE_STRATEGY,
     PERMIT_ADDRESS,
     PERMIT_AUTHKEY,
+    BACKEND_URL,
 )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from agentos.backend.key_ledger import KeyLedger, KeyRef, fingerprint
 from agentos.backend.local.key_ledger import SqliteKeyLedger
+from agentos.core import environment
 from agentos.core.errors import ConfigError
 from agentos.core.paths import credential_state_file, key_ledger_file
 from agentos.core.printing import Console
@@ -47,8 +48,7 @@ class PoolSet:
     def load(cls, providers: Sequence[str], per_key_concurrency: int = 1, what: str = "") -> PoolSet:
         """Pools for `providers`, on the home's key ledger; raises ConfigError (exit 2) before
         anything starts: no key, a bad credentials file, or a ledger that is not ours."""
-        ledger = SqliteKeyLedger(key_ledger_file(), what=what)
-        ledger.open()
+        ledger = open_key_ledger(what)
         ledger.prune(time.time())  # what killed and finished runs left: an hour of history stays
         pools: dict[str, CredentialCoordinator[Credential]] = {}
         for provider in dict.fromkeys(providers):
@@ -161,3 +161,19 @@ def migrate_state_file(ledger: KeyLedger, pools: Mapping[str, CredentialCoordina
     with contextlib.suppress(OSError):
         if stat.S_ISREG(os.lstat(path).st_mode):
             os.replace(path, path.with_name(path.name + ".migrated"))
+
+
+def open_key_ledger(what: str = "", readonly: bool = False) -> KeyLedger:
+    """The key ledger every run shares: the team's Postgres when AGENTOS_BACKEND_URL names one,
+    else this home's SQLite file. Opened and checked now: a ledger that cannot be used is
+    exit 2, before anything starts."""
+    url = environment.BACKEND_URL.get_stripped()
+    ledger: KeyLedger
+    if url:
+        from agentos.backend.postgres.key_ledger import PostgresKeyLedger
+
+        ledger = PostgresKeyLedger(url, what=what)
+    else:
+        ledger = SqliteKeyLedger(key_ledger_file(), what=what, readonly=readonly)
+    ledger.open()
+    return ledger

@@ -1,0 +1,1 @@
+"""The Postgres backend: a team's shared state, for every machine that names the same server."""

@@ -1,0 +1,67 @@
+"""Connecting to a team's Postgres: one clear line when it cannot be reached, and a password
+that never reaches a sink.
+
+The URL may carry a password (`postgresql://user:secret@host/db`): it is registered with the
+redactor before anything is said, so no console line, log or file shows it; `PGPASSWORD` and
+`~/.pgpass` work as they do for psql. TLS settings (`sslmode`, `sslrootcert`) pass through.
+psycopg is imported here only, so a machine without the backend never needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from agentos.core.errors import ConfigError
+from agentos.core.redaction import register_secret
+
+CONNECT_TIMEOUT_S = 10
+
+
+class BackendUnavailable(ConfigError):
+    """The backend cannot be used: unreachable, refused, or of a newer schema (exit 2)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where, self.reason = where, reason
+        super().__init__(f"the backend at {where} cannot be used: {reason}")
+
+
+def described(url: str) -> str:
+    """`host:port/db` of a URL, with no user or password: safe to print."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "local socket"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the configured backend"
+    return f"{host}{port}{parts.path or ''}"
+
+
+def register_password(url: str) -> None:
+    """The URL's password, if any, is redacted at every sink from now on."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password:
+        register_secret(unquote(password), "backend-password")
+        if unquote(password) != password:
+            register_secret(password, "backend-password")
+
+
+def connect(url: str) -> Any:
+    """An autocommit psycopg connection, or BackendUnavailable naming the host (never the password)."""
+    register_password(url)
+    try:
+        import psycopg
+    except ImportError:
+        raise ConfigError(
+            "AGENTOS_BACKEND_URL is set but psycopg is not installed: pip install 'psycopg[binary]'"
+        ) from None
+    try:
+        return psycopg.connect(
+            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="agentos"
+        )
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or ["no answer"])[0]
+        raise BackendUnavailable(described(url), first) from None
