@@ -10,15 +10,39 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 
+# The temp files of `write_text_atomic`: `.NAME.` + 8 characters of tempfile's alphabet + `.tmp`.
+_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
-def write_text_atomic(path: Path, text: str, *, make_parents: bool = True) -> None:
-    """Replace `path` with `text` (UTF-8) atomically. The temp file never outlives a failure."""
+
+def is_temp_file(name: str) -> bool:
+    """Whether `name` is one of our temp files: an unfinished write, never a user's file."""
+    return _TEMP.match(name) is not None
+
+
+def sweep_temp_files(folder: Path, name: str | None = None) -> None:
+    """Remove what a writer killed mid-write (SIGKILL, power cut) left in `folder`: the temp
+    files of `name`, or all of ours. Only where one writer owns the files (an item's, under its
+    lock); the finished file, if any, is untouched."""
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if is_temp_file(entry.name) and (name is None or entry.name.startswith(f".{name}.")):
+                with contextlib.suppress(OSError):
+                    if entry.is_file(follow_symlinks=False):
+                        os.unlink(entry.path)
+
+
+def write_text_atomic(path: Path, text: str, *, make_parents: bool = True, sweep: bool = False) -> None:
+    """Replace `path` with `text` (UTF-8) atomically. The temp file never outlives a failure;
+    with `sweep` (one writer owns `path`), neither does one a killed earlier writer left."""
     try:
         if make_parents:
             path.parent.mkdir(parents=True, exist_ok=True)
+        if sweep:
+            sweep_temp_files(path.parent, path.name)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise with_filename(exc, path) from None

@@ -89,7 +89,7 @@ def file_issue(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, 
     else:
         title, body = _split_draft(state.get("draft", ""), state.get("title", state["key"]))
         body = f"{body}\n\n_Filed by agentos issue-workflow from brief `{state['key']}`._\n{marker}\n"
-        write_text_atomic(intent, marker + "\n")  # durable before the POST can reach GitHub
+        write_text_atomic(intent, marker + "\n", sweep=True)  # durable before the POST can reach GitHub
         number = ctx.tracker.create_issue(title, body, ctx.labels)
         ctx.console.line(f"    Filed issue #{number} in {ctx.tracker.describe()}")
     ctx.events.emit(EventType.ISSUE_FILED, number=number)

@@ -6,19 +6,22 @@ import os
 import time
 from pathlib import Path
 
-from agentos.core.atomic_file import write_text_atomic
+from agentos.core.atomic_file import sweep_temp_files, write_text_atomic
 from agentos.core.redaction import redact
 
 
 def write_lineage(directory: Path, seq: int, kind: str, text: str) -> Path:
     """Write `NNN-<kind>.md` atomically. Re-running a node rewrites the same file."""
     path = directory / f"{seq:03d}-{kind}.md"
-    write_text_atomic(path, redact(text))  # a provider's answer may echo a key
+    write_text_atomic(path, redact(text), sweep=True)  # a provider's answer may echo a key
     return path
 
 
 def archive_previous(directory: Path, archive_root: Path) -> Path | None:
-    """Move an earlier run's lineage aside so a fresh run starts at 001 and nothing is lost."""
+    """Move an earlier run's lineage aside so a fresh run starts at 001 and nothing is lost.
+    Unfinished writes of a killed run (our temp files) are not lineage: they are removed."""
+    if directory.is_dir():
+        sweep_temp_files(directory)
     if not directory.is_dir() or not any(directory.iterdir()):
         return None
     archive_root.mkdir(parents=True, exist_ok=True)

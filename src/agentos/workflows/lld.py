@@ -79,7 +79,7 @@ def finalize(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, An
     document = "\n".join([*header, "", *lines]).rstrip() + "\n"
     path = ctx.workspace.lld_file(number)
     _keep_hand_written(ctx, path, number)
-    write_text_atomic(path, document)
+    write_text_atomic(path, document, sweep=True)
     record = {
         "issue": number,
         "status": "approved" if approved else "needs_revision",
@@ -89,7 +89,9 @@ def finalize(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, An
         "reviewer": f"{ctx.reviewer.name}:{ctx.reviewer.model}",
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_text_atomic(ctx.workspace.lld_status_file(number), safe_json.dumps(record, indent=2) + "\n")
+    write_text_atomic(
+        ctx.workspace.lld_status_file(number), safe_json.dumps(record, indent=2) + "\n", sweep=True
+    )
     seq = state.get("seq", 0) + 1
     write_lineage(ctx.lineage_dir, seq, "final", document)
     return {"status": "approved" if approved else "needs_revision", "output": str(path), "seq": seq}
