@@ -141,3 +141,48 @@ def test_an_unreachable_backend_is_one_line_naming_the_host_never_the_password(t
     assert result.returncode == 2, result.stdout + result.stderr
     assert "the backend at 127.0.0.1:9/team cannot be used" in result.stderr
     assert "hunter2" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_backend_from_agentos_toml(tmp_path: Path, postgres_url: str) -> None:
+    ws, home = machine(tmp_path, "toml", 2)
+    (ws / "agentos.toml").write_text(f'[backend]\nurl = "{postgres_url}"\n')
+    with RateLimitedServer(3, 3.0, latency=0.1) as server:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agentos.cli.lld",
+                "--repo",
+                str(ws),
+                "--all",
+                "--parallel",
+                "2",
+                "--provider",
+                "openai:gpt-test",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=150,
+            env=cli_env(home, AGENTOS_OPENAI_BASE_URL=server.url + "/v1"),
+            check=False,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (home / "keys.db").exists()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM agentos.keys").fetchone() == (2,)
+
+
+def test_a_password_in_agentos_toml_is_refused_and_never_shown(tmp_path: Path) -> None:
+    from agentos.core.errors import ConfigError
+    from agentos.core.settings import load_settings
+
+    path = tmp_path / "agentos.toml"
+    path.write_text('[backend]\nurl = "postgresql://team:s3cret-in-git@db.example.com/agentos"\n')
+    with pytest.raises(ConfigError, match="PGPASSWORD") as refused:
+        load_settings(path)
+    assert "s3cret-in-git" not in str(refused.value)
+    path.write_text('[backend]\nurl = "mysql://db/x"\n')
+    with pytest.raises(ConfigError, match="postgresql://"):
+        load_settings(path)
+    path.write_text('[backend]\nurl = "postgresql://team@db.example.com/agentos?sslmode=verify-full"\n')
+    assert load_settings(path).backend_url == "postgresql://team@db.example.com/agentos?sslmode=verify-full"

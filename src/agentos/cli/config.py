@@ -57,6 +57,7 @@ class RunConfig:
         return list(dict.fromkeys([str(self.drafter), str(self.reviewer)]))
 
     rpm: int | None = None  # agentos.toml: requests per minute per key, for providers that do not say
+    backend_url: str | None = None  # agentos.toml [backend] url (AGENTOS_BACKEND_URL wins)
 
     @property
     def providers(self) -> list[str]:
@@ -195,4 +196,5 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         max_output_tokens=settings.max_output_tokens,
         prices=prices,
         rpm=settings.rpm,
+        backend_url=settings.backend_url,
     )

@@ -146,7 +146,12 @@ def execute(config: RunConfig, keys: list[str], noun: str) -> int:
         return EXIT_INTERRUPTED
     check_home_writable()
     check_state(config, keys)
-    pools = PoolSet.load(config.providers, config.per_key_concurrency, what=f"{config.kind.value}-workflow")
+    pools = PoolSet.load(
+        config.providers,
+        config.per_key_concurrency,
+        what=f"{config.kind.value}-workflow",
+        backend_url=config.backend_url,
+    )
     try:
         return _dispatch(config, keys, noun, pools)
     finally:

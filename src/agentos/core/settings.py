@@ -8,10 +8,12 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from agentos.core.durations import parse_duration
 from agentos.core.errors import ConfigError
 from agentos.core.pricing import Price, parse_prices
+from agentos.core.redaction import register_secret
 from agentos.core.workspace_files import DEFAULT_MAX_ITEM_BYTES, read_text
 
 MAX_RPM = 1_000_000  # requests per minute: a larger number is a typo (agentos.toml and credentials files)
@@ -41,6 +43,7 @@ class Settings:
     max_output_tokens: int | None = None  # per LLM call: caps a runaway answer's time and cost
     prices: dict[str, Price] = field(default_factory=dict)  # [prices."MODEL"] tables, parsed apart
     rpm: int | None = None  # requests per minute each key allows, where no rate-limit headers come
+    backend_url: str | None = None  # [backend] url = "postgresql://user@host/db": a team's Postgres
 
 
 def _scalar_types(hint: Any) -> type | tuple[type, ...]:
@@ -51,7 +54,7 @@ def _scalar_types(hint: Any) -> type | tuple[type, ...]:
 
 _HINTS = typing.get_type_hints(Settings)
 KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
-    f.name: _scalar_types(_HINTS[f.name]) for f in fields(Settings) if f.name != "prices"
+    f.name: _scalar_types(_HINTS[f.name]) for f in fields(Settings) if f.name not in ("prices", "backend_url")
 }
 
 
@@ -75,11 +78,13 @@ def load_settings(path: Path) -> Settings:
     if isinstance(section, dict):
         data.update(section)
     prices = parse_prices(data.pop("prices"), str(path)) if "prices" in data else {}
+    backend_url = _backend_url(data.pop("backend"), path) if "backend" in data else None
     for key, value in data.items():
         expected = KNOWN_KEYS.get(key)
         if expected is None:
             raise ConfigError(
-                f"{path}: unknown setting {key!r}; known settings: {', '.join(sorted([*KNOWN_KEYS, 'prices']))}"
+                f"{path}: unknown setting {key!r}; known settings: "
+                f"{', '.join(sorted([*KNOWN_KEYS, 'prices', 'backend']))}"
             )
         if isinstance(value, bool) or not isinstance(value, expected):
             raise ConfigError(
@@ -115,4 +120,26 @@ def load_settings(path: Path) -> Settings:
             f"{path}: setting 'max_item_bytes' must be at most {MAX_ITEM_BYTES_CEILING}, "
             f"got {data['max_item_bytes']} (default {DEFAULT_MAX_ITEM_BYTES})"
         )
-    return Settings(**data, prices=prices)
+    return Settings(**data, prices=prices, backend_url=backend_url)
+
+
+def _backend_url(section: Any, path: Path) -> str:
+    """`[backend] url`: a Postgres URL without a password (agentos.toml is a file of the
+    workspace, often committed: the password comes from PGPASSWORD or ~/.pgpass)."""
+    if not isinstance(section, dict) or set(section) != {"url"} or not isinstance(section["url"], str):
+        raise ConfigError(f'{path}: [backend] takes one setting, url = "postgresql://user@host/db"')
+    url = section["url"].strip()
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        raise ConfigError(f"{path}: [backend] url is not a URL") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"{path}: [backend] url must start with postgresql://")
+    if password:
+        register_secret(password, "backend-password")
+        raise ConfigError(
+            f"{path}: [backend] url holds a password; this file belongs to the workspace, so put the "
+            "password in PGPASSWORD or ~/.pgpass and leave it out of the URL"
+        )
+    return url

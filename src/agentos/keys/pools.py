@@ -45,10 +45,16 @@ class PoolSet:
             pool.use_console(console)
 
     @classmethod
-    def load(cls, providers: Sequence[str], per_key_concurrency: int = 1, what: str = "") -> PoolSet:
+    def load(
+        cls,
+        providers: Sequence[str],
+        per_key_concurrency: int = 1,
+        what: str = "",
+        backend_url: str | None = None,
+    ) -> PoolSet:
         """Pools for `providers`, on the home's key ledger; raises ConfigError (exit 2) before
         anything starts: no key, a bad credentials file, or a ledger that is not ours."""
-        ledger = open_key_ledger(what)
+        ledger = open_key_ledger(what, backend_url=backend_url)
         ledger.prune(time.time())  # what killed and finished runs left: an hour of history stays
         pools: dict[str, CredentialCoordinator[Credential]] = {}
         for provider in dict.fromkeys(providers):
@@ -163,11 +169,11 @@ def migrate_state_file(ledger: KeyLedger, pools: Mapping[str, CredentialCoordina
             os.replace(path, path.with_name(path.name + ".migrated"))
 
 
-def open_key_ledger(what: str = "", readonly: bool = False) -> KeyLedger:
-    """The key ledger every run shares: the team's Postgres when AGENTOS_BACKEND_URL names one,
-    else this home's SQLite file. Opened and checked now: a ledger that cannot be used is
-    exit 2, before anything starts."""
-    url = environment.BACKEND_URL.get_stripped()
+def open_key_ledger(what: str = "", readonly: bool = False, backend_url: str | None = None) -> KeyLedger:
+    """The key ledger every run shares: the team's Postgres when AGENTOS_BACKEND_URL (or the
+    workspace's `[backend] url`) names one, else this home's SQLite file. Opened and checked
+    now: a ledger that cannot be used is exit 2, before anything starts."""
+    url = environment.BACKEND_URL.get_stripped() or (backend_url or "")
     ledger: KeyLedger
     if url:
         from agentos.backend.postgres.key_ledger import PostgresKeyLedger
