@@ -175,3 +175,20 @@ def test_learn_window(
 
 def test_learn_window_without_history() -> None:
     assert learn_window([], 1.0, 5.0) is None
+
+
+def test_a_provider_whose_remaining_lies_frees_nothing_once_it_surprised_us() -> None:
+    """Hostile or broken headers: `remaining` always says the budget is whole. Before the first
+    surprise 429 the ledger believes it; after, its numbers no longer free any slot."""
+    b = KeyBudget("k", max_in_flight=8)
+    for i in range(2):
+        b.grant(i, 0.0)
+        b.complete(i, 0.3, Outcome.OK, headers(2, 1, 10.0), sent_at=0.01)  # "one left", always
+    b.grant(2, 0.5)
+    b.complete(2, 0.6, Outcome.RATE_LIMITED, headers(2, 0, 9.5), sent_at=0.5, retry_after=9.5)
+    assert b.strict
+    b.grant(3, 10.2)
+    b.complete(3, 10.5, Outcome.OK, headers(2, 1, 10.0), sent_at=10.3)
+    b.grant(4, 10.6)
+    b.complete(4, 10.9, Outcome.OK, headers(2, 1, 10.0), sent_at=10.7)  # says one is left: a lie
+    assert b.headroom(11.0) <= 0  # both slots held a whole window: no third call now

@@ -306,7 +306,7 @@ class KeyBudget:
         foreign = counted - ours
         if foreign > 0:  # someone else spends this key too: hold their slots until this reset
             self.held.extend([now + reset + self.margin] * min(foreign, budget.limit))
-        if not refused and sent is not None:
+        if not refused and sent is not None and not self.strict:  # strict: its numbers proved wrong
             self._release_counted(sent, counted, now)
 
     def _release_counted(self, sent: float, counted: int, now: float) -> None:
