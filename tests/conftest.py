@@ -1,4 +1,8 @@
-"""Shared fixtures: every test gets its own AGENTOS_HOME and its own copy of the demo."""
+"""Shared fixtures: every test gets its own AGENTOS_HOME, HOME and copy of the demo.
+
+The suite runs in parallel (pytest-xdist): nothing a test writes may be shared with
+another test, so every path is under its own tmp_path and every variable is set through
+monkeypatch."""
 
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ from tests.helpers.cli import DEMO
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "agentos-home"
     monkeypatch.setenv("AGENTOS_HOME", str(path))
+    # `~` too, so no test reads or writes the real one; beside tmp_path, which some tests list.
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("user-home")))
     for var in (
         "AGENTOS_SIMULATE_429",
         "AGENTOS_CREDENTIAL_LIMIT",

@@ -2,7 +2,8 @@
 
 Seeded, a handful of iterations. Each one asserts: no traceback, the documented exit
 code, no process left behind; then re-runs until done and asserts that the workspace
-is identical to an uninterrupted reference run.
+is identical to an uninterrupted reference run. Each iteration is a test of its own, with
+its own seeded instants, so the parallel suite spreads them over its workers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from tests.helpers.cli import DEMO, run_cli
 from tests.helpers.live_run import LiveRun, kill_all, process_gone, wait_until_handling_signals
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = pytest.mark.timeout(200)
 SEED = int(os.environ.get("AGENTOS_CHAOS_SEED", "20261123"))  # another seed: explore locally
 ITERATIONS = 7
 KEYS = (3, 5, 12, 42)
@@ -101,42 +102,54 @@ def _strike(run: LiveRun, action: str, rng: random.Random) -> None:
         run.signal_group(signal.SIGINT)
 
 
-def test_chaos_loses_nothing_and_leaves_nothing(tmp_path: Path) -> None:
-    reference = _workspace(tmp_path / "reference")
-    done = run_cli("lld-workflow", *_args(reference), home=tmp_path / "reference-home")
-    assert done.returncode == 0, done.stdout
-    expected = _snapshot(reference)
-
-    rng = random.Random(SEED)
+def _plan() -> list[str]:
+    """The iterations' actions: the seed's order of ACTIONS."""
     actions = list(ACTIONS)
-    rng.shuffle(actions)
-    for n, action in enumerate(actions[:ITERATIONS]):
-        workspace, home = tmp_path / f"ws-{n}", tmp_path / f"home-{n}"
-        _workspace(workspace)
-        run = LiveRun("lld-workflow", *_args(workspace), home=home, AGENTOS_MOCK_LATENCY="0.4")
-        try:
-            wait_until_handling_signals(run)
-            _strike(run, action, rng)
-            code = run.wait(timeout=40)
-            leftovers = _settle(run)
-        finally:
-            kill_all(run)
-        where = f"iteration {n}: {action}\n{run.output}"
-        print(f"chaos {n}: {action} -> exit {code}, {len(run.output.splitlines())} lines")
-        assert "Traceback" not in run.output and "KeyboardInterrupt" not in run.output, where
-        assert leftovers == [], where
-        if action == "sigkill-coordinator":
-            assert code == -signal.SIGKILL, where
-        elif action == "sigkill-worker":
-            assert code in (1, 0), where  # 0: the worker had already finished its item
-        else:
-            assert code in (130, 0), where  # 0 only if everything had finished first
-            assert code == 130 or "Summary: 4 approved, 0 need revision, 0 failed" in run.output, where
+    random.Random(SEED).shuffle(actions)
+    return actions[:ITERATIONS]
 
-        for _attempt in range(3):  # resume until done: the same command, no signals
-            again = run_cli("lld-workflow", *_args(workspace), home=home)
-            if again.returncode == 0:
-                break
-        assert again.returncode == 0, f"{where}\n--- resume ---\n{again.stdout}{again.stderr}"
-        assert not list((home / "checkpoints").glob("**/*.db")), where
-        assert _snapshot(workspace) == expected, where
+
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What an uninterrupted run writes (once per test process)."""
+    root = tmp_path_factory.mktemp("chaos-reference")
+    reference = _workspace(root / "reference")
+    done = run_cli("lld-workflow", *_args(reference), home=root / "reference-home")
+    assert done.returncode == 0, done.stdout
+    return _snapshot(reference)
+
+
+@pytest.mark.parametrize(("n", "action"), list(enumerate(_plan())), ids=lambda v: str(v))
+def test_chaos_loses_nothing_and_leaves_nothing(
+    tmp_path: Path, expected: dict[str, str], n: int, action: str
+) -> None:
+    rng = random.Random(SEED + n)  # each iteration's own instants, whichever worker runs it
+    workspace, home = tmp_path / f"ws-{n}", tmp_path / f"home-{n}"
+    _workspace(workspace)
+    run = LiveRun("lld-workflow", *_args(workspace), home=home, AGENTOS_MOCK_LATENCY="0.4")
+    try:
+        wait_until_handling_signals(run)
+        _strike(run, action, rng)
+        code = run.wait(timeout=40)
+        leftovers = _settle(run)
+    finally:
+        kill_all(run)
+    where = f"iteration {n}: {action}\n{run.output}"
+    print(f"chaos {n}: {action} -> exit {code}, {len(run.output.splitlines())} lines")
+    assert "Traceback" not in run.output and "KeyboardInterrupt" not in run.output, where
+    assert leftovers == [], where
+    if action == "sigkill-coordinator":
+        assert code == -signal.SIGKILL, where
+    elif action == "sigkill-worker":
+        assert code in (1, 0), where  # 0: the worker had already finished its item
+    else:
+        assert code in (130, 0), where  # 0 only if everything had finished first
+        assert code == 130 or "Summary: 4 approved, 0 need revision, 0 failed" in run.output, where
+
+    for _attempt in range(3):  # resume until done: the same command, no signals
+        again = run_cli("lld-workflow", *_args(workspace), home=home)
+        if again.returncode == 0:
+            break
+    assert again.returncode == 0, f"{where}\n--- resume ---\n{again.stdout}{again.stderr}"
+    assert not list((home / "checkpoints").glob("**/*.db")), where
+    assert _snapshot(workspace) == expected, where

@@ -1,9 +1,7 @@
 """Property: across workspaces sharing one home and any interrupt points, each workspace's
 final designs equal its own uninterrupted reference."""
 
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,23 +65,18 @@ def designs(ws: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def reference() -> Iterator[dict[str, dict[str, str]]]:
-    root = Path(tempfile.mkdtemp(prefix="agentos-ref-"))
-    old = {k: os.environ.get(k) for k in ("AGENTOS_HOME", "AGENTOS_MOCK_LATENCY")}
-    os.environ.update(AGENTOS_HOME=str(root / "home"), AGENTOS_MOCK_LATENCY="0.005")
-    try:
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, str]]]:
+    # Module-scoped, so it runs before the autouse `home` fixture: its own temp home, set and
+    # undone by a MonkeyPatch of its own.
+    root = tmp_path_factory.mktemp("agentos-ref")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AGENTOS_HOME", str(root / "home"))
+        env.setenv("AGENTOS_MOCK_LATENCY", "0.005")
         spaces = make_workspaces(root)
         for ws in spaces.values():
             for key in ITEMS:
                 assert run(ws, key) is ItemStatus.APPROVED
         yield {name: designs(ws) for name, ws in spaces.items()}
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        shutil.rmtree(root, ignore_errors=True)
 
 
 steps = st.lists(
@@ -96,9 +89,12 @@ steps = st.lists(
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps)
 def test_each_workspace_gets_its_own_designs(
-    plan: list[tuple[str, str, int]], reference: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+    plan: list[tuple[str, str, int]],
+    reference: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    root = Path(tempfile.mkdtemp(prefix="agentos-prop-"))
+    root = tmp_path_factory.mktemp("agentos-prop")  # one per example: tmp_path is per test
     try:
         monkeypatch.setenv("AGENTOS_HOME", str(root / "shared-home"))  # one home for both workspaces
         monkeypatch.setenv("AGENTOS_MOCK_LATENCY", "0.005")

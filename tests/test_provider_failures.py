@@ -5,9 +5,11 @@ findings 3, 13 and 14)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,10 +52,13 @@ def llm_calls(home: Path) -> list[dict[str, object]]:
     return calls
 
 
-def free_port() -> int:
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A port that refuses connections for as long as the block runs: bound, never listening.
+    A port merely found free and closed could be taken meanwhile by another test's server."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 # -- every key rejected (19.1) --------------------------------------------------------
@@ -103,8 +108,9 @@ def test_a_passing_502_is_retried_and_the_retries_are_audited(demo: Path, home: 
 
 
 def test_a_refused_port_names_the_host_and_is_retried_then_fails(demo: Path, home: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    code, out, _ = openai_run(demo, home, url, *issue_flags(3), **FAST_RETRIES)
+    with refused_port() as port:
+        url = f"http://127.0.0.1:{port}"
+        code, out, _ = openai_run(demo, home, url, *issue_flags(3), **FAST_RETRIES)
     assert code == 1, out
     assert f"openai: cannot reach 127.0.0.1:{url.rsplit(':', 1)[1]} (connection refused)" in out
     tries = [c for c in llm_calls(home) if c["outcome"] == "ProviderError"]

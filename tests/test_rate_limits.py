@@ -131,10 +131,10 @@ def test_any_headers_parse_without_error(headers: dict[str, str]) -> None:
 
 
 def test_long_hostile_text_parses_in_linear_time() -> None:
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: a loaded machine cannot stretch it
     for text in ("1" * 10**6 + "s", "1s" * 10**6, "." * 10**6):
         assert parse_go_duration(text) is None
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
 
 
 def test_observer_keeps_send_time_and_headers() -> None:

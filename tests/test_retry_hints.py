@@ -96,9 +96,9 @@ def test_github_rate_limit_numbers_are_clamped(raw: str) -> None:
 def test_github_link_header_parses_in_linear_time() -> None:
     from agentos.tracker.github_http import _NEXT
 
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: a loaded machine cannot stretch it
     assert _NEXT.search("<" * 100_000 + '>; rel="prev"') is None
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
 
 
 def write_openai_keys(home: Path, *entries: tuple[str, str]) -> None:
