@@ -86,7 +86,7 @@ class Row:
     refused: int
     worst_window: int
     t_min: float
-    bound: float
+    bound: float | None  # None: no closed form (fixed windows)
     exit_code: int
     approved: int
 
@@ -117,16 +117,45 @@ def lower_bound(items: int, parallel: int, keys: int, limit: int, window: float,
     return max(rate_bound, parallel_bound)
 
 
-def ideal_makespan(items: int, parallel: int, keys: int, limit: int, window: float, latency: float) -> float:
-    """The makespan of an ideal scheduler (see the module docstring): an exact simulation."""
+def ideal_makespan(
+    items: int,
+    parallel: int,
+    keys: int,
+    limit: int,
+    window: float,
+    latency: float,
+    fixed_phase: float | None = None,
+) -> float:
+    """The makespan of an ideal scheduler (see the module docstring): an exact simulation.
+
+    With `fixed_phase`, each key counts its calls per fixed window instead of a sliding one,
+    and a window begins wherever `t + fixed_phase` is a multiple of `window` (t = 0 is the
+    first call): a fixed window lets up to 2 x limit calls through around its boundary, so the
+    sliding makespan is no lower bound there.
+    """
+
+    def window_of(t: float) -> int:
+        assert fixed_phase is not None
+        return math.floor((t + fixed_phase) / window + 1e-9)
+
+    def counted(k: int, now: float) -> int:
+        if fixed_phase is None:
+            return sum(1 for a in admitted[k] if a > now - window)
+        return sum(1 for a in admitted[k] if window_of(a) == window_of(now))
+
+    def next_room(now: float) -> float:
+        if fixed_phase is None:
+            return min(min(a for a in admitted[k] if a > now - window) + window for k in range(keys))
+        return (window_of(now) + 1) * window - fixed_phase
+
     admitted: list[list[float]] = [[] for _ in range(keys)]
     pending = [(0.0, 0, item) for item in range(min(parallel, items))]  # (ready at, call, item)
     next_item, end, now = len(pending), 0.0, 0.0
     while pending:
         now = max(now, min(ready for ready, _, _ in pending))
-        room = [k for k in range(keys) if sum(1 for a in admitted[k] if a > now - window) < limit]
+        room = [k for k in range(keys) if counted(k, now) < limit]
         if not room:
-            now = min(min(a for a in admitted[k] if a > now - window) + window for k in range(keys))
+            now = next_room(now)
             continue
         ready = [p for p in pending if p[0] <= now]
         call = min(ready, key=lambda p: (p[1], p[0], p[2]))  # drafts first, then the longest waiting
@@ -141,6 +170,20 @@ def ideal_makespan(items: int, parallel: int, keys: int, limit: int, window: flo
             pending.append((now + latency, 0, next_item))
             next_item += 1
     return end
+
+
+def fixed_phase(server: RateLimitedServer, first_call: float) -> float | None:
+    """Where the pool's first call fell in the server's fixed window (None: a sliding one)."""
+    return first_call % server.window if server.reset == "fixed" else None
+
+
+def write_admissions(path: Path, server: RateLimitedServer, started: float) -> None:
+    """The server's log: seconds since the first launch, key (by its order of use), admitted."""
+    names: dict[str, int] = {}
+    lines = ["t_s,key,admitted"]
+    for a in server.admissions():
+        lines.append(f"{a.at - started:.3f},{names.setdefault(a.key, len(names) + 1)},{int(a.accepted)}")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def run_one(strategy: str, mode: str, parallel: int, keys: int, args: argparse.Namespace) -> Row:
@@ -198,8 +241,8 @@ def run_one(strategy: str, mode: str, parallel: int, keys: int, args: argparse.N
             served=server.served(),
             refused=server.refused(),
             worst_window=server.max_refused_per_window(),
-            t_min=ideal_makespan(*shape),
-            bound=lower_bound(*shape),
+            t_min=ideal_makespan(*shape, fixed_phase=fixed_phase(server, first_call)),
+            bound=None if server.reset == "fixed" else lower_bound(*shape),
             exit_code=result.returncode,
             approved=summary["totals"]["approved"],
         )
@@ -301,6 +344,9 @@ def run_shared(runs: int, reset: str, strategy: str, args: argparse.Namespace) -
             for i, log in enumerate(logs, start=1):
                 name = f"shared-{label}-{strategy}-{reset}-{runs}runs-run{i}.log"
                 (keep / name).write_bytes(log.read_bytes())
+            write_admissions(
+                keep / f"shared-{label}-{strategy}-{reset}-{runs}runs-server.csv", server, started
+            )
         summaries = read_summaries(home)
         mine = [summaries.get(str(ws)) for ws in spaces]
         first_call = min((a.at for a in server.admissions()), default=started)
@@ -319,7 +365,13 @@ def run_shared(runs: int, reset: str, strategy: str, args: argparse.Namespace) -
             if None in refusals
             else max((max(r, default=0) for r in refusals if r), default=0),
             t_min=ideal_makespan(
-                args.items * runs, parallel * runs, keys, args.limit, args.window, args.latency
+                args.items * runs,
+                parallel * runs,
+                keys,
+                args.limit,
+                args.window,
+                args.latency,
+                fixed_phase=fixed_phase(server, first_call),
             ),
             approved=[s["totals"]["approved"] if s is not None else None for s in mine],
             exit_codes=[proc.returncode if ended[i] is not None else None for i, proc in enumerate(procs)],
@@ -348,7 +400,8 @@ def main_shared(args: argparse.Namespace) -> None:
         f"{args.label}: runs at once on one home and one pool of {args.keys} keys, each {args.items} items x "
         f"{CALLS_PER_ITEM} calls, --parallel {args.parallel} --per-key-concurrency {args.per_key_concurrency}; "
         f"each key {args.limit} req / {args.window:g}s; latency {args.latency:g}s; "
-        f"{os.cpu_count()} cores, python {sys.version.split()[0]}"
+        f"{os.cpu_count()} cores, python {sys.version.split()[0]}; "
+        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     print(SHARED_HEADER, flush=True)
     began = time.monotonic()
@@ -356,7 +409,8 @@ def main_shared(args: argparse.Namespace) -> None:
         for reset in args.resets.split(","):
             for strategy in args.strategies.split(","):
                 print(shared_line(run_shared(runs, reset, strategy, args)), flush=True)
-    print(f"matrix took {time.monotonic() - began:.0f} s", flush=True)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"matrix took {time.monotonic() - began:.0f} s; load average at the end {load}", flush=True)
 
 
 HEADER = (
@@ -368,7 +422,7 @@ HEADER = (
 def line(r: Row) -> str:
     return (
         f"{r.mode:<10} {r.parallel:>3} {r.keys:>4} {r.strategy:<9} {r.wall:>7.2f} {r.startup:>10.2f} "
-        f"{r.bound:>7.2f} {r.t_min:>7.2f} {r.goodput:>7.1%} {r.served:>6} {r.refused:>5} {r.waste:>6.1%} "
+        f"{'-' if r.bound is None else f'{r.bound:.2f}':>7} {r.t_min:>7.2f} {r.goodput:>7.1%} {r.served:>6} {r.refused:>5} {r.waste:>6.1%} "
         f"{r.worst_window:>14} {r.approved:>8}" + ("" if r.exit_code == 0 else f"  exit {r.exit_code}")
     )
 
