@@ -1,11 +1,29 @@
-"""A loopback OpenAI-compatible server that enforces a per-key sliding-window rate limit.
+"""A loopback OpenAI-compatible server that enforces a per-key rate limit.
 
 Each key may make `limit` requests in any `window` seconds. A request is counted when it
-is admitted; a refused one is not. Every answer carries OpenAI's `x-ratelimit-*` headers,
-computed at admission as real providers do (`headers=False` turns them off), and every 429
-carries a retry hint: `retry-after-ms` and `retry-after`, the time until the oldest request
-in the window leaves it. With `headers=False` the server behaves like Gemini: nothing tells
-the client its budget except a 429's retry delay. Answers come after `latency` seconds.
+is admitted; a refused one is not. Answers come after `latency` seconds.
+
+`reset` picks how the limit is counted and what `x-ratelimit-reset-requests` means, since
+providers and gateways differ:
+
+- `whole` (the default; OpenAI's documented meaning): a sliding window, and reset is the time
+  until the window is whole again: until every call it counts has left it (the newest
+  counted call's admission + `window`; 0 when none is counted).
+- `next-slot` (as some gateways send): a sliding window, and reset is the time until the next
+  slot frees: until the oldest counted call leaves the window (0 when none is counted).
+- `fixed`: fixed windows aligned on multiples of `window` on the server's clock; a key's calls
+  are counted per fixed window, and reset is the time until the current one ends.
+- `none` (as Gemini): a sliding window and no `x-ratelimit-*` header at all; nothing tells
+  the client its budget except a 429's retry delay. `headers=False` is the same as `none`.
+
+With headers, `x-ratelimit-limit-requests` is the limit, and `x-ratelimit-remaining-requests`
+and the resets are true at the moment the server decides the answer, when it admits or
+refuses the call, as real providers compute them (a served call's answer then arrives
+`latency` later). `numbers_at="answer"` computes a served call's numbers when its answer is
+sent instead (calls admitted or expired meanwhile are then counted as they are at that
+moment). The token headers follow the same meaning. Every 429 carries a retry hint,
+`retry-after-ms` and `retry-after`: the time until the key has room again (the oldest call
+in a sliding window leaves it; a fixed window ends).
 
 It records every admission, so a benchmark or a test can count what was served and what
 was refused, per key and per window, from the server's side. A prompt holding
@@ -29,6 +47,7 @@ from benchmarks.loopback import LoopbackServer
 TOKEN_LIMIT = 1_000_000
 FAIL_MARKER = "agentos-test-500"
 MAX_BODY = 4 << 20
+RESETS = ("whole", "next-slot", "fixed", "none")  # what x-ratelimit-reset-requests means
 
 
 @dataclass
@@ -61,11 +80,19 @@ class RateLimitedServer(LoopbackServer):
         latency: float = 0.5,
         headers: bool = True,
         clock: Any = time.monotonic,
+        reset: str = "whole",
+        numbers_at: str = "admission",
     ) -> None:
+        if reset not in RESETS:
+            raise ValueError(f"reset must be one of {', '.join(RESETS)}, not {reset!r}")
+        if numbers_at not in ("admission", "answer"):
+            raise ValueError(f"numbers_at must be admission or answer, not {numbers_at!r}")
+        self.numbers_at = numbers_at
         self.limit = limit
         self.window = window
         self.latency = latency
-        self.headers = headers
+        self.reset = reset if headers else "none"
+        self.headers = self.reset != "none"
         self.clock = clock
         self.lock = threading.Lock()
         self.keys: dict[str, _KeyWindow] = {}
@@ -118,15 +145,54 @@ class RateLimitedServer(LoopbackServer):
         return worst
 
     # -- the rate limit ---------------------------------------------------------------
+    def _window_start(self, now: float) -> float:
+        """The oldest instant a counted call may have been admitted at, seen at `now`."""
+        if self.reset == "fixed":
+            return math.floor(now / self.window) * self.window
+        return now - self.window
+
+    def _expire(self, state: _KeyWindow, now: float) -> None:
+        start = self._window_start(now)
+        if self.reset == "fixed":  # a call at the window's first instant counts in it
+            while state.arrivals and state.arrivals[0] < start:
+                state.arrivals.popleft()
+            while state.tokens and state.tokens[0][0] < start:
+                state.tokens.popleft()
+            return
+        while state.arrivals and state.arrivals[0] <= start:
+            state.arrivals.popleft()
+        while state.tokens and state.tokens[0][0] <= start:
+            state.tokens.popleft()
+
+    def _reset_in(self, admitted: list[float], now: float) -> float:
+        """What `x-ratelimit-reset-*` says at `now`, given the counted calls' admissions."""
+        if self.reset == "fixed":
+            return self._window_start(now) + self.window - now
+        if not admitted:
+            return 0.0
+        counted = admitted[-1] if self.reset == "whole" else admitted[0]
+        return max(0.0, counted + self.window - now)
+
+    def _rate_headers(self, state: _KeyWindow, now: float) -> dict[str, str]:
+        """The `x-ratelimit-*` headers, true at `now` (call with the lock held, after _expire)."""
+        if not self.headers:
+            return {}
+        used_tokens = sum(n for _, n in state.tokens)
+        return {
+            "x-ratelimit-limit-requests": str(self.limit),
+            "x-ratelimit-remaining-requests": str(max(0, self.limit - len(state.arrivals))),
+            "x-ratelimit-reset-requests": go_duration(self._reset_in(list(state.arrivals), now)),
+            "x-ratelimit-limit-tokens": str(TOKEN_LIMIT),
+            "x-ratelimit-remaining-tokens": str(max(0, TOKEN_LIMIT - used_tokens)),
+            "x-ratelimit-reset-tokens": go_duration(self._reset_in([t for t, _ in state.tokens], now)),
+        }
+
     def admit(self, key: str, tokens: int) -> tuple[bool, dict[str, str]]:
-        """Count the request if the key's window has room; the headers to answer with."""
+        """Count the request if the key's window has room; the headers to answer with now."""
         with self.lock:
             now = self.clock()
             state = self.keys.setdefault(key, _KeyWindow())
-            while state.arrivals and state.arrivals[0] <= now - self.window:
-                state.arrivals.popleft()
-            while state.tokens and state.tokens[0][0] <= now - self.window:
-                state.tokens.popleft()
+            self._expire(state, now)
             accepted = len(state.arrivals) < self.limit
             if accepted:
                 state.arrivals.append(now)
@@ -134,24 +200,22 @@ class RateLimitedServer(LoopbackServer):
             self.log.append(Admission(key, now, accepted))
             headers: dict[str, str] = {}
             if not accepted:
-                wait = max(0.0, state.arrivals[0] + self.window - now)
+                if self.reset == "fixed":
+                    wait = self._window_start(now) + self.window - now
+                else:
+                    wait = max(0.0, state.arrivals[0] + self.window - now) if state.arrivals else 0.0
                 headers["retry-after-ms"] = str(math.ceil(wait * 1000))
                 headers["retry-after"] = str(math.ceil(wait))
-            if self.headers:
-                used_tokens = sum(n for _, n in state.tokens)
-                full_in = state.arrivals[-1] + self.window - now if state.arrivals else 0.0
-                tokens_in = state.tokens[-1][0] + self.window - now if state.tokens else 0.0
-                headers.update(
-                    {
-                        "x-ratelimit-limit-requests": str(self.limit),
-                        "x-ratelimit-remaining-requests": str(self.limit - len(state.arrivals)),
-                        "x-ratelimit-reset-requests": go_duration(full_in),
-                        "x-ratelimit-limit-tokens": str(TOKEN_LIMIT),
-                        "x-ratelimit-remaining-tokens": str(max(0, TOKEN_LIMIT - used_tokens)),
-                        "x-ratelimit-reset-tokens": go_duration(tokens_in),
-                    }
-                )
+            headers.update(self._rate_headers(state, now))
             return accepted, headers
+
+    def answer_headers(self, key: str) -> dict[str, str]:
+        """The `x-ratelimit-*` headers for a served call's answer, true now."""
+        with self.lock:
+            now = self.clock()
+            state = self.keys.setdefault(key, _KeyWindow())
+            self._expire(state, now)
+            return self._rate_headers(state, now)
 
     def handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], size: int) -> None:
         key = handler.headers.get("authorization", "").removeprefix("Bearer ")
@@ -166,6 +230,8 @@ class RateLimitedServer(LoopbackServer):
             }
             return self.send_json(handler, 429, {"error": error}, headers)
         time.sleep(self.latency)
+        if self.numbers_at == "answer":
+            headers = self.answer_headers(key)
         prompt = json.dumps(body)
         review = "strict design reviewer" in prompt or "strict reviewer" in prompt
         if review and FAIL_MARKER in prompt:  # a test's way to fail an item after its draft
