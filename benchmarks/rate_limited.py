@@ -285,7 +285,7 @@ def read_summaries(home: Path) -> dict[str, dict[str, Any]]:
 
 def key_refusals(summary: dict[str, Any]) -> list[int]:
     """The 429s of each key in one run, as the run's summary counts them."""
-    keys = summary.get("rate_limits", {}).get("keys", {}).get("openai", {})
+    keys = ((summary.get("rate_limits") or {}).get("keys") or {}).get("openai") or {}
     return [int(entry.get("429s", 0)) for entry in keys.values()]
 
 
