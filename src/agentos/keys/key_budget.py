@@ -131,8 +131,9 @@ class KeyBudget:
         at = max(now, self.blocked_until)
         if self.in_flight() >= max(1, math.floor(self.concurrency)):
             return INF
-        if self.source is LimitSource.UNKNOWN:
-            at = max(at, self.last_grant + PROBE_GAP_S)
+        if self.source is LimitSource.UNKNOWN:  # probes are spaced across runs too
+            last = max([self.last_grant, *(g for g, _ in self.shared)])
+            at = max(at, last + PROBE_GAP_S)
         if self.limit is not None:
             at = max(at, self._slot_free_at(at))
         if self.tokens is not None and tokens > 0:
