@@ -127,3 +127,18 @@ def test_runs_racing_in_threads_stay_within_the_limit(ledgers: Ledgers) -> None:
     for t in threads:
         t.join(60)
     assert len(got) == 5  # 6 a window, one of them the probe
+
+
+def test_a_key_another_run_was_refused_on_is_not_granted_in_the_same_instant(ledgers: Ledgers) -> None:
+    """The pool re-reads other runs' cool-downs once a second; the admission reads them at once."""
+    from agentos.backend.key_ledger import KeyRef, fingerprint
+
+    clock = FakeClock()
+    clock.now = 1000.0
+    a = book(ledgers, clock, "A")
+    other = ledgers(clock, "B")
+    other.mark(KeyRef(fingerprint("secret-k-0123456789"), "openai", "k"), cooldown_until=1009.0)
+    result = a.try_acquire("openai")
+    assert result == 1009.0
+    clock.now = 1009.0
+    assert isinstance(a.try_acquire("openai"), Grant)

@@ -337,6 +337,12 @@ class BudgetBook:
             return True
         try:
             with self.ledger.admission(KeyRef(fingerprint(cred.secret), provider, cred.name)) as seat:
+                blocked = seat.blocked_until() - self._offset
+                if (
+                    blocked > now
+                ):  # another run was refused on it just now: the pool hears of it within a second
+                    budget.block(blocked)
+                    return False
                 self._apply(budget, seat.model(), seat.others(now + self._offset, budget.window), now)
                 self._read_at[(provider, cred.name)] = now
                 if budget.ready_at(now, tokens) > now:

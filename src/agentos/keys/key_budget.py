@@ -244,6 +244,11 @@ class KeyBudget:
         if limit is not None and window is not None and self.source is LimitSource.UNKNOWN:
             if theirs is not LimitSource.UNKNOWN:
                 self.source, self.limit, self.window = theirs, limit, window
+                # Our own calls answered while the limit was unknown let their slots go at
+                # once; the provider still counts them: hold them for the window, as `_learn` does.
+                self.held.extend(
+                    t + window + self.margin for t in self.sends if t + window + self.margin > now
+                )
         elif theirs is LimitSource.LEARNED and self.source is LimitSource.LEARNED and limit is not None:
             self.limit, self.window = limit, window  # no headers: every run paces by the latest lesson
         elif (

@@ -434,6 +434,12 @@ class _Admission:
     def model(self) -> KeyModel | None:
         return _model(self._conn, self._fp)
 
+    def blocked_until(self) -> float:
+        row = self._conn.execute(
+            "SELECT cooldown_until, quota_until FROM agentos.keys WHERE fp = %s", (self._fp,)
+        ).fetchone()
+        return max(finite(row[0]), finite(row[1])) if row is not None else 0.0
+
     def others(self, now: float, window_s: float | None) -> list[Slot]:
         return self._ledger._others(self._conn, self._fp, now, window_s)
 
