@@ -142,3 +142,20 @@ def test_a_key_another_run_was_refused_on_is_not_granted_in_the_same_instant(led
     assert result == 1009.0
     clock.now = 1009.0
     assert isinstance(a.try_acquire("openai"), Grant)
+
+
+def test_a_429_in_one_run_holds_the_key_off_in_every_run_at_once(ledgers: Ledgers) -> None:
+    """The book marks the key in the ledger as the answer arrives, not when the worker's
+    error reaches the pool: the real benchmark (two header-less runs, load average 12) saw
+    another run sent on the key 300 ms after the first refusal, and refused too."""
+    clock = FakeClock()
+    clock.now = 1000.0
+    a, b = book(ledgers, clock, "A"), book(ledgers, clock, "B")
+    probe = a.try_acquire("openai")
+    assert isinstance(probe, Grant)
+    clock.now += 0.01
+    a.complete(probe.id, Outcome.RATE_LIMITED, None, sent_at=1000.0, retry_after=9.0)
+    clock.now += PROBE_GAP_S  # the probe gap alone would let b send now
+    assert b.try_acquire("openai") == 1009.01
+    assert not a.pools["openai"].is_usable("k")  # a's own pool holds it off, in silence
+    assert a.console == []

@@ -46,6 +46,8 @@ class KeyPool(Protocol):
 
     def mark(self, name: str, error: LLMError) -> None: ...
 
+    def hold_off(self, name: str, until: float) -> None: ...
+
 
 @dataclass(frozen=True)
 class Grant:
@@ -266,10 +268,17 @@ class BudgetBook:
         model = self._budgets[where].model()
         try:
             latency = self.clock() - granted_at if granted_at is not None else None
-            self.ledger.settle(fingerprint(cred.secret), grant_id, frees_at + self._offset, outcome, latency)
+            ref = KeyRef(fingerprint(cred.secret), provider, cred.name)
+            self.ledger.settle(ref.fp, grant_id, frees_at + self._offset, outcome, latency)
+            blocked = self._budgets[where].blocked_until
+            if outcome == Outcome.RATE_LIMITED.value and blocked > self.clock():
+                # Every run's next admission on the key sees it now, not when the worker's
+                # error has reached a pool (hundreds of ms under load); our pool first, so that
+                # it does not take its own cool-down for another run's.
+                self.pools[provider].hold_off(name, blocked + self._offset)
+                self.ledger.mark(ref, cooldown_until=blocked + self._offset)
             if model != self._told.get(where) and model[0] is not None:
                 self._told[where] = model
-                ref = KeyRef(fingerprint(cred.secret), provider, cred.name)
                 self.ledger.learn(ref, KeyModel(model[0], model[1], model[2], model[3]))
         except Exception as exc:
             self._ledger_failed(exc)
