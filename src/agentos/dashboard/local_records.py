@@ -10,6 +10,7 @@ against the pattern `paths.new_run_dir` creates, so a URL can never name a path.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -156,6 +157,12 @@ def parse_audit(text: str) -> list[AuditEvent]:
     return events
 
 
+def _natural(item: str) -> tuple[str, int, str]:
+    """LLD-9 before LLD-12: the prefix, then the number, then the rest."""
+    prefix, _, key = item.partition("-")
+    return (prefix, int(key), "") if key.isdigit() and len(key) < 12 else (prefix, -1, key)
+
+
 def _key_of(item: str) -> str:
     return item.split("-", 1)[1] if "-" in item else item
 
@@ -218,7 +225,7 @@ class LocalRunRecords:
 
     def _folder(self, name: str) -> Path:
         if not RUN_NAME.fullmatch(name):
-            raise RecordNotFound(f"run {clean_text(name, 60)!r}")
+            raise RecordNotFound(f"run {clean_text(name, 60)!r} (a run folder is named YYYYMMDD-HHMMSS)")
         path = (self._root or runs_root()) / name
         try:
             real = stat.S_ISDIR(os.lstat(path).st_mode)
@@ -279,6 +286,8 @@ class LocalRunRecords:
             started, ended = epoch_of(summary.started), epoch_of(summary.ended)
         else:
             items = [self._item_of_events(i, evs, row, row.workspace) for i, evs in events.items()]
+            items.sort(key=lambda i: (i.started if i.started is not None else float("inf"), _natural(i.item)))
+            row = dataclasses.replace(row, spend=total_spend(i.spend for i in items))  # so far
             started, ended = epoch_of(row.started), None
         keys, problem = self._keys(now, events)
         return RunDetail(row, items, events, keys, problem, now, started, ended)

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agentos.core.errors import AgentosError
+from agentos.core.errors import ConfigError
 
 
-class RecordNotFound(AgentosError):
-    """No such run or item in this source: `what` names it (already cleaned)."""
+class RecordNotFound(ConfigError):
+    """No such run or item in this source: `what` names it (already cleaned). Exit 2 in the CLI."""
 
     def __init__(self, what: str) -> None:
         self.what = what

@@ -32,6 +32,13 @@ def _when(epoch: float | None) -> str:
         return "?"
 
 
+def _iso(text: str) -> str:
+    """`2026-12-04T06:25:39+00:00` as `2026-12-04 06:25:39`; any other text as it is."""
+    if len(text) >= 19 and text[4] == "-" and text[10] == "T":
+        return text[:19].replace("T", " ")
+    return text
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else drawing.clock(value)
 
@@ -64,7 +71,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=_when, seconds=_seconds, tokens=_tokens, cost=_cost, totals=_totals)
+    env.filters.update(iso=_iso, when=_when, seconds=_seconds, tokens=_tokens, cost=_cost, totals=_totals)
     env.globals.update(version=__version__, mock_note=MOCK_NOTE, label=lambda s: LABELS.get(s, s))
     return env
 

@@ -44,9 +44,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(host: str, port: int, open_browser: bool, say: Callable[[str], None]) -> None:
-    """Serve until Ctrl+C or SIGTERM. The token is new for every start."""
+def serve(
+    host: str, port: int, open_browser: bool, say: Callable[[str], None], stop: Callable[[], bool]
+) -> None:
+    """Serve until Ctrl+C or SIGTERM. The token is new for every start.
+
+    `stop`: whether a stop was asked before uvicorn put its own signal handlers in place
+    (the CLI's flag, set from the first instant): checked at each of uvicorn's ticks."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        async def on_tick(self, counter: int) -> bool:
+            if stop():
+                self.should_exit = True
+            return await super().on_tick(counter)
 
     token = secrets.token_urlsafe(32)
     sock = bind(host, port)
@@ -70,4 +81,4 @@ def serve(host: str, port: int, open_browser: bool, say: Callable[[str], None]) 
     say("Press Ctrl+C to stop.")
     if open_browser:
         webbrowser.open(url)
-    uvicorn.Server(config).run(sockets=[sock])
+    Server(config).run(sockets=[sock])
