@@ -160,6 +160,7 @@ def test_corrupt_huge_and_hostile_folders_are_shown_not_crashed(home: Path) -> N
     detail = records.run("20261204-090100")
     assert time.monotonic() - started < 30
     assert len(detail.events["LLD-1"]) <= 5000
+    assert detail.notes == ["1 audit file(s) refused (not regular files, or unreadable)"]  # the FIFO
     item = records.item("20261204-090100", "LLD-1")
     assert item.log_truncated and len(item.log_lines) <= 5000
     other = records.item("20261204-090100", "LLD-2")
@@ -216,3 +217,23 @@ def test_parse_audit_keeps_only_objects_with_an_event() -> None:
     text = '{"event": "x", "epoch_s": 5, "n": 1e400}\n{"no": 1}\n' + "[" * 100000 + "\nnull\n"
     [event] = parse_audit(text)
     assert event.event == "x" and event.epoch == 5.0 and event.fields["n"] is None
+
+
+def test_a_run_of_many_big_audits_is_read_within_a_budget(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentos.dashboard import local_records
+
+    monkeypatch.setattr(local_records, "MAX_RUN_AUDIT_BYTES", 1024 * 1024)
+    run_dir = make_run(home)
+    line = audit_line("llm_call", "LLD-5", T0 + 1, key_name="k", outcome="ok", duration_s=0.1) + "\n"
+    for n in range(5, 9):  # 4 audits of ~600 KiB
+        (run_dir / f"workflow-audit-{n}.jsonl").write_text(
+            line.replace("LLD-5", f"LLD-{n}") * (600_000 // len(line))
+        )
+    os.mkfifo(run_dir / "workflow-audit-9.jsonl")
+    detail = LocalRunRecords(clock=lambda: T0 + 100).run(run_dir.name)
+    # read in name order: 1, 2, 5 and the end of 6 fill the budget; 7, 8 and the FIFO are not read
+    assert detail.notes == ["3 audit file(s) not read: over 1 MiB of audits in all"]
+    assert {"LLD-1", "LLD-5", "LLD-6"} <= set(detail.events) and "LLD-7" not in detail.events
+    assert "not read: over 1 MiB" in render.run_page(detail)

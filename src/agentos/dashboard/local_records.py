@@ -48,6 +48,7 @@ from agentos.runs.summary import RunSummary, read_summary
 
 MAX_LOG_BYTES = 1024 * 1024  # a longer log shows its last MiB
 MAX_AUDIT_BYTES = 8 * 1024 * 1024  # a longer audit shows its last 8 MiB of events
+MAX_RUN_AUDIT_BYTES = 64 * 1024 * 1024  # all of a run's audits together, read for one page
 MAX_EVENTS = 5000  # per item; the last ones
 MAX_LOG_LINES = 5000
 MAX_LINE = 2000
@@ -280,7 +281,7 @@ class LocalRunRecords:
         run_dir = self._folder(name)
         now = self._clock()
         row, summary = self._row(run_dir)
-        events = self._all_events(run_dir)
+        events, notes = self._all_events(run_dir)
         if summary is not None:
             items = [self._item_of_record(r, events.get(r.item, []), row.workspace) for r in summary.items]
             started, ended = epoch_of(summary.started), epoch_of(summary.ended)
@@ -290,7 +291,7 @@ class LocalRunRecords:
             row = dataclasses.replace(row, spend=total_spend(i.spend for i in items))  # so far
             started, ended = epoch_of(row.started), None
         keys, problem = self._keys(now, events)
-        return RunDetail(row, items, events, keys, problem, now, started, ended)
+        return RunDetail(row, items, events, keys, problem, now, started, ended, notes)
 
     def _audit_files(self, run_dir: Path) -> list[Path]:
         try:
@@ -302,25 +303,42 @@ class LocalRunRecords:
             run_dir / n for n in sorted(names) if n.startswith("workflow-audit-") and n.endswith(".jsonl")
         ]
 
-    def _all_events(self, run_dir: Path) -> dict[str, list[AuditEvent]]:
-        """Each item's audit events, by the item id the events carry."""
+    def _all_events(self, run_dir: Path) -> tuple[dict[str, list[AuditEvent]], list[str]]:
+        """Each item's audit events, by the item id the events carry; and what was not read.
+        A page reads at most MAX_RUN_AUDIT_BYTES of audits in all: a folder of thousands of
+        huge audits costs a bounded read, not minutes."""
         found: dict[str, list[AuditEvent]] = {}
+        left = MAX_RUN_AUDIT_BYTES
+        skipped = refused = 0
         for path in self._audit_files(run_dir):
-            try:
-                events = self._events(path)
-            except (Refused, FileNotFoundError):
+            if left <= 0:
+                skipped += 1
                 continue
+            try:
+                events, size = self._events(path, min(MAX_AUDIT_BYTES, left))
+            except (Refused, FileNotFoundError):
+                refused += 1
+                continue
+            left -= size
             ids = [i for e in events if (i := e.text("item")) and SAFE_NAME.fullmatch(i)]
             if ids:
                 found.setdefault(ids[0], []).extend(events)
-        return found
+        notes = []
+        if skipped:
+            notes.append(
+                f"{skipped} audit file(s) not read: over {MAX_RUN_AUDIT_BYTES // 2**20} MiB of audits in all"
+            )
+        if refused:
+            notes.append(f"{refused} audit file(s) refused (not regular files, or unreadable)")
+        return found, notes
 
-    def _events(self, path: Path) -> list[AuditEvent]:
-        raw, truncated = read_tail(path, MAX_AUDIT_BYTES)
+    def _events(self, path: Path, limit: int = MAX_AUDIT_BYTES) -> tuple[list[AuditEvent], int]:
+        """The events of one audit file (its last `limit` bytes), and how many bytes were read."""
+        raw, truncated = read_tail(path, limit)
         text = raw.decode("utf-8", "replace")
         if truncated:
             text = text.partition("\n")[2]  # the first line was cut
-        return parse_audit(text)
+        return parse_audit(text), len(raw)
 
     def _item_of_record(self, record: ItemRecord, events: Sequence[AuditEvent], workspace: str) -> ItemRow:
         return ItemRow(
@@ -444,7 +462,7 @@ class LocalRunRecords:
         audit = run_dir / f"workflow-audit-{_key_of(item)}.jsonl"
         if not events:
             try:
-                events = self._events(audit)
+                events = self._events(audit)[0]
             except FileNotFoundError:
                 events_problem = "no audit events"
             except Refused as exc:

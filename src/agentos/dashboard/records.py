@@ -115,6 +115,7 @@ class RunDetail:
     now: float = 0.0  # when this was read: the end of the axis while the run is going
     started: float | None = None  # the run's start and end, wall-clock seconds
     ended: float | None = None
+    notes: Sequence[str] = ()  # what of the run's records was not read, and why
 
 
 @dataclass(frozen=True)
