@@ -439,11 +439,27 @@ class LocalRunRecords:
     # -- one item ----------------------------------------------------------------------
 
     def item(self, run: str, item: str) -> ItemDetail:
-        detail = self.run(run)
-        row = next((i for i in detail.items if i.item == item), None)
-        if row is None or not SAFE_NAME.fullmatch(item):
+        """One item, reading only its own files (not the whole run's audits)."""
+        if not SAFE_NAME.fullmatch(item):
             raise RecordNotFound(f"item {clean_text(item, 80)!r} of run {run!r}")
         run_dir = self._folder(run)
+        run_row, summary = self._row(run_dir)
+        events: list[AuditEvent] = []
+        events_problem = None
+        try:
+            events, _ = self._events(run_dir / f"workflow-audit-{_key_of(item)}.jsonl")
+            events = [e for e in events if e.text("item") in (None, item)]
+        except FileNotFoundError:
+            events_problem = "no audit events"
+        except Refused as exc:
+            events_problem = f"audit not shown: {exc.reason}"
+        record = next((r for r in summary.items if r.item == item), None) if summary is not None else None
+        if record is not None:
+            row = self._item_of_record(record, events, run_row.workspace)
+        elif summary is None and events:
+            row = self._item_of_events(item, events, run_row, run_row.workspace)
+        else:
+            raise RecordNotFound(f"item {item!r} of run {run!r}")
         log_lines: list[str] = []
         log_problem = None
         truncated = False
@@ -457,19 +473,9 @@ class LocalRunRecords:
             log_problem = "no log: the item never started in this run"
         except Refused as exc:
             log_problem = f"log not shown: {exc.reason}"
-        events = list(detail.events.get(item, []))
-        events_problem = None
-        audit = run_dir / f"workflow-audit-{_key_of(item)}.jsonl"
-        if not events:
-            try:
-                events = self._events(audit)[0]
-            except FileNotFoundError:
-                events_problem = "no audit events"
-            except Refused as exc:
-                events_problem = f"audit not shown: {exc.reason}"
-        rounds, item_text, lineage_problem = self._rounds(detail.run.workspace, item)
+        rounds, item_text, lineage_problem = self._rounds(run_row.workspace, item)
         return ItemDetail(
-            run=detail.run,
+            run=run_row,
             item=row,
             log_lines=log_lines,
             log_problem=log_problem,

@@ -10,10 +10,20 @@
   var main = document.getElementById("main");
   var busy = false;
   var again = false;
+  var timer = null;
+  var notBefore = 0;
 
+  // At most one fetch at a time, and a pause after each of at least 1 s or twice what the
+  // last one took: a big run's page is not re-rendered back to back while its run writes.
   function refresh() {
+    var wait = notBefore - Date.now();
     if (busy) { again = true; return; }
+    if (wait > 0) {
+      if (timer === null) { timer = window.setTimeout(function () { timer = null; refresh(); }, wait); }
+      return;
+    }
     busy = true;
+    var started = Date.now();
     var url = window.location.pathname + "?fragment=main";
     fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
@@ -34,6 +44,7 @@
       })
       .finally(function () {
         busy = false;
+        notBefore = Date.now() + Math.max(1000, 2 * (Date.now() - started));
         if (again) { again = false; refresh(); }
       });
   }
