@@ -237,3 +237,18 @@ def test_a_run_of_many_big_audits_is_read_within_a_budget(
     assert detail.notes == ["3 audit file(s) not read: over 1 MiB of audits in all"]
     assert {"LLD-1", "LLD-5", "LLD-6"} <= set(detail.events) and "LLD-7" not in detail.events
     assert "not read: over 1 MiB" in render.run_page(detail)
+
+
+def test_a_huge_lineage_file_shows_its_beginning(home: Path, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    lineage = workspace / "docs" / "lineage" / "active" / "LLD-1"
+    lineage.mkdir(parents=True)
+    (lineage / "001-issue.md").write_text("# Title\n")
+    (lineage / "002-draft.md").write_text("# The draft's heading\n" + "filler line\n" * 100_000)
+    (lineage / "003-verdict.md").symlink_to("/etc/hostname")
+    run_dir = make_run(home, workspace=workspace)
+    item = LocalRunRecords(clock=lambda: T0 + 100).item(run_dir.name, "LLD-1")
+    [round_] = item.rounds
+    assert round_.draft is not None and round_.draft.startswith("# The draft's heading")
+    assert round_.draft.endswith("[... the rest is not shown: the file is larger than 256 KiB ...]")
+    assert round_.verdict == "[not shown: a symlink; refused]"

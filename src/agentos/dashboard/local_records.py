@@ -73,8 +73,9 @@ class Refused(Exception):
         super().__init__(reason)
 
 
-def read_tail(path: Path, limit: int) -> tuple[bytes, bool]:
-    """The last `limit` bytes of a regular file (True: there was more before them).
+def read_tail(path: Path, limit: int, tail: bool = True) -> tuple[bytes, bool]:
+    """The last `limit` bytes of a regular file (True: there was more before them), or with
+    `tail=False` its first `limit` bytes (True: there was more after them).
 
     No symlink followed, no FIFO waited on: a run folder is untrusted."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -90,7 +91,7 @@ def read_tail(path: Path, limit: int) -> tuple[bytes, bool]:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise Refused("not a regular file; refused")
-        start = max(0, info.st_size - limit)
+        start = max(0, info.st_size - limit) if tail else 0
         os.lseek(fd, start, os.SEEK_SET)
         chunks: list[bytes] = []
         left = limit
@@ -100,16 +101,17 @@ def read_tail(path: Path, limit: int) -> tuple[bytes, bool]:
                 break
             chunks.append(chunk)
             left -= len(chunk)
-        return b"".join(chunks), start > 0
+        return b"".join(chunks), (start > 0) if tail else info.st_size > limit
     except OSError as exc:
         raise Refused(f"cannot be read ({exc.strerror})") from None
     finally:
         os.close(fd)
 
 
-def clean_lines(text: str, max_lines: int = MAX_LOG_LINES) -> list[str]:
-    """Lines safe to show: each cleaned and bounded; the last `max_lines`."""
-    return [clean_text(line, MAX_LINE) for line in text.splitlines()[-max_lines:]]
+def clean_lines(text: str, max_lines: int = MAX_LOG_LINES, last: bool = True) -> list[str]:
+    """Lines safe to show: each cleaned and bounded; the last `max_lines` (or the first)."""
+    lines = text.splitlines()
+    return [clean_text(line, MAX_LINE) for line in (lines[-max_lines:] if last else lines[:max_lines])]
 
 
 def epoch_of(iso: str | None) -> float | None:
@@ -512,10 +514,10 @@ class LocalRunRecords:
             match = LINEAGE_FILE.fullmatch(name)
             assert match is not None
             try:
-                raw, cut = read_tail(folder / name, MAX_LINEAGE_BYTES)
-                text = "\n".join(clean_lines(raw.decode("utf-8", "replace"), 10_000))
+                raw, cut = read_tail(folder / name, MAX_LINEAGE_BYTES, tail=False)
+                text = "\n".join(clean_lines(raw.decode("utf-8", "replace"), 10_000, last=False))
                 if cut:
-                    text = "[... the beginning is not shown: the file is larger than 256 KiB ...]\n" + text
+                    text += "\n[... the rest is not shown: the file is larger than 256 KiB ...]"
             except (Refused, FileNotFoundError) as exc:
                 text = f"[not shown: {exc.reason if isinstance(exc, Refused) else 'gone'}]"
             kind = match.group(2)
