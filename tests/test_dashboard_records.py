@@ -252,3 +252,17 @@ def test_a_huge_lineage_file_shows_its_beginning(home: Path, tmp_path: Path) -> 
     assert round_.draft is not None and round_.draft.startswith("# The draft's heading")
     assert round_.draft.endswith("[... the rest is not shown: the file is larger than 256 KiB ...]")
     assert round_.verdict == "[not shown: a symlink; refused]"
+
+
+def test_a_symlinked_run_folder_is_not_a_run(home: Path, tmp_path: Path) -> None:
+    real = make_run(home)
+    elsewhere = tmp_path / "elsewhere"
+    real.rename(elsewhere)
+    (home / "logs" / "parallel" / "20261204-120000").symlink_to(elsewhere)
+    records = LocalRunRecords(clock=lambda: T0 + 100)
+    assert records.runs() == []
+    with pytest.raises(RecordNotFound):
+        records.run("20261204-120000")
+    with pytest.raises(RecordNotFound):
+        records.item("20261204-120000", "LLD-1")
+    assert records.stamp("20261204-120000") == "gone"
