@@ -96,12 +96,17 @@ def test_paced_with_headers_no_429_and_keys_chosen_per_call(tmp_path: Path, home
     logged = sum(log.read_text().count("s for budget") for log in run_dir.glob("LLD-*.log"))
     assert waits and len(waits) == logged, (len(waits), logged)
     assert all(e["key_name"] in KEYS and e["waited_s"] >= 0.05 for e in waits)
-    from agentos.dashboard import timeline
+    from agentos.dashboard import drawing, timeline
     from agentos.dashboard.local_records import LocalRunRecords
 
-    lanes = timeline.build(LocalRunRecords().run(run_dir.name)).lanes
-    drawn = [s for lane in lanes for s in lane.segments if s.kind is timeline.SegmentKind.PERMIT]
+    detail = LocalRunRecords().run(run_dir.name)
+    line = timeline.build(detail)
+    drawn = [s for lane in line.lanes for s in lane.segments if s.kind is timeline.SegmentKind.PERMIT]
     assert len(drawn) == len(waits)
+    # The key pool over time also shows the key ledger's record of every paced call.
+    assert len(detail.pool_calls) == server.served() and {c.key for c in detail.pool_calls} == set(KEYS)
+    ledger_marks = [b for b in drawing.keypool_chart(line).boxes if b.kind == "ledger"]
+    assert len(ledger_marks) == server.served()
     assert list((home / "checkpoints").rglob("*.db")), "the failed item keeps its checkpoint"
     written = everything_written(home, ws) + out.encode()
     for secret in KEYS.values():

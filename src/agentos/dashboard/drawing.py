@@ -201,6 +201,19 @@ def keypool_chart(timeline: Timeline) -> Chart:
                     "429" if refusal else "call",
                 )
             )
+        for c in track.ledger:  # every run's calls on the key, thin, under this run's
+            chart.boxes.append(
+                Box(
+                    x_of(c.start),
+                    y + KEY_H - 5,
+                    max((c.end - c.start) * scale, 1.5),
+                    3,
+                    "ledger-refused" if c.outcome == "rate_limited" else "ledger-call",
+                    f"{track.key}: {c.outcome}, by {c.item} (key ledger)",
+                    None,
+                    "ledger",
+                )
+            )
         chart.labels.append(
             Label(LABEL_W + PLOT_W + 36, y + KEY_H / 2 + 4, f"{len(track.calls)}/{refused}", "count", "end")
         )

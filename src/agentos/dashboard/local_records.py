@@ -33,6 +33,7 @@ from agentos.dashboard.records import (
     ItemDetail,
     ItemRow,
     KeyRow,
+    PoolCall,
     RecordNotFound,
     Round,
     RunDetail,
@@ -292,8 +293,8 @@ class LocalRunRecords:
             items.sort(key=lambda i: (i.started if i.started is not None else float("inf"), _natural(i.item)))
             row = dataclasses.replace(row, spend=total_spend(i.spend for i in items))  # so far
             started, ended = epoch_of(row.started), None
-        keys, problem = self._keys(now, events)
-        return RunDetail(row, items, events, keys, problem, now, started, ended, notes)
+        keys, problem, pool = self._keys(now, events, started, ended or now)
+        return RunDetail(row, items, events, keys, problem, now, started, ended, notes, pool)
 
     def _audit_files(self, run_dir: Path) -> list[Path]:
         try:
@@ -407,16 +408,33 @@ class LocalRunRecords:
                     return clean_text(line[2:].strip(), 200)
         return ""
 
-    def _keys(self, now: float, events: dict[str, list[AuditEvent]]) -> tuple[list[KeyRow], str | None]:
-        """The key ledger now; the keys this run used first (all of them if it used none)."""
+    def _keys(
+        self, now: float, events: dict[str, list[AuditEvent]], since: float | None, until: float
+    ) -> tuple[list[KeyRow], str | None, list[PoolCall]]:
+        """The key ledger now (the keys this run used; all of them if it used none), and every
+        run's calls on those keys during this run when the ledger keeps them (`history`)."""
         ledger = None
+        pool: list[PoolCall] = []
         try:
             ledger = open_key_ledger("agentos dashboard", readonly=True)
             found = ledger.activity(now)
+            history = getattr(ledger, "history", None)  # the local ledger's; a backend's may not have it
+            if history is not None and since is not None:
+                for call in history(since - 1.0, until + 1.0):
+                    latency = call.latency_s if call.latency_s is not None else 0.0
+                    pool.append(
+                        PoolCall(
+                            clean_text(call.key.name, 100),
+                            call.granted_at,
+                            call.granted_at + max(0.0, latency),
+                            clean_text(call.outcome or "in flight", 20),
+                            clean_text(call.run, 100),
+                        )
+                    )
         except FileNotFoundError:
-            return [], f"no key ledger yet ({clean_text(str(key_ledger_file()), 300)})"
+            return [], f"no key ledger yet ({clean_text(str(key_ledger_file()), 300)})", []
         except (sqlite3.DatabaseError, AgentosError, OSError) as exc:
-            return [], f"the key ledger cannot be read: {clean_text(str(exc), 200)}"
+            return [], f"the key ledger cannot be read: {clean_text(str(exc), 200)}", []
         finally:
             if ledger is not None:
                 with contextlib.suppress(Exception):
@@ -424,19 +442,20 @@ class LocalRunRecords:
         used = {k for evs in events.values() for e in evs if (k := e.text("key_name"))}
         rows = []
         for a in found:
-            state, until = _key_state(a, now)
+            state, cooling_until = _key_state(a, now)
             rows.append(
                 KeyRow(
                     name=clean_text(a.key.name, 100),
                     provider=clean_text(a.key.provider, 40),
                     state=state,
-                    cooling_until=until,
+                    cooling_until=cooling_until,
                     calls_last_hour=a.calls_last_hour,
                     refused_last_hour=a.refused_last_hour,
                 )
             )
+        used |= {c.key for c in pool}
         mine = [r for r in rows if r.name in used]
-        return (mine or rows), None
+        return (mine or rows), None, [c for c in pool if c.key in used]
 
     # -- one item ----------------------------------------------------------------------
 

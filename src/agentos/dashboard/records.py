@@ -106,6 +106,17 @@ class KeyRow:
 
 
 @dataclass(frozen=True)
+class PoolCall:
+    """A call any run made on a key during this run, from the key ledger (paced runs only)."""
+
+    key: str
+    start: float
+    end: float
+    outcome: str  # ok, rate_limited, error, rejected; "in flight"
+    run: str  # which run made it: `pid 4242 (lld-workflow)`
+
+
+@dataclass(frozen=True)
 class RunDetail:
     run: RunRow
     items: Sequence[ItemRow]
@@ -116,6 +127,7 @@ class RunDetail:
     started: float | None = None  # the run's start and end, wall-clock seconds
     ended: float | None = None
     notes: Sequence[str] = ()  # what of the run's records was not read, and why
+    pool_calls: Sequence[PoolCall] = ()  # every run's calls on these keys meanwhile (the ledger)
 
 
 @dataclass(frozen=True)

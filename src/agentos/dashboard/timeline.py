@@ -75,6 +75,7 @@ class KeyTrack:
     calls: list[KeyMark] = field(default_factory=list)
     refusals: list[KeyMark] = field(default_factory=list)  # 429s and quota errors
     cooldowns: list[KeyMark] = field(default_factory=list)
+    ledger: list[KeyMark] = field(default_factory=list)  # every run's calls, from the key ledger
 
     @property
     def ok_calls(self) -> int:
@@ -191,6 +192,10 @@ def _keys(detail: RunDetail) -> list[KeyTrack]:
                 wait = event.number("retry_after")
                 if wait is not None and wait > 0:
                     track.cooldowns.append(KeyMark(event.epoch, event.epoch + wait, "cool-down", item))
+    for call in detail.pool_calls:
+        tracks.setdefault(call.key, KeyTrack(call.key)).ledger.append(
+            KeyMark(call.start, call.end, call.outcome, call.run)
+        )
     return [tracks[k] for k in sorted(tracks)]
 
 
