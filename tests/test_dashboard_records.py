@@ -85,7 +85,7 @@ def make_run(home: Path, name: str = "20261204-101500", workspace: Path | None =
         audit_line("workflow_resume", "LLD-1", T0 + 7.0, next=["N2_review"]),
         audit_line("node_start", "LLD-1", T0 + 7.1, node="N2_review", round=1),
         audit_line("permit_wait", "LLD-1", T0 + 9.0, key_name="key-b", waited_s=1.5, granted_epoch=T0 + 8.6),
-        audit_line("llm_call", "LLD-1", T0 + 9.0, key_name="key-b", outcome="ok", duration_s=0.4),
+        audit_line("llm_call", "LLD-1", T0 + 9.0, key_name="key-b", outcome="ok", duration_s=1.9),
         audit_line("verdict", "LLD-1", T0 + 9.1, round=1, verdict="REVISE", blocking=["fix it"]),
         audit_line("node_end", "LLD-1", T0 + 9.1, node="N2_review", duration_s=2.0),
         "{torn line",
@@ -134,6 +134,8 @@ def test_the_timeline_has_one_lane_per_item_as_long_as_the_item(home: Path) -> N
     assert [(s.start, s.end) for s in reviews] == [(T0 + 1.2, T0 + 2.1), (T0 + 7.1, T0 + 9.1)]
     keys = {t.key: t for t in line.keys}
     assert set(keys) == {"key-a", "key-b"}
+    # the paced call on key-b is on the key from its grant (T0 + 8.6), not while it waited
+    assert [(c.start, c.end) for c in keys["key-b"].calls] == [(T0 + 8.6, T0 + 9.0)]
     assert len(keys["key-a"].refusals) == 1 and keys["key-a"].cooldowns[0].end == T0 + 7.1
     chart = drawing.timeline_chart(line)
     lanes = [b for b in chart.boxes if b.kind == "lane"]

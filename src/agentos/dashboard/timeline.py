@@ -171,6 +171,7 @@ def _lane(row: ItemRow, events: Sequence[AuditEvent], now: float) -> Lane | None
 def _keys(detail: RunDetail) -> list[KeyTrack]:
     tracks: dict[str, KeyTrack] = {}
     for item, events in detail.events.items():
+        granted: float | None = None  # a paced call's grant: its audited duration counts the wait
         for event in events:
             if event.epoch is None:
                 continue
@@ -178,10 +179,16 @@ def _keys(detail: RunDetail) -> list[KeyTrack]:
             if key is None:
                 continue
             track = tracks.setdefault(key, KeyTrack(key))
-            if event.event == "llm_call":
+            if event.event == "permit_wait":
+                granted = event.number("granted_epoch")
+            elif event.event == "llm_call":
                 duration = max(0.0, event.number("duration_s") or 0.0)
                 outcome = event.text("outcome") or "?"
-                mark = KeyMark(event.epoch - duration, event.epoch, outcome, item)
+                start = event.epoch - duration
+                if granted is not None and start <= granted <= event.epoch:
+                    start = granted  # on the key from its grant, not while it waited for one
+                granted = None
+                mark = KeyMark(start, event.epoch, outcome, item)
                 track.calls.append(mark)
                 if outcome in REFUSED:
                     track.refusals.append(mark)
