@@ -2,16 +2,19 @@
 
     python scripts/dashboard_screenshots.py [--chromium /usr/bin/chromium]
 
-Runs the bundled demo (`lld-workflow --all --parallel 3`, offline mock provider, one
-simulated 429 per key) in a fresh AGENTOS_HOME, starts the real dashboard on a free loopback
-port, and drives Debian's chromium (Playwright, no browser download) through the runs list,
-a second run while it is going, the first run, one item, and the `agentos show --timeline`
+Runs, in a fresh AGENTOS_HOME: a paced run of 8 items against the loopback rate-limited
+OpenAI-compatible server of benchmarks/ (permit waits, the key ledger's calls), then the
+bundled demo (`lld-workflow --all --parallel 3`, offline mock provider, one simulated 429 per
+key). Starts the real dashboard on a free loopback port and drives Debian's chromium
+(Playwright, no browser download) through the runs list, a second demo run while it is
+going, the finished demo run, the paced run, one item, and the `agentos show --timeline`
 export. Needs the dev extra.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -62,6 +65,39 @@ def _finish(run: subprocess.Popen[bytes]) -> None:
         raise SystemExit(f"the demo run failed ({code})")
 
 
+def _paced_run(home: Path, work: Path) -> None:
+    """8 items on two keys of a loopback OpenAI-compatible server allowing 3 calls per 3 s per
+    key: calls wait for permits (the timeline's yellow) and the key ledger records each one."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.rate_limited_server import RateLimitedServer
+
+    ws = work / "paced"
+    (ws / "issues").mkdir(parents=True)
+    for n in range(1, 9):
+        (ws / "issues" / f"{n}.md").write_text(
+            f"# Store record type {n}\n\nStore and serve record type {n}.\n"
+        )
+    keys = {"alpha": "sk-shots-alpha-0123456789abcdef", "beta": "sk-shots-beta-fedcba9876543210"}
+    home.mkdir(parents=True, exist_ok=True)
+    credentials = home / "openai-credentials.json"
+    credentials.write_text(json.dumps({"credentials": [{"name": k, "key": v} for k, v in keys.items()]}))
+    credentials.chmod(0o600)
+    with RateLimitedServer(3, 3.0, latency=0.3) as server:
+        env = {**_env(home), "AGENTOS_OPENAI_BASE_URL": server.url + "/v1"}
+        env.pop("AGENTOS_SIMULATE_429", None)
+        command = ["--repo", str(ws), "--all", "--parallel", "4", "--per-key-concurrency", "3"]
+        done = subprocess.run(
+            [sys.executable, "-m", "agentos.cli.lld", *command, "--provider", "openai:gpt-test"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise SystemExit(f"the paced run failed ({done.returncode})")
+
+
 def _serve(home: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentos.cli.runs", "dashboard", "--port", "0", "--no-browser"],
@@ -103,6 +139,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="agentos-shots-") as tmp:
         work = Path(tmp)
         home = work / "home"
+        _paced_run(home, work)
+        paced = sorted((home / "logs" / "parallel").iterdir())[-1].name
         _finish(_start_demo(home, work, "demo", "0.25"))
         run = sorted((home / "logs" / "parallel").iterdir())[-1].name
         exported = work / "timeline.html"
@@ -134,6 +172,7 @@ def main() -> int:
                 finally:
                     _finish(second)
                 _shot(page, f"{base}/run/{run}", "dashboard-run.png", full=True)
+                _shot(page, f"{base}/run/{paced}", "dashboard-run-paced.png", full=True)
                 page.set_viewport_size({"width": 1280, "height": 1500})
                 _shot(page, f"{base}/run/{run}/item/LLD-12", "dashboard-item.png", full=False)
                 page.set_viewport_size({"width": 1280, "height": 900})
