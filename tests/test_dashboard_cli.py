@@ -68,3 +68,37 @@ def test_a_busy_port_and_bad_flags_are_clear_errors(home: Path) -> None:
     assert no_runs.returncode == 2 and "no finished runs" in no_runs.stderr
     bad = _agentos(home, "show", "--timeline", "../../etc")
     assert bad.returncode == 2, bad.stderr
+
+
+@pytest.mark.timeout(60)
+def test_the_browser_is_opened_without_the_token_on_its_command_line(home: Path, tmp_path: Path) -> None:
+    """Any local user reads a command line in `ps`: the browser gets a private redirect file."""
+    seen = tmp_path / "browser-argv"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {seen}\n')
+    browser.chmod(0o755)
+    proc = subprocess.Popen(
+        [*AGENTOS, "dashboard", "--port", "0"],
+        env=cli_env(home, BROWSER=f"{browser} %s"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().split(": ", 1)[1]
+        token = url.rsplit("=", 1)[1]
+        deadline = time.monotonic() + 20
+        while not seen.exists() or not seen.read_text():
+            assert time.monotonic() < deadline, "the browser was never started"
+            time.sleep(0.05)
+        argv = seen.read_text()
+        assert token not in argv and argv.startswith("file://")
+        opener = Path(argv.strip().removeprefix("file://"))
+        assert opener.parent == home and oct(opener.stat().st_mode & 0o777) == "0o600"
+        assert f'url={url}"' in opener.read_text()
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    assert not opener.exists()  # removed when the dashboard stops

@@ -293,7 +293,7 @@ def dashboard(port: int, host: str, no_browser: bool) -> int:
         echo(text)
         _out.flush()
 
-    serve(host, port, open_browser=not no_browser, say=say, stop=stop_signals.requested)
+    serve(host, port, browse=not no_browser, say=say, stop=stop_signals.requested)
     return EXIT_INTERRUPTED if stop_signals.requested() else EXIT_OK
 
 

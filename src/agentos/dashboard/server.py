@@ -7,17 +7,52 @@ it would write the token (in the URL) to the console.
 
 from __future__ import annotations
 
+import contextlib
+import html
 import ipaddress
+import os
 import secrets
 import socket
+import tempfile
+import threading
 import webbrowser
 from collections.abc import Callable
+from pathlib import Path
 
 from agentos.core.errors import ConfigError
+from agentos.core.paths import agentos_home
 from agentos.dashboard.app import create_app
 from agentos.dashboard.local_records import LocalRunRecords
 
 DEFAULT_PORT = 8765
+OPENER_KEPT_S = 60.0  # the browser has read the redirect file by then
+
+
+def open_browser_page(url: str) -> Path:
+    """Open `url` in a browser without putting the token in its command line (which any
+    local user can read in `ps`), as Jupyter does: the browser is given a private file (0600,
+    in $AGENTOS_HOME) that redirects to the URL, removed a minute later."""
+    home = agentos_home()
+    home.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="dashboard-open-", suffix=".html", dir=home)
+    target = html.escape(url, quote=True)
+    with os.fdopen(fd, "w", encoding="utf-8") as page:
+        page.write(
+            '<!doctype html><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
+            f'<meta http-equiv="refresh" content="0;url={target}"><title>agentos dashboard</title>'
+            f'<p><a href="{target}">Open the agentos dashboard</a></p>\n'
+        )
+    path = Path(name)
+
+    def remove() -> None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+    timer = threading.Timer(OPENER_KEPT_S, remove)
+    timer.daemon = True
+    timer.start()
+    webbrowser.open(path.as_uri())
+    return path
 
 
 def is_loopback(host: str) -> bool:
@@ -44,9 +79,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(
-    host: str, port: int, open_browser: bool, say: Callable[[str], None], stop: Callable[[], bool]
-) -> None:
+def serve(host: str, port: int, browse: bool, say: Callable[[str], None], stop: Callable[[], bool]) -> None:
     """Serve until Ctrl+C or SIGTERM. The token is new for every start.
 
     `stop`: whether a stop was asked before uvicorn put its own signal handlers in place
@@ -79,6 +112,10 @@ def serve(
         )
     say(f"agentos dashboard: {url}")
     say("Press Ctrl+C to stop.")
-    if open_browser:
-        webbrowser.open(url)
-    Server(config).run(sockets=[sock])
+    opener = open_browser_page(url) if browse else None
+    try:
+        Server(config).run(sockets=[sock])
+    finally:
+        if opener is not None:
+            with contextlib.suppress(OSError):
+                opener.unlink()
