@@ -2,7 +2,7 @@
 
 The pages and the timeline read runs only through `RunRecords`: today the local run folders
 (`local_records.LocalRunRecords`); once the team backend keeps run records (issue 23), a
-backend source implements the same four methods and the pages need no change (ADR 0013).
+backend source implements the same four methods and the pages need no change (ADR 0014).
 
 Every value in these types is already checked and cleaned (`clean_text`: no control or bidi
 characters, bounded), but it is still untrusted text: the templates escape all of it.
