@@ -89,6 +89,18 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class LedgerCall:
+    """A call any run made on a key, as the ledger keeps it for an hour: for the dashboard's
+    key pool over time. `outcome` None: still in flight; `latency_s` None: not answered."""
+
+    key: KeyRef
+    run: str  # the run's label: its pid and what it is (`pid 4242 (lld-workflow)`)
+    granted_at: float
+    latency_s: float | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
 class KeyActivity:
     """One key as `agentos keys` shows it."""
 

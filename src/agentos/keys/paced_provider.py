@@ -9,6 +9,8 @@ numbers (or its 429) go back to the coordinator's budgets. A 429 is still raised
 from __future__ import annotations
 
 import sys
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from agentos.core import environment
@@ -25,6 +27,16 @@ SHOW_WAIT_S = 0.05
 
 
 _observers: list[CallObserver] = []
+
+
+@dataclass(frozen=True)
+class PermitWait:
+    """How long the last call waited for its permit: the workflow audits it (`permit_wait`),
+    so a run's timeline shows time spent waiting for budget apart from time in the call."""
+
+    key: str
+    waited_s: float
+    granted_at: float  # wall-clock seconds
 
 
 def _observer() -> CallObserver:
@@ -76,6 +88,7 @@ class PacedProvider:
         self._clients: dict[str, Provider] = {}
         self._unpaced = False
         self._timeout_s = timeout_s  # per HTTP call (`provider_timeout`); None: the default
+        self.last_wait: PermitWait | None = None  # the last call's wait, when it waited at all
 
     def _for(self, key: str, secret: str) -> Provider:
         client = self._clients.get(key)
@@ -87,6 +100,7 @@ class PacedProvider:
         return client
 
     def complete(self, request: CompletionRequest) -> Completion:
+        self.last_wait = None
         if self._unpaced:
             return self._unpaced_call(request)
         try:
@@ -99,6 +113,8 @@ class PacedProvider:
             return self._unpaced_call(request)
         provider, observer = self._for(permit.key, permit.secret), self._observer
         self.key_name = permit.key
+        if permit.waited >= SHOW_WAIT_S:
+            self.last_wait = PermitWait(permit.key, round(permit.waited, 3), time.time())
         wait = f", after waiting {permit.waited:.1f}s for budget" if permit.waited >= SHOW_WAIT_S else ""
         self._console.line(f"    permit: key {permit.key}{wait}")
         observer.reset()

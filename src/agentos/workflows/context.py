@@ -124,6 +124,7 @@ class RunContext:
                     transient=True,
                 )
                 break
+        self._audit_permit_wait(provider, role, request)
         error = box.get("error")
         if error is not None:
             outcome = type(error).__name__ if isinstance(error, LLMError) else "error"
@@ -143,6 +144,21 @@ class RunContext:
         # An answer that echoes the key must not carry it into drafts, LLDs, issues or state,
         # nor a NUL or a terminal escape into a file someone will `cat`.
         return dataclasses.replace(result, text=strip_controls(redact(result.text)))
+
+    def _audit_permit_wait(self, provider: Provider, role: str, request: CompletionRequest) -> None:
+        """A paced provider says how long the call waited for its permit (`PacedProvider.last_wait`)."""
+        wait = getattr(provider, "last_wait", None)
+        if wait is None:
+            return
+        self.events.emit(
+            EventType.PERMIT_WAIT,
+            role=role,
+            purpose=request.purpose,
+            round=request.round,
+            key_name=wait.key,
+            waited_s=wait.waited_s,
+            granted_epoch=round(wait.granted_at, 3),
+        )
 
     def _audit_call(
         self,

@@ -28,6 +28,7 @@ from agentos.backend.key_ledger import (
     KeyMarks,
     KeyModel,
     KeyRef,
+    LedgerCall,
     Slot,
     as_count,
     bounded_text,
@@ -457,6 +458,38 @@ class SqliteKeyLedger:
             "ON CONFLICT (fp) DO UPDATE SET provider = excluded.provider, name = excluded.name",
             (key.fp, bounded_text(key.provider, 40), bounded_text(key.name, 100), self.clock()),
         )
+
+    def history(self, since: float, until: float, limit: int = 20_000) -> list[LedgerCall]:
+        """Every run's calls granted between `since` and `until` (the last hour is kept), oldest
+        first, at most `limit`: the dashboard's key pool over time. Read only."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT calls.fp, keys.provider, keys.name, runs.pid, runs.what, calls.granted_at, "
+                "calls.latency_s, calls.outcome FROM calls "
+                "LEFT JOIN keys ON keys.fp = calls.fp LEFT JOIN runs ON runs.run = calls.run "
+                "WHERE calls.granted_at >= ? AND calls.granted_at <= ? ORDER BY calls.granted_at LIMIT ?",
+                (since, until, max(0, limit)),
+            ).fetchall()
+        found = []
+        for fp, provider, name, pid, what, granted_at, latency, outcome in rows:
+            number = as_count(pid)
+            label = (f"pid {number}" if number is not None else "a run") + (
+                f" ({bounded_text(what, 60)})" if what else ""
+            )
+            found.append(
+                LedgerCall(
+                    KeyRef(
+                        bounded_text(fp, 40),
+                        bounded_text(provider or "?", 40),
+                        bounded_text(name or "?", 100),
+                    ),
+                    label,
+                    finite(granted_at),
+                    finite(latency) if latency is not None else None,
+                    bounded_text(outcome, 20) if outcome is not None else None,
+                )
+            )
+        return found
 
     def prune(self, now: float) -> None:
         """Drop what no run needs any more: answered calls older than the history kept, calls a
