@@ -11,9 +11,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from agentos.core import environment
+from agentos.core import environment, progress_note
 from agentos.core.errors import Interrupted
 from agentos.core.printing import STDOUT, Console
+from agentos.core.progress_note import ProgressNote
 from agentos.keys.permit_client import PermitClient, PermitUnavailable, shared_client
 from agentos.keys.sources import Credential
 from agentos.llm.base import Completion, CompletionRequest, Provider
@@ -99,6 +100,7 @@ class PacedProvider:
             return self._unpaced_call(request)
         provider, observer = self._for(permit.key, permit.secret), self._observer
         self.key_name = permit.key
+        progress_note.report(ProgressNote(key=permit.key))  # the live panel: this call's key, by name
         wait = f", after waiting {permit.waited:.1f}s for budget" if permit.waited >= SHOW_WAIT_S else ""
         self._console.line(f"    permit: key {permit.key}{wait}")
         observer.reset()
