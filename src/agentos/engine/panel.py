@@ -273,8 +273,9 @@ class LivePanel:
         atexit.unregister(self.stop)
         self.router.detach(self)
         if self._installed and threading.current_thread() is threading.main_thread():
+            previous = self._previous_handler
             with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(signal.SIGWINCH, self._previous_handler)
+                signal.signal(signal.SIGWINCH, signal.SIG_DFL if previous is None else previous)
             self._installed = False
 
     def _on_resize(self, signum: int, frame: FrameType | None) -> None:
