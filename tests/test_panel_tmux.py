@@ -28,11 +28,16 @@ pytestmark = [
 
 HEIGHT = 30
 DONE = "__RUN_EXITED__"
-PREFIXED = re.compile(r"^\[(?:COORDINATOR|LLD-\d+)\] ")
+PREFIXED = re.compile(r"^\[(?:COORDINATOR|LLD-\d+|ISSUE-[\w-]+)\] ")
 # The panel's rows (engine/panel.py): what must appear while running and never stay behind.
-ITEM_ROW = re.compile(r"^  LLD-\d+ +\S+ +(?:r\d+|-) +\d+(?:s|m\d\ds|h\d\dm)  key \S+ +[\d.]+[kM]? tok$")
-POOL_ROW = re.compile(r"^  keys \d+/\d+ (?:usable|ok) ")
+ITEM_ROW = re.compile(
+    r"^  (?:LLD-\d+|ISSUE-[\w~-]+) +\S+ +(?:r\d+|-) +\d+(?:s|m\d\ds|h\d\dm)  key \S+ +[\d.]+[kM]? tok$"
+)
+POOL_ROW = re.compile(r"^  keys \d+/\d+ (?:usable,|ok) ")
 BAR_ROW = re.compile(r"^  \[[=> ]{10}\] \d+/\d+ workflows complete.* \| \d+")
+FRAGMENT = re.compile(
+    r"\d tok\b|workflows complete \||calls waiting|\| wait \d|429s: \d"
+)  # any piece of a row
 PANEL_ROWS = (ITEM_ROW, POOL_ROW, BAR_ROW, re.compile(r"^  \.\.\. and \d+ more running"))
 
 
@@ -69,12 +74,19 @@ def tmux() -> Iterator[Tmux]:
 
 
 def start_run(
-    tmux: Tmux, tmp_path: Path, home: Path, demo: Path, width: int, *flags: str, **env: str
+    tmux: Tmux,
+    tmp_path: Path,
+    home: Path,
+    demo: Path,
+    width: int,
+    *flags: str,
+    module: str = "agentos.cli.lld",
+    **env: str,
 ) -> None:
-    """`lld-workflow --all` on the demo, in a detached tmux session `width` columns wide."""
-    variables = cli_env(home, AGENTOS_MOCK_LATENCY="0.3", **env)
+    """`lld-workflow --all` (or `module`'s) on the demo, in a detached tmux session `width` wide."""
+    variables = cli_env(home, **{"AGENTOS_MOCK_LATENCY": "0.3", **env})
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in variables.items() if k != "TERM")
-    command = [sys.executable, "-m", "agentos.cli.lld", "--repo", str(demo), "--all", "--parallel", "3"]
+    command = [sys.executable, "-m", module, "--repo", str(demo), "--all", "--parallel", "3"]
     script = tmp_path / "run.sh"
     script.write_text(
         "unset CI AGENTOS_NO_PANEL\n"
@@ -126,6 +138,7 @@ def check_run(tmux: Tmux, captures: list[list[str]], home: Path, width: int) -> 
     # The end: the panel is gone, from the screen and from the scroll-back.
     history = tmux.lines(history=True)
     assert panel_rows(history) == [], panel_rows(history)
+    assert not [line for line in history if FRAGMENT.search(line)]
     assert "\x1b" not in "".join(history)
     # The prefixed lines are intact: exactly the console's lines, in order, as the log has them.
     (run_dir,) = run_dirs(home)
@@ -136,7 +149,7 @@ def check_run(tmux: Tmux, captures: list[list[str]], home: Path, width: int) -> 
     ]
     shown = [line for line in history if PREFIXED.match(line)]
     assert shown == [line for line in logged if PREFIXED.match(line)]
-    assert any(line.startswith("[LLD-42] APPROVED") for line in shown)
+    assert any(re.match(r"^\[[\w-]+\] APPROVED after", line) for line in shown)
     return history
 
 
@@ -153,18 +166,27 @@ def test_the_panel_in_a_real_terminal(tmux: Tmux, tmp_path: Path, home: Path, de
 
 
 def test_a_resize_mid_run_leaves_no_torn_line(tmux: Tmux, tmp_path: Path, home: Path, demo: Path) -> None:
-    start_run(tmux, tmp_path, home, demo, 160, "-v")
-    captures: list[list[str]] = []
+    """160 columns, then 60 while items run: the panel is redrawn at the new width (a row drawn
+    at the old one would wrap, and show up joined, longer than 60), and no piece of an old
+    frame is left anywhere."""
+    # issue-workflow: its items are named after their briefs, so rows at 160 columns are wide
+    start_run(tmux, tmp_path, home, demo, 160, "-v", module="agentos.cli.issue", AGENTOS_MOCK_LATENCY="0.6")
+    before: list[list[str]] = []
     deadline = time.monotonic() + 60
-    while not any(ITEM_ROW.match(r) for r in panel_rows(captures[-1] if captures else [])):
-        assert time.monotonic() < deadline, "no panel appeared"
-        captures.append(tmux.lines())
+    while not any(len(r) >= 60 for r in panel_rows(before[-1] if before else [])):
+        assert time.monotonic() < deadline, "no wide panel appeared"
+        before.append(tmux.lines())
         time.sleep(0.05)
     tmux("resize-window", "-t", "run", "-x", "60")
-    captures += watch(tmux)
-    after = captures[-1]
-    assert all(len(r) < 60 for r in panel_rows(after))
-    check_run(tmux, captures[-5:], home, 160)  # rows drawn before the resize were up to 160 wide
+    time.sleep(0.5)  # the old frame, as tmux reflowed it, until the next tick (0.1 s) redraws
+    after = watch(tmux)
+    running = [panel_rows(c) for c in after[:-1]]
+    assert sum(1 for rows in running if any(ITEM_ROW.match(r) for r in rows)) >= 3, after[len(after) // 2]
+    assert all(len(r) < 60 for rows in running for r in rows), [
+        r for rows in running for r in rows if len(r) >= 60
+    ]
+    history = check_run(tmux, before + after, home, 160)
+    assert not [line for line in history if FRAGMENT.search(line)]
 
 
 def test_quiet_keeps_the_bar_and_the_pool_line(tmux: Tmux, tmp_path: Path, home: Path, demo: Path) -> None:

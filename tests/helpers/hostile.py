@@ -62,7 +62,7 @@ def hostile_main(job: ItemJob, output: Connection, result: Connection, env: dict
         result.send_bytes(ProgressNote(node="draft", round=1, key="team-a", tokens=10).encode())
         result.send_bytes(b'{"op": "progress", "tokens": "lots"}')  # a wrong type: dropped
         result.send_bytes(b'{"not": "a note"}')  # JSON that is no note: dropped
-        result.send_bytes(b'{"op": "progress", "node": "\u001b[2Jboom"}')  # an escape: shown as ?
+        result.send_bytes(b'{"op": "progress", "node": "\\u001b[2Jboom"}')  # an escape: shown as ?
         for i in range(3000):  # ~100 KiB: it only gets through if the coordinator reads as they come
             result.send_bytes(ProgressNote(tokens=i).encode())
         out.write(b"noted\n")

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agentos.core.redaction import redact
+
 NOTE_OP = "progress"
 MAX_NOTE_BYTES = 1024  # a note is a few fields: anything longer is not one
 MAX_FIELD = 64  # characters kept of a node or key name
@@ -28,8 +30,9 @@ _UNSAFE = re.compile(r"[^\x20-\x7e]")  # the panel shows printable ASCII only: o
 
 
 def clean_text(value: str, limit: int = MAX_FIELD) -> str:
-    """A name as the panel may show it: printable ASCII (no escape, no wide character), clipped."""
-    return _UNSAFE.sub("?", value[:limit])
+    """A name as the panel may show it: redacted whole (before any cut, so no piece of a key
+    survives), then printable ASCII (no escape, no wide character), clipped."""
+    return _UNSAFE.sub("?", redact(value)[:limit])
 
 
 @dataclass(frozen=True)

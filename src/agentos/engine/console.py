@@ -61,11 +61,11 @@ class ConsoleRouter(io.TextIOBase):
         return len(text)
 
     # -- the live panel: erased before scrolled lines, the same frame put back after them --
-    def attach(self, panel: LivePanel) -> None:
+    def pin(self, panel: LivePanel) -> None:
         with self._lock:
             self.panel = panel
 
-    def detach(self, panel: LivePanel) -> None:
+    def unpin(self, panel: LivePanel) -> None:
         """Take the panel off the screen for good (the end of a run, an error, Ctrl+C)."""
         with self._lock:
             if self.panel is not panel:

@@ -266,12 +266,12 @@ class LivePanel:
                 self._previous_handler = signal.signal(signal.SIGWINCH, self._on_resize)
                 self._installed = True
         atexit.register(self.stop)  # a last chance for a clean terminal if stop() is never reached
-        self.router.attach(self)
+        self.router.pin(self)
 
     def stop(self) -> None:
         """Erase the panel for good: the terminal is left as if it never was."""
         atexit.unregister(self.stop)
-        self.router.detach(self)
+        self.router.unpin(self)
         if self._installed and threading.current_thread() is threading.main_thread():
             previous = self._previous_handler
             with contextlib.suppress(ValueError, OSError, TypeError):
