@@ -89,7 +89,7 @@ def start_run(
     command = [sys.executable, "-m", module, "--repo", str(demo), "--all", "--parallel", "3"]
     script = tmp_path / "run.sh"
     script.write_text(
-        "unset CI AGENTOS_NO_PANEL\n"
+        "unset CI AGENTOS_NO_PANEL\ntrap true INT\n"  # the shell outlives a Ctrl+C to report the exit code
         + exports
         + f"cd {shlex.quote(str(tmp_path))}\n"
         + shlex.join([*command, "--provider", "mock", *flags])
@@ -233,3 +233,25 @@ def test_in_a_pipe_the_console_is_the_plain_one(demo: Path, home: Path) -> None:
     assert [ln for ln in lines if PREFIXED.match(ln)] == [ln for ln in logged if PREFIXED.match(ln)]
     progress = [ln for ln in lines if "workflows complete" in ln]
     assert progress[-1] == "[==========] 11/11 workflows complete" and len(progress) == 11
+
+
+@pytest.mark.parametrize("when", ["first-second", "mid-run"])
+def test_ctrl_c_leaves_a_clean_terminal(
+    tmux: Tmux, tmp_path: Path, home: Path, demo: Path, when: str
+) -> None:
+    """Ctrl+C typed into the terminal (the whole foreground group gets it), with the panel up or
+    before it is: the run drains, exits 130, and no piece of the panel is left."""
+    start_run(tmux, tmp_path, home, demo, 80, "-v", AGENTOS_MOCK_LATENCY="0.6")
+    if when == "first-second":
+        time.sleep(0.4)
+    else:
+        deadline = time.monotonic() + 60
+        while not any(ITEM_ROW.match(r) for r in panel_rows(tmux.lines())):
+            assert time.monotonic() < deadline, "no panel appeared"
+            time.sleep(0.05)
+    tmux("send-keys", "-t", "run", "C-c")
+    watch(tmux)
+    history = tmux.lines(history=True)
+    assert f"{DONE} 130" in history, history[-20:]
+    assert panel_rows(history) == [] and not [line for line in history if FRAGMENT.search(line)]
+    assert "\x1b" not in "".join(history)
