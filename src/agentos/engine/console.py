@@ -191,7 +191,8 @@ class ProgressDisplay:
         self.state.note(item_id, note)
 
     def item_started(self, item_id: str, stats: ProgressStats) -> None:
-        self.state.item_started(item_id, self._clock())
+        with self._lock:  # after the bar line of an item that just ended, as it always was
+            self.state.item_started(item_id, self._clock())
 
     def item_finished(self, result: WorkflowResult, stats: ProgressStats) -> None:
         with self._lock:
