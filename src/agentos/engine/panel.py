@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 MIN_INTERVAL_S = 0.25  # at most 4 frames a second
 ETA_AFTER = 3  # items finished before the bar shows an ETA
-MIN_WIDTH = 20  # narrower than this: rows are still cut, never wrapped
+MIN_WIDTH = 20  # narrower or lower than these: no panel (a cut row says nothing)
+MIN_HEIGHT = 4
 ERASE = "\r\x1b[J"  # from the panel's top-left corner: clear to the end of the screen
 
 
@@ -210,8 +211,10 @@ def render(
     show_pool: bool = True,
 ) -> list[str]:
     """The panel's rows for a terminal of `width` x `height`: no row reaches the last column,
-    and the panel never takes more than half the screen (the rest scrolls)."""
-    width = max(width, MIN_WIDTH)
+    and the panel never takes more than half the screen (the rest scrolls). A terminal too
+    small to hold it gets none: no row may wrap, and the cursor moves must stay on screen."""
+    if width < MIN_WIDTH or height < MIN_HEIGHT:
+        return []
     done, interrupted, items = state.snapshot()
     footer = ([pool_row(pool, width)] if show_pool else []) + [
         bar_row(done, state.total, interrupted, now - state.started)
@@ -223,7 +226,7 @@ def render(
         rows = item_rows(shown, width, now)
         if len(shown) < len(items):
             rows.append(f"  ... and {len(items) - len(shown)} more running")
-    return [_cut(redact(row), width - 1) for row in rows + footer]
+    return [_cut(redact(row), width - 1) for row in rows + footer][-(height - 1) :]
 
 
 class LivePanel:
