@@ -7,6 +7,7 @@ Each test runs its own tmux server on a private socket (`tmux -L`), killed in te
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -23,7 +24,10 @@ from tests.helpers.cli import cli_env, run_cli, run_dirs
 
 pytestmark = [
     pytest.mark.timeout(180),
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+    # Skipped on a machine without tmux; never in CI, which installs it (.ci/run).
+    pytest.mark.skipif(
+        shutil.which("tmux") is None and not os.environ.get("CI"), reason="tmux is not installed"
+    ),
 ]
 
 HEIGHT = 30

@@ -109,7 +109,8 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "-q",
             "--quiet",
             is_flag=True,
-            help="Console: only coordinator lines, failures and the summary. Logs keep everything.",
+            help="Console: only coordinator lines, failures and the summary (on a terminal, the live "
+            "panel keeps its pool line and bar). Logs keep everything.",
         ),
         click.option(
             "-v",
