@@ -9,6 +9,7 @@ import os
 import pickle
 import re
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -335,3 +336,51 @@ def test_the_pool_line_counts_cooling_keys_and_429s() -> None:
     assert status == PoolStatus(total=2, usable=1, cooling=1, cooling_until=1030.0, rate_limited=1)
     now[0] = 1031.0
     assert pool.status() == PoolStatus(total=2, usable=2, rate_limited=1)
+
+
+@pytest.mark.timeout(60)
+def test_an_error_mid_run_leaves_the_terminal_clean(
+    demo: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real batch run on a (pretend) terminal: the panel is up when the coordinator fails;
+    the error propagates and the panel is erased on the way out."""
+    from agentos.engine.coordinator import ParallelCoordinator
+    from agentos.keys.pools import PoolSet
+    from agentos.runs.batch import run_batch
+    from agentos.workflows.item import ItemJob, WorkflowKind
+
+    screen = Screen()
+    monkeypatch.setattr("sys.stdout", screen)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("AGENTOS_NO_PANEL", raising=False)
+
+    def fail(self: ParallelCoordinator, *args: object, **kwargs: object) -> None:
+        assert self.on_tick is not None
+        self.on_tick(1.0)  # the panel is drawn
+        raise RuntimeError("the coordinator broke")
+
+    monkeypatch.setattr(ParallelCoordinator, "execute_parallel", fail)
+    previous = signal.getsignal(signal.SIGWINCH)
+    pools = PoolSet.load(["mock"])
+    try:
+        with pytest.raises(RuntimeError, match="the coordinator broke"):
+            run_batch(
+                workflow="lld-workflow",
+                noun="issue",
+                keys=["3"],
+                make_job=lambda key, audit: ItemJob(
+                    WorkflowKind.LLD, key, str(demo), str(home / f"{key}.db"), str(audit), "mock", "mock"
+                ),
+                pools=pools,
+                parallel=1,
+                no_wait=False,
+                preload=[],
+                provider_banner="OFFLINE MOCK",
+            )
+    finally:
+        pools.close_ledger()
+    drawn = [w for w in screen.writes if "workflows complete" in w]
+    assert drawn and "\x1b[2K" in drawn[0]  # the panel was up
+    assert screen.writes[-1] == ERASE  # and the last thing written took it away
+    assert signal.getsignal(signal.SIGWINCH) == previous

@@ -63,9 +63,12 @@ class Tmux:
         return [line.rstrip() for line in self(*args).splitlines()]
 
     def kill(self) -> None:
+        """Stop the server (its panes' processes with it) and remove its socket file."""
         subprocess.run(
             ["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=15, check=False
         )
+        folder = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+        (folder / self.socket).unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -97,7 +100,7 @@ def start_run(
         + exports
         + f"cd {shlex.quote(str(tmp_path))}\n"
         + shlex.join([*command, "--provider", "mock", *flags])
-        + f"\necho {DONE} $?\nexec sleep 600\n"
+        + f"\necho {DONE} $?\nwhile :; do sleep 600; done\n"
     )
     tmux(
         "new-session",
@@ -239,7 +242,7 @@ def test_in_a_pipe_the_console_is_the_plain_one(demo: Path, home: Path) -> None:
     assert progress[-1] == "[==========] 11/11 workflows complete" and len(progress) == 11
 
 
-@pytest.mark.parametrize("when", ["first-second", "mid-run"])
+@pytest.mark.parametrize("when", ["first-second", "mid-run", "twice"])
 def test_ctrl_c_leaves_a_clean_terminal(
     tmux: Tmux, tmp_path: Path, home: Path, demo: Path, when: str
 ) -> None:
@@ -247,13 +250,16 @@ def test_ctrl_c_leaves_a_clean_terminal(
     before it is: the run drains, exits 130, and no piece of the panel is left."""
     start_run(tmux, tmp_path, home, demo, 80, "-v", AGENTOS_MOCK_LATENCY="0.6")
     if when == "first-second":
-        time.sleep(0.4)
+        time.sleep(0.4)  # the CLI is still importing: the panel is not up yet
     else:
         deadline = time.monotonic() + 60
         while not any(ITEM_ROW.match(r) for r in panel_rows(tmux.lines())):
             assert time.monotonic() < deadline, "no panel appeared"
             time.sleep(0.05)
     tmux("send-keys", "-t", "run", "C-c")
+    if when == "twice":  # the second press, over a second later, kills the workers at once
+        time.sleep(1.2)
+        tmux("send-keys", "-t", "run", "C-c")
     watch(tmux)
     history = tmux.lines(history=True)
     assert f"{DONE} 130" in history, history[-20:]
