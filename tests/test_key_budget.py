@@ -192,3 +192,20 @@ def test_a_provider_whose_remaining_lies_frees_nothing_once_it_surprised_us() ->
     b.grant(4, 10.6)
     b.complete(4, 10.9, Outcome.OK, headers(2, 1, 10.0), sent_at=10.7)  # says one is left: a lie
     assert b.headroom(11.0) <= 0  # both slots held a whole window: no third call now
+
+
+def test_a_limit_adopted_from_another_run_still_counts_our_own_recent_calls() -> None:
+    """Without headers, our answered calls let their slots go at once while the limit is
+    unknown. When another run's lesson arrives (the ledger), the provider still counts them:
+    the real benchmark (three runs, no headers) saw a run refused 4 times on one key after
+    adopting a lesson that left its own three calls out."""
+    b = KeyBudget("k", max_in_flight=4)
+    for n, at in enumerate([100.0, 100.3, 100.6]):
+        b.grant(n, at)
+        b.complete(n, at + 0.2, Outcome.OK, None, sent_at=at)
+    assert b.headroom(101.0) == math.inf  # nothing known yet
+    b.adopt(4, 10.0, "learned", False, 101.0)
+    assert b.headroom(101.0) == 1
+    assert b.ready_at(101.0) == 101.0
+    b.grant(9, 101.0)
+    assert b.ready_at(101.0) > 110.0  # the oldest of our calls leaves the window at 110 s

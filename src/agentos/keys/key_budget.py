@@ -131,8 +131,9 @@ class KeyBudget:
         at = max(now, self.blocked_until)
         if self.in_flight() >= max(1, math.floor(self.concurrency)):
             return INF
-        if self.source is LimitSource.UNKNOWN:
-            at = max(at, self.last_grant + PROBE_GAP_S)
+        if self.source is LimitSource.UNKNOWN:  # probes are spaced across runs too
+            last = max([self.last_grant, *(g for g, _ in self.shared)])
+            at = max(at, last + PROBE_GAP_S)
         if self.limit is not None:
             at = max(at, self._slot_free_at(at))
         if self.tokens is not None and tokens > 0:
@@ -243,6 +244,11 @@ class KeyBudget:
         if limit is not None and window is not None and self.source is LimitSource.UNKNOWN:
             if theirs is not LimitSource.UNKNOWN:
                 self.source, self.limit, self.window = theirs, limit, window
+                # Our own calls answered while the limit was unknown let their slots go at
+                # once; the provider still counts them: hold them for the window, as `_learn` does.
+                self.held.extend(
+                    t + window + self.margin for t in self.sends if t + window + self.margin > now
+                )
         elif theirs is LimitSource.LEARNED and self.source is LimitSource.LEARNED and limit is not None:
             self.limit, self.window = limit, window  # no headers: every run paces by the latest lesson
         elif (

@@ -199,6 +199,14 @@ class CredentialCoordinator(Generic[T]):
                 self._mark(entry, error)
             self._cond.notify_all()
 
+    def hold_off(self, name: str, until: float) -> None:
+        """The budget book saw a 429 on this key: it cools from now (wall-clock `until`), in
+        silence. The worker's error, which reaches the pool later, says it and counts it."""
+        with self._cond:
+            entry = self._keys.get(name)
+            if entry is not None:
+                entry.cooldown_until = max(entry.cooldown_until, until)
+
     def _mark(self, entry: _Key, error: LLMError) -> None:
         if isinstance(error, QuotaExhausted):
             reset_at = clamp_reset_at(error.reset_at, self._clock())
