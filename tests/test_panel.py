@@ -162,7 +162,7 @@ def test_a_note_survives_its_trip_and_garbage_is_no_note() -> None:
     note = ProgressNote(node="review", round=2, key="team-b", tokens=42)
     assert ProgressNote.decode(note.encode()) == note
     assert ProgressNote.decode(ProgressNote.worker_started().encode()) == ProgressNote(
-        node="starting", tokens=0
+        node="starting", key="-", tokens=0
     )  # new_worker is the coordinator's to set, never the wire's
     for garbage in (
         pickle.dumps(ItemOutcome(ItemStatus.APPROVED)),

@@ -100,7 +100,7 @@ def test_progress_notes_reach_the_panel_and_garbage_among_them_is_dropped(tmp_pa
 
     sink = io.StringIO()
     router = ConsoleRouter(sink)
-    coordinator = ParallelCoordinator(2)
+    coordinator = ParallelCoordinator(3)
     notes: list[tuple[str, ProgressNote]] = []
     runner = WorkerLauncher(
         make_context([]),
@@ -113,7 +113,7 @@ def test_progress_notes_reach_the_panel_and_garbage_among_them_is_dropped(tmp_pa
         on_progress=lambda item_id, note: notes.append((item_id, note)),
     )
     _stats, results = coordinator.execute_parallel(
-        jobs(tmp_path, "notes", "garbage"), runner, lambda j: j.item_id
+        jobs(tmp_path, "notes", "garbage", "ratelimited"), runner, lambda j: j.item_id
     )
     router.flush()
     by_id = {r.item_id: r for r in results}
@@ -127,6 +127,8 @@ def test_progress_notes_reach_the_panel_and_garbage_among_them_is_dropped(tmp_pa
     assert [n.tokens for n in mine[3:]] == list(range(3000))
     assert [n for item_id, n in notes if item_id == "ISSUE-garbage"] == [ProgressNote.worker_started()]
     assert "[ISSUE-notes] noted" in sink.getvalue().splitlines()
+    paused = [n for item_id, n in notes if item_id == "ISSUE-ratelimited"]  # waits for a key to resume
+    assert paused == [ProgressNote.worker_started(), ProgressNote(node="paused for a key", key="(waiting)")]
 
 
 def test_each_item_runs_in_its_own_process(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import BinaryIO
 
-from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.outcome import CredentialProblem, ItemOutcome, ItemStatus
 from agentos.core.progress_note import ProgressNote
 from agentos.workflows.item import ItemJob
 
@@ -66,6 +66,13 @@ def hostile_main(job: ItemJob, output: Connection, result: Connection, env: dict
         for i in range(3000):  # ~100 KiB: it only gets through if the coordinator reads as they come
             result.send_bytes(ProgressNote(tokens=i).encode())
         out.write(b"noted\n")
+    elif kind == "ratelimited":  # stopped on a 429 after its last checkpoint: waits for a key
+        result.send(
+            ItemOutcome(
+                ItemStatus.CREDENTIAL, credential_problem=CredentialProblem.RATE_LIMITED, key_name="k1"
+            )
+        )
+        os._exit(0)
     elif kind == "stderr":
         sys.stderr.write("to stderr\n")
         sys.stderr.flush()

@@ -26,6 +26,8 @@ NOTE_OP = "progress"
 MAX_NOTE_BYTES = 1024  # a note is a few fields: anything longer is not one
 MAX_FIELD = 64  # characters kept of a node or key name
 MAX_TOKENS = 10**12
+WAITING = "(waiting)"  # the key column while a call waits for its permit, or the item for a key
+PAUSED = "paused for a key"  # the node column between a worker stopped on a 429 and the next one
 _UNSAFE = re.compile(r"[^\x20-\x7e]")  # the panel shows printable ASCII only: one cell per character
 
 
@@ -49,7 +51,7 @@ class ProgressNote:
 
     @classmethod
     def worker_started(cls) -> ProgressNote:
-        return cls(node="starting", tokens=0, new_worker=True)
+        return cls(node="starting", key="-", tokens=0, new_worker=True)
 
     def encode(self) -> bytes:
         fields = {k: v for k, v in self.__dict__.items() if v is not None and k != "new_worker"}

@@ -27,7 +27,7 @@ from typing import Any, Generic
 
 from agentos.core import environment
 from agentos.core.outcome import ItemOutcome, ItemStatus
-from agentos.core.progress_note import ProgressNote
+from agentos.core.progress_note import PAUSED, WAITING, ProgressNote
 from agentos.core.redaction import StreamRedactor
 from agentos.core.std_streams import TextSink
 from agentos.engine.children import ChildRegistry
@@ -128,6 +128,8 @@ class WorkerLauncher(Generic[JobT]):
             out_r.close()
         outcome = self._outcome(job, process.exitcode, reports)
         res_r.close()
+        if outcome.status is ItemStatus.CREDENTIAL:  # the item waits for a key, then resumes
+            reports.tell(ProgressNote(node=PAUSED, key=WAITING))
         if self.on_outcome is not None:
             with contextlib.suppress(Exception):  # accounting never costs the item its outcome
                 self.on_outcome(job, outcome)

@@ -23,7 +23,6 @@ from agentos.llm.rate_limits import CallObserver, Outcome
 from agentos.llm.registry import ProviderSpec, create_provider
 
 SHOW_WAIT_S = 0.05
-WAITING = "(waiting)"  # the live panel's key column while a call waits for its permit
 
 
 _observers: list[CallObserver] = []
@@ -91,7 +90,9 @@ class PacedProvider:
     def complete(self, request: CompletionRequest) -> Completion:
         if self._unpaced:
             return self._unpaced_call(request)
-        progress_note.report(ProgressNote(key=WAITING))  # the live panel: until a key is granted
+        progress_note.report(
+            ProgressNote(key=progress_note.WAITING)
+        )  # the live panel: until a key is granted
         try:
             permit = self._client.acquire(self.name, estimate_tokens(request), request.purpose)
         except PermitUnavailable as exc:
