@@ -279,7 +279,7 @@ def test_a_resize_never_draws_the_old_width_and_the_next_tick_uses_the_new_one()
     assert signal.getsignal(signal.SIGWINCH) == previous
 
 
-def test_quiet_panel_and_plain_lines_without_a_terminal() -> None:
+def test_without_a_terminal_the_progress_lines_are_as_before() -> None:
     screen = Screen()
     router = ConsoleRouter(screen)
     display = ProgressDisplay(2, router, live=False)
