@@ -265,3 +265,42 @@ def test_ctrl_c_leaves_a_clean_terminal(
     assert f"{DONE} 130" in history, history[-20:]
     assert panel_rows(history) == [] and not [line for line in history if FRAGMENT.search(line)]
     assert "\x1b" not in "".join(history)
+
+
+def test_ctrl_z_takes_the_panel_off_and_fg_brings_it_back(
+    tmux: Tmux, tmp_path: Path, home: Path, demo: Path
+) -> None:
+    """Job control in an interactive shell: Ctrl+Z erases the panel before the process stops
+    (nothing of it is left under the shell's `Stopped`), `fg` draws it again, and the end is clean."""
+    variables = cli_env(home, AGENTOS_MOCK_LATENCY="0.5")
+    rc = tmp_path / "bashrc"
+    rc.write_text(
+        "unset CI AGENTOS_NO_PANEL\nPS1='$ '\n"
+        + "".join(f"export {k}={shlex.quote(v)}\n" for k, v in variables.items() if k != "TERM")
+    )
+    tmux("new-session", "-d", "-s", "run", "-x", "100", "-y", str(HEIGHT), f"bash --rcfile {rc} -i")
+    command = [sys.executable, "-m", "agentos.cli.lld", "--repo", str(demo), "--all", "--parallel", "3"]
+    tmux("send-keys", "-t", "run", shlex.join([*command, "--provider", "mock"]), "Enter")
+    deadline = time.monotonic() + 60
+    while not any(ITEM_ROW.match(r) for r in panel_rows(tmux.lines())):
+        assert time.monotonic() < deadline, "no panel appeared"
+        time.sleep(0.05)
+    tmux("send-keys", "-t", "run", "C-z")
+    while not any("Stopped" in line for line in tmux.lines()):
+        assert time.monotonic() < deadline, "the run did not stop"
+        time.sleep(0.05)
+    stopped = tmux.lines(history=True)
+    assert panel_rows(stopped) == [] and not [ln for ln in stopped if FRAGMENT.search(ln)], stopped
+    tmux("send-keys", "-t", "run", "fg", "Enter")
+    captures: list[list[str]] = []
+    while not captures or not any(line.startswith("[COORDINATOR] Summary written") for line in captures[-1]):
+        assert time.monotonic() < deadline + 60, "the run did not end"
+        captures.append(tmux.lines())
+        time.sleep(0.1)
+    time.sleep(0.5)  # the prompt is back: nothing typed during the run (the terminal would echo it)
+    tmux("send-keys", "-t", "run", f"echo {DONE} $?", "Enter")
+    captures += watch(tmux)
+    assert any(any(ITEM_ROW.match(r) for r in panel_rows(c)) for c in captures)  # back after `fg`
+    history = tmux.lines(history=True)
+    assert f"{DONE} 1" in history, history[-10:]
+    assert panel_rows(history) == [] and not [ln for ln in history if FRAGMENT.search(ln)]

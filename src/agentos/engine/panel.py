@@ -253,8 +253,8 @@ class LivePanel:
         self.resized = False  # set by SIGWINCH; the next tick reads the new size
         self._last_pool: PoolStatus | None = None
         self._last_draw = -float("inf")
-        self._previous_handler: Any = None
-        self._installed = False
+        self.suspend_asked = False  # set by SIGTSTP (Ctrl+Z); the next tick erases, then stops us
+        self._previous: dict[int, Any] = {}  # the handlers to put back
 
     def _terminal_size(self) -> os.terminal_size:
         try:
@@ -265,9 +265,9 @@ class LivePanel:
     # -- life --------------------------------------------------------------------------
     def start(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, OSError):
-                self._previous_handler = signal.signal(signal.SIGWINCH, self._on_resize)
-                self._installed = True
+            self._install(signal.SIGWINCH, self._on_resize)
+            if signal.getsignal(signal.SIGTSTP) == signal.SIG_DFL:  # not when job control is off
+                self._install(signal.SIGTSTP, self._on_suspend)
         atexit.register(self.stop)  # a last chance for a clean terminal if stop() is never reached
         self.router.pin(self)
 
@@ -275,19 +275,43 @@ class LivePanel:
         """Erase the panel for good: the terminal is left as if it never was."""
         atexit.unregister(self.stop)
         self.router.unpin(self)
-        if self._installed and threading.current_thread() is threading.main_thread():
-            previous = self._previous_handler
-            with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(signal.SIGWINCH, signal.SIG_DFL if previous is None else previous)
-            self._installed = False
+        if threading.current_thread() is threading.main_thread():
+            for signum, previous in self._previous.items():
+                with contextlib.suppress(ValueError, OSError, TypeError):
+                    signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+            self._previous.clear()
+
+    def _install(self, signum: int, handler: Callable[[int, FrameType | None], None]) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._previous[signum] = signal.signal(signum, handler)
 
     def _on_resize(self, signum: int, frame: FrameType | None) -> None:
-        """The handler: a flag only."""
+        """SIGWINCH's handler: a flag only."""
         self.resized = True
+
+    def _on_suspend(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTSTP's handler (Ctrl+Z): a flag; the next tick erases the panel, then stops the
+        process. A second Ctrl+Z before that tick (a coordinator not ticking) stops it at once."""
+        if not self.suspend_asked:
+            self.suspend_asked = True
+            return
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _suspend(self) -> None:
+        """Ctrl+Z: take the panel off the screen, stop as the shell asked, and redraw on `fg`."""
+        self.suspend_asked = False
+        self.router.repaint(self, [])  # erased: nothing of it under the shell's "Stopped"
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTSTP)  # stops here until SIGCONT (`fg`, `bg`)
+            signal.signal(signal.SIGTSTP, self._on_suspend)
+        self.resized = True  # the terminal may have changed meanwhile: read it, draw again
 
     # -- drawing -------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         """From the coordinator's main loop: redraw when due and changed (or resized)."""
+        if self.suspend_asked:
+            self._suspend()
         resized = self.resized
         if not resized and now - self._last_draw < MIN_INTERVAL_S:
             return
