@@ -86,6 +86,7 @@ class BudgetBook:
         self._head_since: dict[str, float] = {}
         self._noted: dict[str, float] = {}
         self.notes = 0
+        self.waiting = 0  # calls in the queues now, read without the lock (the live panel)
 
     # -- permits ---------------------------------------------------------------------
     def try_acquire(self, provider: str, tokens: int = 0) -> Grant | float:
@@ -109,6 +110,7 @@ class BudgetBook:
             queue = self._queues[provider]
             queue.append(ticket)
             queue.sort()
+            self.waiting += 1
             started = self.clock()
             try:
                 while not self._closed and not cancelled():
@@ -132,6 +134,7 @@ class BudgetBook:
                     self._head_since.pop(provider, None)
                     self._stop_waiting(provider)
                 queue.remove(ticket)
+                self.waiting -= 1
                 self._cond.notify_all()
 
     def complete(

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agentos.core import environment
+from agentos.core import environment, progress_note
 from agentos.core.errors import Interrupted
 from agentos.core.printing import STDOUT, Console
+from agentos.core.progress_note import ProgressNote
 from agentos.keys.permit_client import PermitClient, PermitUnavailable, shared_client
 from agentos.keys.sources import Credential
 from agentos.llm.base import Completion, CompletionRequest, Provider
@@ -103,6 +104,9 @@ class PacedProvider:
         self.last_wait = None
         if self._unpaced:
             return self._unpaced_call(request)
+        progress_note.report(
+            ProgressNote(key=progress_note.WAITING)
+        )  # the live panel: until a key is granted
         try:
             permit = self._client.acquire(self.name, estimate_tokens(request), request.purpose)
         except PermitUnavailable as exc:
@@ -115,6 +119,7 @@ class PacedProvider:
         self.key_name = permit.key
         if permit.waited >= SHOW_WAIT_S:
             self.last_wait = PermitWait(permit.key, round(permit.waited, 3), time.time())
+        progress_note.report(ProgressNote(key=permit.key))  # the live panel: this call's key, by name
         wait = f", after waiting {permit.waited:.1f}s for budget" if permit.waited >= SHOW_WAIT_S else ""
         self._console.line(f"    permit: key {permit.key}{wait}")
         observer.reset()

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from agentos.core import progress_note
 from agentos.core.events import EventBus, EventType
 from agentos.core.paths import Workspace
 from agentos.core.plain_text import strip_controls
 from agentos.core.printing import STDOUT, Console
+from agentos.core.progress_note import ProgressNote
 from agentos.core.redaction import redact
 from agentos.core.stop_flag import StopFlag
 from agentos.llm.base import Completion, CompletionRequest, Provider
@@ -108,6 +110,8 @@ class RunContext:
         key = "per call" if getattr(provider, "paced", False) else provider.key_name or "-"
         again = f", try {tries}" if tries > 1 else ""
         self.console.line(f"    LLM call: {role} {label}, key {key}, round {request.round}{again}")
+        if provider.key_name is not None and not getattr(provider, "paced", False):
+            progress_note.report(ProgressNote(key=provider.key_name))  # a paced call says it once granted
         started = time.monotonic()
         deadline = started + self.call_timeout_s + DEADLINE_GRACE_S
         thread = threading.Thread(target=target, name=f"llm-{role}", daemon=True)
