@@ -222,3 +222,18 @@ def test_a_limit_adopted_from_another_run_still_counts_our_own_recent_calls() ->
     assert b.ready_at(101.0) == 101.0
     b.grant(9, 101.0)
     assert b.ready_at(101.0) > 110.0  # the oldest of our calls leaves the window at 110 s
+
+
+def test_another_runs_call_answered_before_any_limit_was_known_counts_a_window_from_its_answer() -> None:
+    """The ledger holds another run's grant, not its send. Under load the send came hundreds
+    of ms after the grant; the run let the slot go at its answer (it knew no limit then). Held
+    a window from the grant, the slot would free before the provider lets the call go."""
+    b = KeyBudget("k", max_in_flight=4)
+    b.adopt(1, 10.0, "learned", False, 20.0)
+    b.shared = [(6.5, 7.2)]  # granted at 6.5, sent about 6.9, answered at 7.2
+    b.hold_shared_for_window()
+    assert b.headroom(16.9) == 0  # sent at about 6.9: the provider still counts it at 16.9
+    assert b.ready_at(16.9) == 7.2 + 10.0 + MARGIN_S
+    b.shared = [(6.5, 16.8)]  # another run's slot already held a window (its own send + window)
+    b.hold_shared_for_window()
+    assert b.shared == [(6.5, 16.8)]

@@ -277,9 +277,14 @@ class KeyBudget:
 
     def hold_shared_for_window(self) -> None:
         """Other runs' calls, under a limit this run learned or was told without headers,
-        count for the whole window after they were sent, as the provider counts them."""
-        if self.window is not None and self.source in (LimitSource.LEARNED, LimitSource.DECLARED):
-            self.shared = [(g, max(t, g + self.window + self.margin)) for g, t in self.shared]
+        count for the whole window after they were sent, as the provider counts them. The
+        ledger has their grant, not their send, which under load can be hundreds of ms later
+        (the real benchmark: a refusal 4 ms before another run's call left the window). A slot
+        let go less than a window after its grant was let go at its answer, by a run that knew
+        no limit yet: it counts a window from that answer, which came after the send."""
+        window = self.window
+        if window is not None and self.source in (LimitSource.LEARNED, LimitSource.DECLARED):
+            self.shared = [(g, t if t >= g + window else t + window + self.margin) for g, t in self.shared]
 
     def model(self) -> tuple[int | None, float | None, str, bool]:
         """What this run knows of the key, for the ledger."""
