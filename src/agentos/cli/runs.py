@@ -129,16 +129,123 @@ def _progress(info: RunInfo) -> str:
     return f"{clean_text(info.problem)}: {text}"
 
 
+REPO_HELP = "The workspace whose agentos.toml may name the team backend ([backend] url)."
+
+
+def _team_url(repo: str | None) -> str | None:
+    """The team backend: AGENTOS_BACKEND_URL, else `[backend] url` in the workspace's agentos.toml."""
+    from agentos.backend.postgres.connection import backend_url
+    from agentos.core.settings import load_settings
+
+    configured = None
+    if repo is not None:
+        configured = load_settings(Path(repo).expanduser().resolve() / "agentos.toml").backend_url
+    return backend_url(configured)
+
+
+def _render(table: object) -> None:
+    from rich.console import Console
+
+    tty = _out.isatty()
+    buffer = io.StringIO()
+    Console(
+        file=buffer, force_terminal=tty, width=None if tty else 1000, highlight=False, markup=False
+    ).print(table)
+    _out.write(buffer.getvalue())
+
+
+def _when(at: float) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):
+        return "?"
+
+
+def team_runs(url: str, limit: int, as_json: bool) -> int:
+    """Every machine's runs, from the team backend, with the host and user that ran each."""
+    from rich import box
+    from rich.table import Table
+
+    from agentos.backend.postgres.run_records import RunRecords
+
+    records = RunRecords(url)
+    try:
+        found = records.runs(limit)
+    finally:
+        records.close()
+    if as_json:
+        echo(json.dumps([r.to_json() for r in found], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not found:
+        echo("No runs yet in the team backend.")
+        return EXIT_OK
+    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
+    for column in ("When", "Host", "User", "Workspace", "Workflow", "Items", "Exit", "Run"):
+        table.add_column(column, overflow="fold")
+    for r in found:
+        when = _when(r.started)
+        state = r.to_json()["state"]
+        items = _totals(r.totals) if r.totals else f"{state}: {r.items} item(s)"
+        exit_code = "-" if r.exit_code is None else str(r.exit_code)
+        row = (when, r.host, r.username, r.workspace, r.workflow, items, exit_code, r.run)
+        table.add_row(*(clean_text(str(v), 300) for v in row))
+    _render(table)
+    return EXIT_OK
+
+
+def team_show(url: str, name: str, as_json: bool) -> int:
+    """One run of any machine, from the team backend: its row and its items' events."""
+    from agentos.backend.postgres.run_records import RunRecords
+
+    records = RunRecords(url)
+    try:
+        run = records.find(name)
+        events = records.events(run.run) if run is not None else []
+    finally:
+        records.close()
+    if run is None:
+        raise ConfigError(
+            f"no run {clean_text(name, 200)!r} here or in the team backend (see `agentos runs`)"
+        )
+    if as_json:
+        data = run.to_json()
+        data["items"] = [e.__dict__ for e in events]
+        echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return EXIT_OK
+    exit_code = "-" if run.exit_code is None else str(run.exit_code)
+    echo(
+        clean_text(
+            f"Run {run.run}: {run.workflow} on {run.host} by {run.username}, started "
+            f"{_when(run.started)}, exit code {exit_code} ({run.to_json()['state']})",
+            1000,
+        )
+    )
+    echo(clean_text(f"Workspace: {run.workspace}", 1000))
+    for event in events:
+        line = f"  {event.item}: {event.status}, {event.rounds} review round(s)"
+        line += f", {event.output}" if event.output else ""
+        line += f" ({event.error})" if event.error else ""
+        echo(clean_text(line, 2000))
+    return EXIT_OK
+
+
 @main.command()
 @click.option(
     "-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Runs to list."
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of runs, newest first.")
+@click.option("--repo", metavar="PATH", help=REPO_HELP)
 @guarded
-def runs(limit: int, as_json: bool) -> int:
+def runs(limit: int, as_json: bool, repo: str | None) -> int:
     """Recent runs, newest first: when, workspace, workflow, totals, exit code, folder.
-    A run still going is listed as running, with its progress so far."""
+    A run still going is listed as running, with its progress so far. With a team backend
+    (AGENTOS_BACKEND_URL, or --repo's agentos.toml): every machine's runs, with host and user."""
     _read_only()
+    url = _team_url(repo)
+    if url:
+        return team_runs(url, limit, as_json)
     folders = run_folders()
     shown = [run_info(run_dir) for run_dir in list(reversed(folders))[:limit]]
     if as_json:
@@ -180,16 +287,23 @@ def runs(limit: int, as_json: bool) -> int:
 @click.argument("run", required=False)
 @click.argument("item", required=False)
 @click.option("--json", "as_json", is_flag=True, help="The run (or the item) as one JSON object.")
+@click.option("--repo", metavar="PATH", help=REPO_HELP)
 @guarded
-def show(run: str | None, item: str | None, as_json: bool) -> int:
+def show(run: str | None, item: str | None, as_json: bool, repo: str | None) -> int:
     """The summary table of RUN (a run folder name or path); the latest run when none is named.
 
     With ITEM (`LLD-3`, `3`, `ISSUE-widgets`): that item's record, its verdicts, its
-    lineage folder and its full log."""
+    lineage folder and its full log. A run of another machine is shown from the team backend."""
     from agentos.runs import summary
 
     _read_only()
-    run_dir = find_run(run)
+    try:
+        run_dir = find_run(run)
+    except ConfigError:
+        url = _team_url(repo)
+        if run is None or item is not None or not url:
+            raise
+        return team_show(url, run, as_json)
     try:
         run_summary = summary.read_summary(run_dir)
     except RunHistoryError as exc:
@@ -477,6 +591,56 @@ def keys(as_json: bool) -> int:
         file=buffer, force_terminal=tty, width=None if tty else 1000, highlight=False, markup=False
     ).print(table)
     _out.write(buffer.getvalue())
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("item")
+@click.option("--repo", metavar="PATH", default=".", show_default=True, help="The workspace to write into.")
+@guarded
+def pull(item: str, repo: str) -> int:
+    """Write ITEM's output (`LLD-3`, `ISSUE-widgets`), done on another machine, into this
+    workspace, from the team backend. A file already here with other content is kept as it is."""
+    from agentos.backend.postgres.run_records import RunRecords
+    from agentos.backend.workspace_identity import workspace_identity
+    from agentos.cli.config import parse_tracker
+    from agentos.core.paths import Workspace
+    from agentos.core.settings import load_settings
+    from agentos.workflows.team_outputs import write_outputs
+
+    root = Path(repo).expanduser().resolve()
+    if not root.is_dir():
+        raise ConfigError(f"workspace {clean_text(repo, 300)} is not a directory (use --repo PATH)")
+    settings = load_settings(root / "agentos.toml")
+    url = _team_url(str(root))
+    if not url:
+        raise ConfigError("no team backend: set AGENTOS_BACKEND_URL, or [backend] url in agentos.toml")
+    kind, _, key = item.partition("-")
+    workflow = {"LLD": "lld_workflow", "ISSUE": "issue_workflow"}.get(kind.upper())
+    if workflow is None or not key:
+        raise ConfigError(f"an item is LLD-<number> or ISSUE-<brief>, got {clean_text(item, 80)!r}")
+    if workflow == "lld_workflow":
+        key = str(int(key)) if key.isdigit() else key
+    tracker = parse_tracker(None, settings.tracker, settings.github_api_url or "https://api.github.com", None)
+    identity = workspace_identity(root, tracker).key
+    records = RunRecords(url)
+    try:
+        found = records.result(identity, workflow, key)
+    finally:
+        records.close()
+    if found is None:
+        raise ConfigError(f"{clean_text(item, 80)}: no result in the team backend for workspace {identity}")
+    status, host, run, files = found
+    echo(clean_text(f"{item}: {status} on {host} in run {run}", 1000))
+    pulled = write_outputs(Workspace(root), files)
+    for name in pulled.written:
+        echo(f"  wrote {clean_text(name, 500)}")
+    for name in pulled.same:
+        echo(f"  {clean_text(name, 500)} is already here")
+    for name in pulled.kept:
+        echo(f"  kept {clean_text(name, 500)}: a different file is here (left as it is)")
+    for name in pulled.archived:
+        echo(f"  removed {clean_text(name, 500)}: filed on {clean_text(host, 100)}")
     return EXIT_OK
 
 

@@ -13,12 +13,16 @@ from typing import Any
 import click
 
 from agentos import __version__
+from agentos.backend.postgres.connection import backend_url
+from agentos.backend.postgres.run_records import team_run_id
+from agentos.backend.workspace_identity import workspace_identity
 from agentos.cli.config import RunConfig
 from agentos.cli.setup_checks import setup_problems
 from agentos.core import environment, stop_signals
 from agentos.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    AgentosError,
     ConfigError,
 )
 from agentos.core.home_check import check_home_writable
@@ -47,6 +51,8 @@ def prestart_workers(config: RunConfig) -> None:
 
 def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:
     listed_at = time.time()  # an item finished by another run after this moment is not redone
+    url = backend_url(config.backend_url)
+    identity = workspace_identity(config.workspace.root, config.tracker).key if url else ""
 
     def make(key: str, audit_path: Path) -> ItemJob:
         default = checkpoint_db_path(config.kind.db_prefix, key, config.workspace.root)
@@ -68,6 +74,9 @@ def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:
             structured_output=config.structured_output,
             provider_timeout_s=config.provider_timeout,
             max_output_tokens=config.max_output_tokens,
+            backend_url=url,
+            workspace_identity=identity,
+            backend_run=team_run_id(audit_path.parent) if url else "",
         )
 
     return make
@@ -135,9 +144,48 @@ def dry_run(config: RunConfig, keys: list[str], noun: str) -> int:
     return 0
 
 
+def done_elsewhere(config: RunConfig, keys: list[str]) -> list[str]:
+    """With a team backend: the keys still to do here. An item approved on any machine for
+    this very input is listed as `done on HOST in run R`, with the command that writes its
+    output into this workspace, and not run again."""
+    url = backend_url(config.backend_url)
+    if not url or config.force or not keys:
+        return keys
+    from agentos.backend.postgres.run_records import RunRecords
+    from agentos.workflows.checkpoint_identity import owner_for
+
+    records = RunRecords(url)
+    try:
+        identity = workspace_identity(config.workspace.root, config.tracker).key
+        done = records.done_items(identity, config.kind.db_prefix)
+    finally:
+        records.close()
+    if not done:
+        return keys
+    tracker = open_tracker(config.tracker, config.workspace)
+    todo = []
+    for key in keys:
+        found = done.get(key)
+        if found is not None:
+            try:
+                same = owner_for(config.kind, key, config.workspace, tracker).input_sha256 == found[0]
+            except (AgentosError, OSError):
+                same = False  # unreadable here: the item runs, and reports why
+            if same:
+                item = item_id_for(config.kind, key)
+                click.echo(
+                    f"[{item}] done on {found[1]} in run {found[2]}; `agentos pull {item} --repo "
+                    f"{shlex.quote(str(config.workspace.root))}` writes its output here"
+                )
+                continue
+        todo.append(key)
+    return todo
+
+
 def execute(config: RunConfig, keys: list[str], noun: str) -> int:
     if config.dry_run:
         return dry_run(config, keys, noun)
+    keys = done_elsewhere(config, keys)
     if not keys:
         click.echo(f"[COORDINATOR] No pending {noun}s. Nothing to do.")
         return 0

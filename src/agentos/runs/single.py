@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from agentos.core.durations import format_duration
-from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED, EXIT_USAGE
+from agentos.core.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_POOL_EXHAUSTED,
+    EXIT_TEMPFAIL,
+    EXIT_USAGE,
+)
 from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.printing import Console
 from agentos.core.redaction import register_secret
@@ -184,6 +191,12 @@ def _run_single(
         return EXIT_USAGE, result
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED, result
+    if result is not None and result.outcome is not None and result.outcome.backend_lost:
+        console.line(
+            f"[COORDINATOR] Lost the backend mid-run: {result.error}. Run the same command again, "
+            "on any machine, once it is back (exit 75)."
+        )
+        return EXIT_TEMPFAIL, result
     if coordinator.stop_event.is_set() or result is None or result.status is ItemStatus.INTERRUPTED:
         console.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
         return EXIT_INTERRUPTED, result

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from agentos.core import environment
 from agentos.core.errors import ConfigError
 from agentos.core.redaction import register_secret
 
@@ -24,6 +25,11 @@ class BackendUnavailable(ConfigError):
     def __init__(self, where: str, reason: str) -> None:
         self.where, self.reason = where, reason
         super().__init__(f"the backend at {where} cannot be used: {reason}")
+
+
+def backend_url(configured: str | None) -> str | None:
+    """The team backend's URL: AGENTOS_BACKEND_URL, else the workspace's `[backend] url`, else None."""
+    return environment.BACKEND_URL.get_stripped() or configured or None
 
 
 def described(url: str) -> str:
@@ -49,8 +55,9 @@ def register_password(url: str) -> None:
             register_secret(password, "backend-password")
 
 
-def connect(url: str) -> Any:
-    """An autocommit psycopg connection, or BackendUnavailable naming the host (never the password)."""
+def connect(url: str, **options: Any) -> Any:
+    """An autocommit psycopg connection, or BackendUnavailable naming the host (never the password).
+    `options` go to psycopg (a row factory, `prepare_threshold`, a search path)."""
     register_password(url)
     try:
         import psycopg
@@ -60,8 +67,20 @@ def connect(url: str) -> Any:
         ) from None
     try:
         return psycopg.connect(
-            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="agentos"
+            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="agentos", **options
         )
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or ["no answer"])[0]
         raise BackendUnavailable(described(url), first) from None
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Did a psycopg call fail because the session is gone (terminated, server restarted,
+    network down), rather than because of the statement?"""
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    return isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.ConnectionFailure)
