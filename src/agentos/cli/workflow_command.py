@@ -86,6 +86,18 @@ def order_for_resume(config: RunConfig, keys: list[str]) -> list[str]:
     """Items with a kept checkpoint run first, then the rest, each group in order."""
     if config.fresh:
         return keys
+    url = backend_url(config.backend_url)
+    if url:  # kept in the backend, by whichever machine stopped them
+        from agentos.backend.postgres.run_records import RunRecords
+
+        records = RunRecords(url)
+        try:
+            identity = workspace_identity(config.workspace.root, config.tracker).key
+            marked = records.kept_items(identity, config.kind.db_prefix)
+        finally:
+            records.close()
+        kept = [k for k in keys if k in marked]
+        return kept + [k for k in keys if k not in marked]
     make_job = make_job_factory(config)
     kept = [k for k in keys if Path(make_job(k, Path(os.devnull)).db_path).exists()]
     return kept + [k for k in keys if k not in kept]

@@ -195,6 +195,15 @@ class RunRecords:
         files = row[3] if isinstance(row[3], dict) else {}
         return row[0], row[1], row[2], {str(k): str(v) for k, v in files.items() if isinstance(v, str)}
 
+    def kept_items(self, workspace: str, workflow: str) -> set[str]:
+        """Items of this workspace with a checkpoint kept in the backend (any machine's)."""
+        self.open()
+        rows = self._conn.execute(
+            "SELECT item FROM agentos.checkpoint_marks WHERE workspace = %s AND workflow = %s",
+            (workspace, workflow),
+        ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def done_items(self, workspace: str, workflow: str) -> dict[str, tuple[str, str, str]]:
         """{item: (input_sha256, host, run)} of every item approved in this workspace."""
         self.open()
