@@ -81,6 +81,12 @@ def is_connection_lost(exc: BaseException) -> bool:
         import psycopg
     except ImportError:
         return False
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+    if isinstance(exc, psycopg.InterfaceError):  # the connection is closed
         return True
-    return isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.ConnectionFailure)
+    if isinstance(exc, psycopg.OperationalError):  # but not a deadlock, a lock timeout...
+        state = getattr(exc, "sqlstate", None)
+        return state is None or state.startswith("08") or state in LOST_STATES
+    return False
+
+
+LOST_STATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash shutdown, cannot connect now

@@ -24,7 +24,7 @@ from typing import Any
 from agentos import __version__
 from agentos.backend.postgres.connection import BackendUnavailable, connect, described, is_connection_lost
 from agentos.backend.postgres.item_ownership import worker_key
-from agentos.backend.postgres.team_schema import SEARCH_PATH, ensure_team_schema, schema_lock
+from agentos.backend.postgres.team_schema import SEARCH_PATH, ensure_team_schema, setup_saver
 from agentos.core.errors import BackendLost
 
 MAX_OUTPUT_FILE_BYTES = 4 * 1024 * 1024  # an output file larger than this is not stored (named instead)
@@ -146,8 +146,7 @@ class ItemSession:
             from langgraph.checkpoint.postgres import PostgresSaver
 
             saver = PostgresSaver(self.conn, serde=serde)
-            with schema_lock(self.conn):
-                saver.setup()
+            setup_saver(saver, self.conn)
             self._saver = saver
         return self._saver
 

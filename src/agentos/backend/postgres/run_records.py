@@ -25,10 +25,10 @@ from agentos.backend.postgres.connection import connect
 from agentos.backend.postgres.team_schema import ensure_team_schema, held_anywhere, lock_key
 
 
-def team_run_id(run_dir: Path) -> str:
-    """A run's id in the backend: its folder's name on its host (two machines may start a
-    run in the same second)."""
-    return f"{run_dir.name}@{socket.gethostname()[:100]}"
+def team_run_id(run_dir: Path, pid: int | None = None) -> str:
+    """A run's id in the backend: its folder's name, its coordinator's pid and its host (two
+    machines, or two homes on one machine, may start a run in the same second)."""
+    return f"{run_dir.name}-{pid or os.getpid()}@{socket.gethostname()[:100]}"
 
 
 def _user() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 from agentos.backend.postgres.connection import BackendUnavailable, described
@@ -19,6 +18,8 @@ from agentos.backend.postgres.connection import BackendUnavailable, described
 TEAM_SCHEMA_VERSION = 1
 LOCK_SPACE = 0x4147  # as the key ledger's: "AG"
 SCHEMA_LOCK = 1  # (LOCK_SPACE, SCHEMA_LOCK): held while a schema is set up
+# (LOCK_SPACE, n >= 2) are the key ledger's run locks: LangGraph's set-up has a one-key lock
+SAVER_LOCK_NAME = "langgraph-setup"
 SEARCH_PATH = "-c search_path=agentos"  # LangGraph's tables are unqualified: they go into `agentos`
 
 TEAM_SCHEMA = """
@@ -95,10 +96,12 @@ def lock_key(*parts: str) -> int:
 
 
 def held_anywhere(key: int) -> str:
-    """SQL: is the one-key advisory lock `key` held by some session (pg_locks splits it)."""
+    """SQL: is the one-key advisory lock `key` held by some session of this database (pg_locks
+    lists every database's, and splits a `bigint` key into classid and objid)."""
     unsigned = key & 0xFFFFFFFFFFFFFFFF
     return (
         "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         f"AND l.classid = {unsigned >> 32} AND l.objid = {unsigned & 0xFFFFFFFF} AND l.objsubid = 1)"
     )
 
@@ -129,16 +132,44 @@ def ensure_team_schema(conn: Any, url: str) -> None:
         )
 
 
-@contextlib.contextmanager
-def schema_lock(conn: Any) -> Iterator[None]:
-    """The schema lock at session level: for set-ups that run their own statements (LangGraph's
-    migrations hold `CREATE INDEX CONCURRENTLY`, which no transaction may hold)."""
-    conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_SPACE, SCHEMA_LOCK))
+SAVER_READY = "agentos_saver_ready"  # NOTIFY channel: LangGraph's tables were just set up
+SAVER_WAIT_S = 5.0  # a holder that died without a NOTIFY: look again after this long
+
+
+def setup_saver(saver: Any, conn: Any) -> None:
+    """LangGraph's checkpoint tables, set up once per database: when its migrations are all
+    recorded, nothing is run. Otherwise one session sets them up, under a lock of its own, and
+    the others wait for its NOTIFY, idle. They must not wait inside a statement: its
+    migrations hold `CREATE INDEX CONCURRENTLY`, which waits for every open snapshot, so a
+    session blocked in `pg_advisory_lock` would be a deadlock."""
+    if _saver_ready(saver, conn):
+        return
+    conn.execute(f"LISTEN {SAVER_READY}")
     try:
-        yield
+        while not _saver_ready(saver, conn):
+            if _first(
+                conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(SAVER_LOCK_NAME),)).fetchone()
+            ):
+                try:
+                    if not _saver_ready(saver, conn):
+                        saver.setup()
+                    conn.execute(f"NOTIFY {SAVER_READY}")
+                finally:
+                    with contextlib.suppress(Exception):
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(SAVER_LOCK_NAME),))
+                return
+            for _ in conn.notifies(timeout=SAVER_WAIT_S, stop_after=1):
+                pass
     finally:
         with contextlib.suppress(Exception):
-            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, SCHEMA_LOCK))
+            conn.execute(f"UNLISTEN {SAVER_READY}")
+
+
+def _saver_ready(saver: Any, conn: Any) -> bool:
+    if not _first(conn.execute("SELECT to_regclass('agentos.checkpoint_migrations') IS NOT NULL").fetchone()):
+        return False
+    latest = _first(conn.execute("SELECT max(v) FROM agentos.checkpoint_migrations").fetchone())
+    return latest is not None and int(latest) >= len(saver.MIGRATIONS) - 1
 
 
 def _first(row: Any) -> Any:
