@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import os
 import shutil
 import signal
@@ -41,7 +42,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/x.py` from anywhere
 
@@ -52,6 +53,10 @@ from benchmarks.rate_limited import ideal_makespan, write_keys
 from benchmarks.rate_limited_server import RateLimitedServer
 
 ORIGIN = "git@github.com:bench/backlog.git"
+
+
+class State(TypedDict):
+    drafts: Annotated[list[str], operator.add]
 
 
 def start_postgres(root: Path) -> Any:
@@ -152,9 +157,7 @@ def run_row(server_pg: Any, machines: int, args: argparse.Namespace) -> dict[str
 
 def node_cost(url: str, nodes: int, repeats: int) -> dict[str, float]:
     """Seconds a node pays for its checkpoint: SQLite file vs PostgresSaver, median of repeats."""
-    import operator
     import sqlite3
-    from typing import Annotated, TypedDict
 
     import psycopg
     from langgraph.checkpoint.postgres import PostgresSaver
@@ -163,9 +166,6 @@ def node_cost(url: str, nodes: int, repeats: int) -> dict[str, float]:
     from psycopg.rows import dict_row
 
     from agentos.workflows.checkpoint import redacting_serializer_class
-
-    class State(TypedDict):
-        drafts: Annotated[list[str], operator.add]
 
     builder: StateGraph[State, None, State, State] = StateGraph(State)
     names = [f"n{i}" for i in range(nodes)]
@@ -183,7 +183,10 @@ def node_cost(url: str, nodes: int, repeats: int) -> dict[str, float]:
             config: Any = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex}-{r}"}}
             t0 = time.perf_counter()
             start: State = {"drafts": []}
-            graph.invoke(start, config, durability="sync")
+            if saver is None:  # nothing to write (LangGraph refuses "sync" without a checkpointer)
+                graph.invoke(start, config)
+            else:
+                graph.invoke(start, config, durability="sync")
             times.append(time.perf_counter() - t0)
         return statistics.median(times)
 
