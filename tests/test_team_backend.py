@@ -516,3 +516,43 @@ def test_sigint_in_the_first_second_leaves_the_item_for_the_next_run(
     assert again.wait(timeout=120) == 0, again.output
     assert completions(audits(home)) == Counter(["ISSUE-feature-01", "ISSUE-feature-02"])
     assert filed(ws) == Counter(["feature-01", "feature-02"])
+
+
+def test_pull_writes_only_inside_the_workspace_and_never_over_other_work(tmp_path: Path) -> None:
+    from agentos.core.errors import ConfigError
+    from agentos.core.paths import Workspace
+    from agentos.workflows.team_outputs import write_outputs
+
+    ws = tmp_path / "ws"
+    (ws / "ideas" / "active").mkdir(parents=True)
+    (ws / "ideas" / "active" / "a.md").write_text("# A\n\nthe brief\n")
+    (ws / "ideas" / "active" / "b.md").write_text("# B\n\nedited here since\n")
+    (ws / "issues").mkdir()
+    (ws / "issues" / "1.md").write_text("# this clone's own issue 1\n")
+    workspace = Workspace(ws)
+    for hostile in ("../escape.md", "/etc/agentos-pwned", "issues/../../x.md", ""):
+        with pytest.raises(ConfigError):
+            write_outputs(workspace, {hostile: "x"})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (ws / "docs").symlink_to(outside)
+    with pytest.raises(ConfigError, match="outside the workspace"):
+        write_outputs(workspace, {"docs/lld/1.md": "x"})
+    assert not any(outside.iterdir())
+    pulled = write_outputs(
+        workspace,
+        {
+            "ideas/done/a.md": "# A\n\nthe brief\n",
+            "ideas/done/b.md": "# B\n\nthe brief as filed\n",
+            "issues/1.md": "# the filed issue\n",
+            "issues/2.md": "# another filed issue\n",
+        },
+    )
+    assert pulled.written == ["ideas/done/a.md", "ideas/done/b.md", "issues/2.md"]
+    assert (
+        pulled.kept == ["issues/1.md"]
+        and (ws / "issues" / "1.md").read_text() == "# this clone's own issue 1\n"
+    )
+    assert pulled.archived == ["ideas/active/a.md"]  # the same text: it was filed
+    assert (ws / "ideas" / "active" / "b.md").exists()  # edited here since: kept where it is
+    assert write_outputs(workspace, {"issues/2.md": "# another filed issue\n"}).same == ["issues/2.md"]
