@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import operator
 import os
 import shutil
 import signal
@@ -42,7 +41,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/x.py` from anywhere
 
@@ -56,7 +55,8 @@ ORIGIN = "git@github.com:bench/backlog.git"
 
 
 class State(TypedDict):
-    drafts: Annotated[list[str], operator.add]
+    draft: str  # each node writes a new 4 kB draft, as the workflows' nodes do
+    rounds: int
 
 
 def start_postgres(root: Path) -> Any:
@@ -170,7 +170,10 @@ def node_cost(url: str, nodes: int, repeats: int) -> dict[str, float]:
     builder: StateGraph[State, None, State, State] = StateGraph(State)
     names = [f"n{i}" for i in range(nodes)]
     for name in names:
-        builder.add_node(name, lambda state, n=name: {"drafts": [f"{n}: " + "draft text " * 370]})
+        builder.add_node(
+            name,
+            lambda state, n=name: {"draft": f"{n}: " + "draft text " * 370, "rounds": state["rounds"] + 1},
+        )
     builder.add_edge(START, names[0])
     for a, b in itertools.pairwise(names):
         builder.add_edge(a, b)
@@ -182,7 +185,7 @@ def node_cost(url: str, nodes: int, repeats: int) -> dict[str, float]:
         for r in range(repeats):
             config: Any = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex}-{r}"}}
             t0 = time.perf_counter()
-            start: State = {"drafts": []}
+            start: State = {"draft": "", "rounds": 0}
             if saver is None:  # nothing to write (LangGraph refuses "sync" without a checkpointer)
                 graph.invoke(start, config)
             else:
@@ -238,13 +241,14 @@ def main() -> None:
         try:
             rows = [run_row(pg, 1, args), run_row(pg, args.machines, args)]
             header = f"{'machines':>8} {'wall s':>7} {'start-up s':>10} {'T_min s':>7} {'goodput':>7} {'served':>6} {'429s':>5} {'approved':>8} exit"
-            print(header)
+            print(header, flush=True)
             for r in rows:
                 goodput = r["t_min"] / max(r["wall"] - r["startup"], 1e-9)
                 print(
                     f"{r['machines']:>8} {r['wall']:>7.2f} {r['startup']:>10.2f} {r['t_min']:>7.2f} "
                     f"{goodput:>7.1%} {r['served']:>6} {r['refused']:>5} {r['approved']:>8} "
-                    f"{','.join(str(c) for c in r['exit'])}"
+                    f"{','.join(str(c) for c in r['exit'])}",
+                    flush=True,
                 )
             print(f"wall ratio {args.machines} machines / 1 machine: {rows[1]['wall'] / rows[0]['wall']:.2f}")
             cost = node_cost(fresh_database(pg), args.nodes, args.repeats)
