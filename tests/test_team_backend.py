@@ -256,6 +256,10 @@ def test_three_machines_work_one_backlog_once(tmp_path: Path, postgres_url: str)
     # The issue file comes too, unless this clone's own issue of that number is there (kept).
     issue_line = next(line for line in pulled.stdout.splitlines() if "issues/" in line)
     assert issue_line.startswith(("  wrote issues/", "  kept issues/")), pulled.stdout
+    planned = issue_run(ws0, home0, postgres_url, "--parallel", "2", "--dry-run")
+    assert planned.wait(timeout=60) == 0, planned.output
+    assert f"{slug}: would skip: done on " not in planned.output  # pulled: it is in ideas/done/ here
+    assert " would skip: done on " in planned.output, planned.output
     shown = agentos(home0, postgres_url, "show", team[0]["run"])
     assert shown.returncode == 0 and "approved" in shown.stdout, shown.stdout + shown.stderr
 
@@ -345,6 +349,10 @@ def test_pg_terminate_backend_stops_that_worker_before_its_next_node(
     after = item_lines[next(i for i, line in enumerate(item_lines) if "Executing: N1_draft" in line) + 1 :]
     assert not any("Executing:" in line for line in after), out  # no next node
     first = audits(home)
+    planned = issue_run(ws, home, postgres_url, "--parallel", "2", "--dry-run")
+    assert planned.wait(timeout=60) == 0, planned.output
+    assert "ISSUE-feature-01: would resume from the checkpoint kept in the backend" in planned.output
+    assert audits(home) == first  # a dry run starts nothing
     again = issue_run(ws, home, postgres_url, "--parallel", "2")
     assert again.wait(timeout=120) == 0, again.output
     assert "Resuming from checkpoint" in again.output

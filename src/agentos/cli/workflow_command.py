@@ -131,6 +131,43 @@ def run_info(config: RunConfig) -> dict[str, Any]:
     }
 
 
+def team_plans(config: RunConfig, keys: list[str]) -> dict[str, Any]:
+    """With a team backend, what it holds of each item, read-only (nothing is created there)."""
+    url = backend_url(config.backend_url)
+    if not url or not keys:
+        return {}
+    from agentos.backend.postgres.run_records import RunRecords
+
+    records = RunRecords(url, readonly=True)
+    try:
+        identity = workspace_identity(config.workspace.root, config.tracker).key
+        return records.plan_view(identity, config.kind.db_prefix, keys)
+    finally:
+        records.close()
+
+
+def team_plan(config: RunConfig, key: str, tracker: Tracker, view: Any) -> str | None:
+    """`would skip: done on HOST in run R`, `would resume from the backend`..., or None
+    when the backend holds nothing of the item (the local plan says what would happen)."""
+    from agentos.workflows.checkpoint_identity import owner_for
+
+    if view.held:
+        return "would skip: being processed by another machine (the backend holds its lock)"
+    try:
+        sha = owner_for(config.kind, key, config.workspace, tracker).input_sha256
+    except (AgentosError, OSError) as exc:
+        return f"would fail: {exc}"
+    if view.done is not None and view.done[0] == sha and not config.force:
+        return f"would skip: done on {view.done[1]} in run {view.done[2]}"
+    if view.kept_sha256 is None:
+        return "would start fresh"
+    if config.fresh:
+        return "would start fresh (--fresh discards the checkpoint kept in the backend)"
+    if view.kept_sha256 != sha:
+        return "would start fresh: input changed since the checkpoint kept in the backend was written"
+    return "would resume from the checkpoint kept in the backend"
+
+
 def dry_run(config: RunConfig, keys: list[str], noun: str) -> int:
     parallel = ParallelCoordinator(config.parallel).max_workers if config.parallel else 1
     click.echo(
@@ -140,12 +177,20 @@ def dry_run(config: RunConfig, keys: list[str], noun: str) -> int:
     click.echo(f"[COORDINATOR] {config.banner()}")
     make_job = make_job_factory(config)
     tracker = open_tracker(config.tracker, config.workspace)
+    team = team_plans(config, keys)
     for key in keys:
         lld = config.kind is WorkflowKind.LLD
         refused = (
             None if lld and config.tracker.kind != "local" else refusal(config.workspace, key, issue=lld)
         )
-        action = f"would fail: {refused}" if refused else plan(make_job(key, Path(os.devnull)), tracker)
+        if refused:
+            action = f"would fail: {refused}"
+        elif key in team:
+            action = team_plan(config, key, tracker, team[key]) or plan(
+                make_job(key, Path(os.devnull)), tracker
+            )
+        else:
+            action = plan(make_job(key, Path(os.devnull)), tracker)
         click.echo(f"[COORDINATOR]   {item_id_for(config.kind, key)}: {action}")
     problems = setup_problems(config)
     for problem in problems:

@@ -10,7 +10,7 @@ psycopg is imported here only, so a machine without the backend never needs it.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from agentos.core import environment
 from agentos.core.errors import ConfigError
@@ -36,7 +36,8 @@ def described(url: str) -> str:
     """`host:port/db` of a URL, with no user or password: safe to print."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname or "local socket"
+        socket_dir = parse_qs(parts.query).get("host", [""])[0]  # `?host=/run/postgresql`
+        host = parts.hostname or (f"the socket in {socket_dir}" if socket_dir else "local socket")
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "the configured backend"

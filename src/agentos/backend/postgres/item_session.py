@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +29,10 @@ from agentos.backend.postgres.team_schema import SEARCH_PATH, ensure_team_schema
 from agentos.core.errors import BackendLost
 
 MAX_OUTPUT_FILE_BYTES = 4 * 1024 * 1024  # an output file larger than this is not stored (named instead)
+
+# psycopg warns "error ignored terminating <Pipeline [BAD]>" when a session dies inside a
+# checkpoint write: the item already says, in one line, that it lost the backend.
+logging.getLogger("psycopg").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)

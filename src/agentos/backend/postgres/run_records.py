@@ -78,10 +78,20 @@ class ItemEvent:
     error: str | None
 
 
+@dataclass(frozen=True)
+class PlanView:
+    """What the backend holds of one item, for --dry-run."""
+
+    kept_sha256: str | None  # the input fingerprint of its kept checkpoint, if any
+    done: tuple[str, str, str] | None  # (input_sha256, host, run) of its approval, if any
+    held: bool  # another run (any machine) holds it now
+
+
 class RunRecords:
-    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, url: str, clock: Callable[[], float] = time.time, readonly: bool = False) -> None:
         self.url = url
         self.clock = clock
+        self.readonly = readonly  # --dry-run: create nothing, not even the schema
         self.host = socket.gethostname()[:100]
         self._conn: Any = None
         self._lock = threading.Lock()
@@ -90,7 +100,10 @@ class RunRecords:
         if self._conn is None:
             conn = connect(self.url)
             try:
-                ensure_team_schema(conn, self.url)
+                if self.readonly:
+                    conn.execute("SET default_transaction_read_only = on")
+                else:
+                    ensure_team_schema(conn, self.url)
             except BaseException:
                 with contextlib.suppress(Exception):
                     conn.close()
@@ -194,6 +207,29 @@ class RunRecords:
             return None
         files = row[3] if isinstance(row[3], dict) else {}
         return row[0], row[1], row[2], {str(k): str(v) for k, v in files.items() if isinstance(v, str)}
+
+    def plan_view(self, workspace: str, workflow: str, items: list[str]) -> dict[str, PlanView]:
+        """Read-only, for --dry-run: each item's backend checkpoint mark, result and holder."""
+        from agentos.backend.postgres.item_ownership import item_key, worker_key
+
+        self.open()
+        if not self._conn.execute("SELECT to_regclass('agentos.checkpoint_marks') IS NOT NULL").fetchone()[0]:
+            return {}
+        marks = dict(
+            self._conn.execute(
+                "SELECT item, input_sha256 FROM agentos.checkpoint_marks WHERE workspace = %s AND workflow = %s",
+                (workspace, workflow),
+            ).fetchall()
+        )
+        done = self.done_items(workspace, workflow)
+        found = {}
+        for item in items:
+            held = any(
+                self._conn.execute(f"SELECT {held_anywhere(key(workspace, workflow, item))}").fetchone()[0]
+                for key in (item_key, worker_key)
+            )
+            found[item] = PlanView(marks.get(item), done.get(item), held)
+        return found
 
     def kept_items(self, workspace: str, workflow: str) -> set[str]:
         """Items of this workspace with a checkpoint kept in the backend (any machine's)."""
