@@ -564,3 +564,37 @@ def test_pull_writes_only_inside_the_workspace_and_never_over_other_work(tmp_pat
     assert pulled.archived == ["ideas/active/a.md"]  # the same text: it was filed
     assert (ws / "ideas" / "active" / "b.md").exists()  # edited here since: kept where it is
     assert write_outputs(workspace, {"issues/2.md": "# another filed issue\n"}).same == ["issues/2.md"]
+
+
+def test_a_single_item_run_is_owned_and_recorded_in_the_backend(tmp_path: Path, postgres_url: str) -> None:
+    ws, home = clone(tmp_path, "single", 1, ORIGINS[1])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentos.cli.issue",
+            "--repo",
+            str(ws),
+            "--brief",
+            "feature-01",
+            "--provider",
+            "mock",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=cli_env(home, AGENTOS_BACKEND_URL=postgres_url),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = json.loads(agentos(home, postgres_url, "runs", "--json").stdout)
+    assert [(r["workspace"], r["items"], r["totals"].get("approved"), r["state"]) for r in listed] == [
+        (IDENTITY, 1, 1, "finished")
+    ]
+    with admin(postgres_url) as conn:
+        assert conn.execute("SELECT item, status FROM agentos.item_results").fetchall() == [
+            ("feature-01", "approved")
+        ]
+        assert conn.execute("SELECT item, status FROM agentos.item_events").fetchall() == [
+            ("ISSUE-feature-01", "approved")
+        ]
