@@ -353,6 +353,9 @@ def test_pg_terminate_backend_stops_that_worker_before_its_next_node(
     assert planned.wait(timeout=60) == 0, planned.output
     assert "ISSUE-feature-01: would resume from the checkpoint kept in the backend" in planned.output
     assert audits(home) == first  # a dry run starts nothing
+    kept = agentos(home, postgres_url, "checkpoints")
+    assert kept.returncode == 0, kept.stderr
+    assert f"issue_workflow feature-01, workspace {IDENTITY}: kept in the team backend" in kept.stdout
     again = issue_run(ws, home, postgres_url, "--parallel", "2")
     assert again.wait(timeout=120) == 0, again.output
     assert "Resuming from checkpoint" in again.output
@@ -538,9 +541,12 @@ def test_pull_writes_only_inside_the_workspace_and_never_over_other_work(tmp_pat
     (ws / "issues").mkdir()
     (ws / "issues" / "1.md").write_text("# this clone's own issue 1\n")
     workspace = Workspace(ws)
-    for hostile in ("../escape.md", "/etc/agentos-pwned", "issues/../../x.md", ""):
+    for hostile in ("../escape.md", "/etc/agentos-pwned", "issues/../../x.md", "", "issues/\x00.md"):
         with pytest.raises(ConfigError):
             write_outputs(workspace, {hostile: "x"})
+    with pytest.raises(ConfigError, match="larger than"):
+        write_outputs(workspace, {"issues/9.md": "x" * (4 * 1024 * 1024 + 1)})
+    assert not (ws / "issues" / "9.md").exists()
     outside = tmp_path / "outside"
     outside.mkdir()
     (ws / "docs").symlink_to(outside)

@@ -439,23 +439,52 @@ def _age(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
+def _team_kept(url: str, cutoff: float | None) -> None:
+    from agentos.backend.postgres.run_records import RunRecords
+
+    records = RunRecords(url, readonly=True)
+    try:
+        kept = records.kept_threads()
+    finally:
+        records.close()
+    now = time.time()
+    kept = [k for k in kept if cutoff is None or now - k.created >= cutoff]
+    if not kept:
+        echo("No checkpoints kept in the team backend.")
+        return
+    for k in kept:
+        echo(
+            clean_text(
+                f"{_age(now - k.created):>4} old  {k.workflow} {k.item}, workspace {k.workspace}: "
+                f"kept in the team backend (started on {k.host})",
+                1000,
+            )
+        )
+    echo(f"{len(kept)} checkpoint(s) kept in the team backend: the next run on any machine resumes them.")
+
+
 @main.command()
 @click.option("--prune", is_flag=True, help="Delete the kept checkpoints listed (only agentos's own).")
 @click.option("--older-than", "older_than", metavar="AGE", help="Only those older than AGE: 7d, 12h, 2w.")
 @click.option("--dry-run", is_flag=True, help="With --prune: say what would be deleted; delete nothing.")
 @click.option("--json", "as_json", is_flag=True, help="The list as one JSON array.")
+@click.option("--repo", metavar="PATH", help=REPO_HELP)
 @guarded
-def checkpoints(prune: bool, older_than: str | None, dry_run: bool, as_json: bool) -> int:
+def checkpoints(prune: bool, older_than: str | None, dry_run: bool, as_json: bool, repo: str | None) -> int:
     """Checkpoint DBs kept for resume: workspace, item, age, and why each was kept.
 
     A DB is kept after a failure or an interruption, so the same command resumes the item.
     --prune deletes them (a pruned item starts over on its next run); only DBs that carry
-    agentos's mark, and never one whose item a run is working on now."""
+    agentos's mark, and never one whose item a run is working on now. With a team backend,
+    the checkpoints kept there are listed too (every machine's); `--fresh` discards one."""
     from agentos.runs.kept_checkpoints import list_kept
     from agentos.runs.kept_checkpoints import prune as prune_one
 
     if not prune:
         _read_only()
+        url = _team_url(repo)
+        if url and not as_json:
+            _team_kept(url, parse_age(older_than) if older_than is not None else None)
     cutoff = parse_age(older_than) if older_than is not None else None
     found = [e for e in list_kept() if cutoff is None or e.age_s >= cutoff]
     if as_json and not prune:

@@ -65,6 +65,11 @@ def write_outputs(workspace: Workspace, files: Mapping[str, str]) -> Pulled:
     root = workspace.root.resolve()
     for name, text in sorted(files.items()):
         rel = _safe_relative(name)
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_OUTPUT_FILE_BYTES:
+            raise ConfigError(
+                f"output {name} in the backend is larger than {MAX_OUTPUT_FILE_BYTES} bytes; "
+                "agentos stores none that large, so it will not write it"
+            )
         target = root.joinpath(*rel.parts)
         parent = target.parent.resolve()
         if parent != root and root not in parent.parents:

@@ -79,6 +79,15 @@ class ItemEvent:
 
 
 @dataclass(frozen=True)
+class KeptThread:
+    workspace: str
+    workflow: str
+    item: str
+    host: str  # the machine that wrote its mark (started the item)
+    created: float
+
+
+@dataclass(frozen=True)
 class PlanView:
     """What the backend holds of one item, for --dry-run."""
 
@@ -230,6 +239,16 @@ class RunRecords:
             )
             found[item] = PlanView(marks.get(item), done.get(item), held)
         return found
+
+    def kept_threads(self) -> list[KeptThread]:
+        """Every checkpoint kept in the backend (any workspace, any machine), oldest first."""
+        self.open()
+        if not self._conn.execute("SELECT to_regclass('agentos.checkpoint_marks') IS NOT NULL").fetchone()[0]:
+            return []
+        rows = self._conn.execute(
+            "SELECT workspace, workflow, item, host, created FROM agentos.checkpoint_marks ORDER BY created"
+        ).fetchall()
+        return [KeptThread(*row) for row in rows]
 
     def kept_items(self, workspace: str, workflow: str) -> set[str]:
         """Items of this workspace with a checkpoint kept in the backend (any machine's)."""
