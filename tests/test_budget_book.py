@@ -115,6 +115,26 @@ def test_a_waiter_that_goes_away_leaves_the_queue() -> None:
     assert result == [None] and book._queues["openai"] == []
 
 
+def test_the_calls_waiting_for_budget_are_counted_for_the_live_panel() -> None:
+    book, _, _, _ = book_with(keys=1, rpm=1)
+    book.clock = time.monotonic
+    book.try_acquire("openai")
+    gone = threading.Event()
+    threads = [
+        threading.Thread(target=lambda: book.acquire("openai", cancelled=gone.is_set)) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while book.waiting < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert book.waiting == 3
+    gone.set()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert book.waiting == 0
+
+
 def test_close_wakes_every_waiter() -> None:
     book, _, _, _ = book_with(keys=1, rpm=1)
     book.clock = time.monotonic

@@ -8,6 +8,7 @@ from agentos.keys.key_budget import (
     DECLARED_WINDOW_S,
     MARGIN_S,
     PROBE_GAP_S,
+    PROBE_SETTLE_S,
     KeyBudget,
     LimitSource,
     learn_window,
@@ -23,11 +24,23 @@ def test_unknown_key_spaces_its_calls_until_an_answer_says_more() -> None:
     b = KeyBudget("k", max_in_flight=4)
     assert b.ready_at(0.0) == 0.0
     b.grant(1, 0.0)
-    assert b.ready_at(0.0) == PROBE_GAP_S  # a first 429 comes back before the next call leaves
-    b.grant(2, PROBE_GAP_S)
-    b.complete(1, 0.5, Outcome.OK, headers(4, 2, 10.0), sent_at=0.01)
+    # A first 429 comes back before the next call leaves: the next waits for this answer,
+    # or until a refusal would surely have come back (it was admitted, and is generating).
+    assert b.ready_at(0.0) == PROBE_SETTLE_S
+    b.grant(2, PROBE_SETTLE_S)
+    b.complete(1, 2.1, Outcome.OK, headers(4, 2, 10.0), sent_at=0.01)
     assert b.source is LimitSource.HEADERS and b.limit == 4
-    assert b.ready_at(0.5) == 0.5  # known now: no gap
+    assert b.ready_at(2.1) == 2.1  # known now: no gap
+
+
+def test_unknown_key_answered_without_headers_probes_again_after_the_gap() -> None:
+    b = KeyBudget("k", max_in_flight=4)
+    b.grant(1, 0.0)
+    b.complete(1, 0.1, Outcome.OK, None, sent_at=0.01)
+    assert b.source is LimitSource.UNKNOWN
+    assert b.ready_at(0.1) == PROBE_GAP_S  # answered: only the gap is left
+    b.shared = [(0.2, math.inf)]  # another run's probe, granted at 0.2, not answered yet
+    assert b.ready_at(0.3) == 0.2 + PROBE_SETTLE_S
 
 
 def test_headers_hold_each_slot_until_sent_plus_reset() -> None:
@@ -192,3 +205,20 @@ def test_a_provider_whose_remaining_lies_frees_nothing_once_it_surprised_us() ->
     b.grant(4, 10.6)
     b.complete(4, 10.9, Outcome.OK, headers(2, 1, 10.0), sent_at=10.7)  # says one is left: a lie
     assert b.headroom(11.0) <= 0  # both slots held a whole window: no third call now
+
+
+def test_a_limit_adopted_from_another_run_still_counts_our_own_recent_calls() -> None:
+    """Without headers, our answered calls let their slots go at once while the limit is
+    unknown. When another run's lesson arrives (the ledger), the provider still counts them:
+    the real benchmark (three runs, no headers) saw a run refused 4 times on one key after
+    adopting a lesson that left its own three calls out."""
+    b = KeyBudget("k", max_in_flight=4)
+    for n, at in enumerate([100.0, 100.3, 100.6]):
+        b.grant(n, at)
+        b.complete(n, at + 0.2, Outcome.OK, None, sent_at=at)
+    assert b.headroom(101.0) == math.inf  # nothing known yet
+    b.adopt(4, 10.0, "learned", False, 101.0)
+    assert b.headroom(101.0) == 1
+    assert b.ready_at(101.0) == 101.0
+    b.grant(9, 101.0)
+    assert b.ready_at(101.0) > 110.0  # the oldest of our calls leaves the window at 110 s

@@ -235,3 +235,23 @@ def test_prune_drops_what_no_run_needs_and_keeps_the_last_hour(tmp_path: Path) -
     live.prune(clock.now)
     rows = sqlite3.connect(path).execute("SELECT run, call FROM calls ORDER BY run, call").fetchall()
     assert rows == [("killed", 2)]
+
+
+def test_history_lists_every_runs_calls_in_a_window_for_the_dashboard(tmp_path: Path) -> None:
+    path, clock = tmp_path / "keys.db", Clock()
+    first, second = ledger(path, clock, "first"), ledger(path, clock, "second")
+    key = KeyRef(fingerprint(SECRET), "openai", "k")
+    first.hold(key, 1, clock.now)
+    first.settle(key.fp, 1, clock.now + 10, "ok", latency_s=0.5)
+    second.hold(key, 1, clock.now + 2)
+    second.settle(key.fp, 1, clock.now + 12, "rate_limited", latency_s=0.1)
+    second.hold(key, 2, clock.now + 3)  # in flight
+    first.hold(key, 2, clock.now + 100)  # after the window
+    found = SqliteKeyLedger(path, readonly=True).history(clock.now - 1, clock.now + 50)
+    assert [(c.granted_at - clock.now, c.latency_s, c.outcome) for c in found] == [
+        (0.0, 0.5, "ok"),
+        (2.0, 0.1, "rate_limited"),
+        (3.0, None, None),
+    ]
+    assert {c.key.name for c in found} == {"k"} and all(SECRET not in repr(c) for c in found)
+    assert all(c.run.startswith("pid ") for c in found)

@@ -1,6 +1,6 @@
 """The rooms of ADR 0010 hold: no module imports one above it, and no import cycle.
 
-core < llm, tracker < backend < keys < workflows < engine < runs < cli
+core < llm, tracker < backend < keys < workflows < engine < runs < dashboard < cli
 
 The engine and the workflows are siblings: the engine ranks above the workflows but
 imports nothing from them (the item runner is injected, by name), and the workflows know
@@ -27,6 +27,8 @@ STRING_MODULE = re.compile(r"^(agentos(?:\.\w+)+)(?::\w+)?$")
 def _layer(module: str) -> int:
     parts = module.split(".")
     if parts[:2] == ["agentos", "cli"]:
+        return 8
+    if parts[:2] == ["agentos", "dashboard"]:
         return 7
     if parts[:2] == ["agentos", "runs"]:
         return 6

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from agentos.core import progress_note
 from agentos.core.printing import Lines
+from agentos.core.progress_note import ProgressNote
 from agentos.core.redaction import redact
 from agentos.keys.budget_book import BudgetBook
 from agentos.keys.key_budget import LimitSource
@@ -214,9 +216,16 @@ def test_paced_calls_report_the_providers_numbers(served, monkeypatch: pytest.Mo
         monkeypatch.setenv("AGENTOS_OPENAI_BASE_URL", server.url + "/v1")
         provider = paced(env, lines)
         request = CompletionRequest("Write a design", purpose="draft")
-        assert "loopback server" in provider.complete(request).text
+        notes: list[ProgressNote] = []
+        progress_note.install(notes.append)
+        try:
+            assert "loopback server" in provider.complete(request).text
+        finally:
+            progress_note.install(None)
         first = provider.key_name
         assert lines == [f"    permit: key {first}"]
+        assert notes == [ProgressNote(key="(waiting)"), ProgressNote(key=first)]  # the live panel's key
+        assert book.waiting == 0
         wait_for(lambda: book.stats()["openai"][first]["served"] == 1)
         assert book.stats()["openai"][first]["limit"] == 2  # learned from the headers
         provider.complete(request)  # the other key has more room now

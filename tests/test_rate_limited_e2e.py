@@ -85,6 +85,28 @@ def test_paced_with_headers_no_429_and_keys_chosen_per_call(tmp_path: Path, home
     ]
     assert len(used) == server.served() and set(used) == set(KEYS)  # the audit names each call's key
     assert "permit: key " in (run_dir / "LLD-1.log").read_text()
+    # Each wait for budget is audited as permit_wait (issue 24), as often as the logs say it,
+    # and the dashboard's timeline draws each one.
+    waits = [
+        e
+        for audit in run_dir.glob("workflow-audit-*.jsonl")
+        for e in read_audit(audit)
+        if e["event"] == "permit_wait"
+    ]
+    logged = sum(log.read_text().count("s for budget") for log in run_dir.glob("LLD-*.log"))
+    assert waits and len(waits) == logged, (len(waits), logged)
+    assert all(e["key_name"] in KEYS and e["waited_s"] >= 0.05 for e in waits)
+    from agentos.dashboard import drawing, timeline
+    from agentos.dashboard.local_records import LocalRunRecords
+
+    detail = LocalRunRecords().run(run_dir.name)
+    line = timeline.build(detail)
+    drawn = [s for lane in line.lanes for s in lane.segments if s.kind is timeline.SegmentKind.PERMIT]
+    assert len(drawn) == len(waits)
+    # The key pool over time also shows the key ledger's record of every paced call.
+    assert len(detail.pool_calls) == server.served() and {c.key for c in detail.pool_calls} == set(KEYS)
+    ledger_marks = [b for b in drawing.keypool_chart(line).boxes if b.kind == "ledger"]
+    assert len(ledger_marks) == server.served()
     assert list((home / "checkpoints").rglob("*.db")), "the failed item keeps its checkpoint"
     written = everything_written(home, ws) + out.encode()
     for secret in KEYS.values():

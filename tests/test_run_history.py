@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentos.core import mounts
 from agentos.core.durations import parse_age
 from agentos.core.errors import ConfigError
 from agentos.runs.clean import plan_clean, remove_run_folder, remove_tree
-from agentos.runs.run_files import RunHistoryError
+from agentos.runs.run_files import RunHistoryError, clean_text
 from agentos.runs.summary import RunSummary, read_summary
 from tests.helpers.cli import cli_env, issue_flags, kept_db, run_cli, run_dirs
 
@@ -562,3 +564,20 @@ def test_hostile_progress_lock_and_item_files_are_refused_not_trusted(home: Path
     assert "round 1: ?]0;x (1 blocking)" in agentos(home, "show", shown.name, "LLD-1").stdout
     traversal = agentos(home, "show", shown.name, "../../x")
     assert traversal.returncode == 0 and "not a file name; nothing read" in traversal.stdout
+
+
+@given(st.text(max_size=700), st.integers(min_value=4, max_value=400))
+def test_clean_text_fast_path_changes_nothing(text: str, limit: int) -> None:
+    """Printable ASCII skips the per-character check (the dashboard cleans every audit field):
+    the result is what the character-by-character rule gives."""
+    import unicodedata
+
+    from agentos.runs.run_files import _HIDDEN
+
+    slow = "".join("?" if unicodedata.category(c) in _HIDDEN else c for c in text[: limit * 2])
+    slow = slow if len(slow) <= limit else slow[: limit - 3] + "..."
+    assert clean_text(text, limit) == slow
+    ascii_text = "".join(chr(32 + ord(c) % 95) for c in text)  # printable ASCII: the fast path
+    assert clean_text(ascii_text, limit) == (
+        ascii_text if len(ascii_text) <= limit else ascii_text[: limit - 3] + "..."
+    )

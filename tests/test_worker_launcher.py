@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agentos.core.outcome import ItemStatus
 from agentos.engine.console import ConsoleRouter
 from agentos.engine.coordinator import ParallelCoordinator
 from agentos.engine.fork_server import make_context
@@ -90,6 +91,44 @@ def test_crashes_fail_their_item_only(tmp_path: Path) -> None:
     assert "killed by signal 11" in (results["ISSUE-segfault"].error or "")
     assert "without reporting an outcome" in (results["ISSUE-garbage"].error or "")
     assert "[ISSUE-crash] about to crash" in lines
+
+
+def test_progress_notes_reach_the_panel_and_garbage_among_them_is_dropped(tmp_path: Path) -> None:
+    """Notes travel on the result pipe ahead of the outcome, read as they come (3,000 of them
+    overflow a pipe's buffer: a coordinator that read them only at the end would hang)."""
+    from agentos.core.progress_note import ProgressNote
+
+    sink = io.StringIO()
+    router = ConsoleRouter(sink)
+    coordinator = ParallelCoordinator(3)
+    notes: list[tuple[str, ProgressNote]] = []
+    runner = WorkerLauncher(
+        make_context([]),
+        router,  # type: ignore[arg-type]
+        lambda job: tmp_path / f"{job.item_id}.log",
+        coordinator.stop_event,
+        coordinator.force_event,
+        {},
+        target=hostile_main,
+        on_progress=lambda item_id, note: notes.append((item_id, note)),
+    )
+    _stats, results = coordinator.execute_parallel(
+        jobs(tmp_path, "notes", "garbage", "ratelimited"), runner, lambda j: j.item_id
+    )
+    router.flush()
+    by_id = {r.item_id: r for r in results}
+    outcome = by_id["ISSUE-notes"].outcome
+    assert outcome is not None and outcome.status is ItemStatus.APPROVED and outcome.rounds == 1
+    assert "without reporting an outcome" in (by_id["ISSUE-garbage"].error or "")  # as before
+    mine = [note for item_id, note in notes if item_id == "ISSUE-notes"]
+    assert mine[0] == ProgressNote.worker_started()
+    assert mine[1] == ProgressNote(node="draft", round=1, key="team-a", tokens=10)
+    assert mine[2] == ProgressNote(node="?[2Jboom")
+    assert [n.tokens for n in mine[3:]] == list(range(3000))
+    assert [n for item_id, n in notes if item_id == "ISSUE-garbage"] == [ProgressNote.worker_started()]
+    assert "[ISSUE-notes] noted" in sink.getvalue().splitlines()
+    paused = [n for item_id, n in notes if item_id == "ISSUE-ratelimited"]  # waits for a key to resume
+    assert paused == [ProgressNote.worker_started(), ProgressNote(node="paused for a key", key="(waiting)")]
 
 
 def test_each_item_runs_in_its_own_process(tmp_path: Path) -> None:

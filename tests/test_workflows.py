@@ -187,3 +187,28 @@ def test_agentos_workflow_db_overrides_the_default_path(
     outcome, _ = run(job(demo, home, WorkflowKind.LLD, "8"), stop)
     assert outcome.status is ItemStatus.INTERRUPTED
     assert custom.exists() and not kept_db(home, demo, 8).exists()
+
+
+def test_a_worker_reports_its_node_round_key_and_tokens_as_it_goes(demo: Path, home: Path) -> None:
+    """The live panel's notes, as a worker sends them: each node's start with its round, the
+    item's key as a call starts, and the tokens after each call (the audit's sums)."""
+    from agentos.core import progress_note
+    from agentos.core.progress_note import ProgressNote
+
+    notes: list[ProgressNote] = []
+    progress_note.install(notes.append)
+    try:
+        j = job(demo, home, WorkflowKind.LLD, "12")  # revised before it is approved
+        outcome, _ = run(j)
+    finally:
+        progress_note.install(None)
+    assert outcome.status is ItemStatus.APPROVED and outcome.rounds >= 2
+    nodes = [(n.node, n.round) for n in notes if n.node is not None]
+    assert nodes[:3] == [("N0_load_issue", 0), ("N1_design", 1), ("N2_review", 1)]
+    assert ("N1_design", 2) in nodes and nodes[-1][0] == "N3_finalize"
+    assert {n.key for n in notes if n.key is not None} == {"mock-key-1"}
+    tokens = [n.tokens for n in notes if n.tokens is not None]
+    calls = [e for e in read_audit(Path(j.audit_path)) if e["event"] == "llm_call"]
+    assert len(tokens) == len(calls) and tokens == sorted(tokens)
+    assert tokens[-1] == sum(c["input_tokens"] + c["output_tokens"] for c in calls) > 0
+    assert all(ProgressNote.decode(n.encode()) == n for n in notes)  # every one survives the pipe

@@ -9,7 +9,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import BinaryIO
 
-from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.outcome import CredentialProblem, ItemOutcome, ItemStatus
+from agentos.core.progress_note import ProgressNote
 from agentos.workflows.item import ItemJob
 
 
@@ -57,6 +58,21 @@ def hostile_main(job: ItemJob, output: Connection, result: Connection, env: dict
         out.write(b"calling\n")
         time.sleep(3)
         out.write(b"answered\n")
+    elif kind == "notes":  # progress notes, garbage among them, more than a pipe's buffer holds
+        result.send_bytes(ProgressNote(node="draft", round=1, key="team-a", tokens=10).encode())
+        result.send_bytes(b'{"op": "progress", "tokens": "lots"}')  # a wrong type: dropped
+        result.send_bytes(b'{"not": "a note"}')  # JSON that is no note: dropped
+        result.send_bytes(b'{"op": "progress", "node": "\\u001b[2Jboom"}')  # an escape: shown as ?
+        for i in range(3000):  # ~100 KiB: it only gets through if the coordinator reads as they come
+            result.send_bytes(ProgressNote(tokens=i).encode())
+        out.write(b"noted\n")
+    elif kind == "ratelimited":  # stopped on a 429 after its last checkpoint: waits for a key
+        result.send(
+            ItemOutcome(
+                ItemStatus.CREDENTIAL, credential_problem=CredentialProblem.RATE_LIMITED, key_name="k1"
+            )
+        )
+        os._exit(0)
     elif kind == "stderr":
         sys.stderr.write("to stderr\n")
         sys.stderr.flush()

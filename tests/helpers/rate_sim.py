@@ -45,6 +45,9 @@ class FakePool:
     def is_usable(self, name: str) -> bool:
         return name not in self.rejected and self.cooling.get(name, 0.0) <= self.clock()
 
+    def hold_off(self, name: str, until: float) -> None:
+        self.cooling[name] = max(self.cooling.get(name, 0.0), until)
+
     def mark(self, name: str, error: LLMError) -> None:
         if isinstance(error, AuthError):
             self.rejected.add(name)

@@ -22,6 +22,7 @@ import hashlib
 import math
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -88,6 +89,18 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class LedgerCall:
+    """A call any run made on a key, as the ledger keeps it for an hour: for the dashboard's
+    key pool over time. `outcome` None: still in flight; `latency_s` None: not answered."""
+
+    key: KeyRef
+    run: str  # the run's label: its pid and what it is (`pid 4242 (lld-workflow)`)
+    granted_at: float
+    latency_s: float | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
 class KeyActivity:
     """One key as `agentos keys` shows it."""
 
@@ -97,6 +110,21 @@ class KeyActivity:
     calls_last_hour: int
     refused_last_hour: int
     runs_now: tuple[str, ...]
+
+
+class KeyAdmission(Protocol):
+    """One key's ledger while a run decides whether to send a call on it (`KeyLedger.admission`):
+    what it reads here is not stale, and no other run can hold a slot on the key meanwhile."""
+
+    def model(self) -> KeyModel | None: ...
+
+    def blocked_until(self) -> float:
+        """Until when a run marked the key cooling or out of quota (0: not marked)."""
+        ...
+
+    def others(self, now: float, window_s: float | None) -> list[Slot]: ...
+
+    def hold(self, call: int, granted_at: float) -> None: ...
 
 
 class KeyLedger(Protocol):
@@ -123,6 +151,12 @@ class KeyLedger(Protocol):
     def learn(self, key: KeyRef, model: KeyModel) -> None: ...
 
     def hold(self, key: KeyRef, call: int, granted_at: float) -> None: ...
+
+    def admission(self, key: KeyRef) -> AbstractContextManager[KeyAdmission]:
+        """The key's lock, for one decision: read every run's slots and what was learned, then
+        hold a slot or not. Two runs that both saw the last free slot cannot both take it, and
+        two runs starting together probe an unknown limit one call at a time."""
+        ...
 
     def settle(
         self, fp: str, call: int, expires_at: float, outcome: str, latency_s: float | None = None

@@ -58,6 +58,7 @@ class RunConfig:
 
     rpm: int | None = None  # agentos.toml: requests per minute per key, for providers that do not say
     backend_url: str | None = None  # agentos.toml [backend] url (AGENTOS_BACKEND_URL wins)
+    no_panel: bool = False  # --no-panel: the plain console on a terminal too
 
     @property
     def providers(self) -> list[str]:
@@ -197,4 +198,5 @@ def build_config(kind: WorkflowKind, opts: dict[str, Any], items: list[str]) -> 
         prices=prices,
         rpm=settings.rpm,
         backend_url=settings.backend_url,
+        no_panel=bool(opts.get("no_panel")),
     )

@@ -109,7 +109,8 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "-q",
             "--quiet",
             is_flag=True,
-            help="Console: only coordinator lines, failures and the summary. Logs keep everything.",
+            help="Console: only coordinator lines, failures and the summary (on a terminal, the live "
+            "panel keeps its pool line and bar). Logs keep everything.",
         ),
         click.option(
             "-v",
@@ -117,6 +118,12 @@ def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="Console: every line: worker PIDs, checkpoint paths, each node and LLM call. "
             "The default shows each item's start, end and failure; logs keep everything.",
+        ),
+        click.option(
+            "--no-panel",
+            is_flag=True,
+            help="On a terminal, keep the plain console: no live panel of workers, key pool and bar "
+            "(also AGENTOS_NO_PANEL=1; pipes and CI never get one).",
         ),
         click.version_option(__version__, "--version", message="%(prog)s (agentos %(version)s)"),
     ]

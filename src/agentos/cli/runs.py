@@ -83,7 +83,7 @@ def _read_only() -> None:
 )
 @click.version_option(__version__, "--version", message="%(prog)s (agentos %(version)s)")
 def main() -> None:
-    """Past runs of lld-workflow and issue-workflow: list, show, clean; kept checkpoints; keys.
+    """Past runs of lld-workflow and issue-workflow: list, show, clean; kept checkpoints; keys; dashboard.
 
     \b
     Examples:
@@ -97,6 +97,8 @@ def main() -> None:
       agentos checkpoints          # kept checkpoints: whose, how old, why
       agentos checkpoints --prune --older-than 7d
       agentos keys                 # every key: state, budget, calls and 429s, runs using it
+      agentos dashboard            # a local web page of the runs, live (needs the dashboard extra)
+      agentos show --timeline 20261122-101500 -o timeline.html
     """
     global _out
     _out = Terminal(sys.stdout)
@@ -288,22 +290,40 @@ def runs(limit: int, as_json: bool, repo: str | None) -> int:
 @click.argument("item", required=False)
 @click.option("--json", "as_json", is_flag=True, help="The run (or the item) as one JSON object.")
 @click.option("--repo", metavar="PATH", help=REPO_HELP)
+@click.option(
+    "--timeline",
+    is_flag=True,
+    help="The run's timeline and key pool as one self-contained HTML file (no script); needs the dashboard extra.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="With --timeline: write it to this file."
+)
 @guarded
-def show(run: str | None, item: str | None, as_json: bool, repo: str | None) -> int:
+def show(
+    run: str | None, item: str | None, as_json: bool, repo: str | None, timeline: bool, output: str | None
+) -> int:
     """The summary table of RUN (a run folder name or path); the latest run when none is named.
 
     With ITEM (`LLD-3`, `3`, `ISSUE-widgets`): that item's record, its verdicts, its
-    lineage folder and its full log. A run of another machine is shown from the team backend."""
+    lineage folder and its full log. With --timeline: the run's timeline as HTML, to
+    standard output or to `-o FILE` (a CI artifact). A run of another machine is shown from
+    the team backend."""
     from agentos.runs import summary
 
     _read_only()
+    if output is not None and not timeline:
+        raise ConfigError("-o/--output goes with --timeline")
     try:
         run_dir = find_run(run)
     except ConfigError:
         url = _team_url(repo)
-        if run is None or item is not None or not url:
+        if run is None or item is not None or timeline or not url:
             raise
         return team_show(url, run, as_json)
+    if timeline:
+        if item is not None or as_json:
+            raise ConfigError("--timeline shows a whole run: no ITEM and no --json with it")
+        return show_timeline(run_dir, output)
     try:
         run_summary = summary.read_summary(run_dir)
     except RunHistoryError as exc:
@@ -339,6 +359,59 @@ def show(run: str | None, item: str | None, as_json: bool, repo: str | None) -> 
     echo(summary.summary_line(items))
     summary.render_table(items, _out, _out.isatty())  # typed records: any shape renders
     return EXIT_OK
+
+
+def show_timeline(run_dir: Path, output: str | None) -> int:
+    """`agentos show --timeline`: the dashboard's timeline of one run, as one HTML file."""
+    try:
+        from agentos.dashboard import render
+        from agentos.dashboard.local_records import LocalRunRecords
+    except ImportError as exc:
+        raise ConfigError(
+            f"--timeline needs the dashboard extra ({exc.name} is missing): pip install 'agentos[dashboard]'"
+        ) from None
+    detail = LocalRunRecords(root=run_dir.parent).run(run_dir.name)
+    page = render.timeline_file(detail)
+    if output is None:
+        _out.write(page)
+        return EXIT_OK
+    from agentos.core.atomic_file import write_text_atomic
+
+    write_text_atomic(Path(output), page)
+    click.echo(f"Timeline of run {_path(run_dir.name)} written to {_path(output)}", err=True)
+    return EXIT_OK
+
+
+@main.command()
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: any free port."
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="The address to serve on (loopback by default)."
+)
+@click.option("--no-browser", is_flag=True, help="Print the URL; do not open a browser.")
+@guarded
+def dashboard(port: int, host: str, no_browser: bool) -> int:
+    """A local web page of the runs: items, a timeline per run, the key pool, each item's
+    log, audit and rounds; live while runs are going. Needs the dashboard extra.
+
+    It serves on 127.0.0.1 behind a random token: open the URL it prints (token included).
+    Ctrl+C stops it."""
+    try:
+        from agentos.dashboard.server import serve
+    except ImportError as exc:
+        raise ConfigError(
+            f"agentos dashboard needs the dashboard extra ({exc.name} is missing): pip install 'agentos[dashboard]'"
+        ) from None
+    if stop_signals.requested():
+        return EXIT_INTERRUPTED
+
+    def say(text: str) -> None:
+        echo(text)
+        _out.flush()
+
+    serve(host, port, browse=not no_browser, say=say, stop=stop_signals.requested)
+    return EXIT_INTERRUPTED if stop_signals.requested() else EXIT_OK
 
 
 def show_item(run_dir: Path, info: RunInfo, items: list[ItemRecord], wanted: str, as_json: bool) -> int:

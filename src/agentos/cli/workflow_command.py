@@ -307,6 +307,7 @@ def _dispatch(config: RunConfig, keys: list[str], noun: str, pools: PoolSet) -> 
         run_info=run_info(config),
         spend=spend,
         rpm=config.rpm,
+        no_panel=config.no_panel,
     )
 
 

@@ -95,6 +95,11 @@ BACKEND_URL = Var(
     "A team's Postgres (postgresql://user@host/db): every machine's runs share its key ledger. "
     "The password comes from PGPASSWORD or ~/.pgpass, never the command line. Unset: this machine only.",
 )
+NO_PANEL = Var(
+    "AGENTOS_NO_PANEL",
+    "Any value: batch runs on a terminal keep the plain console (no live panel), like `--no-panel`. "
+    "The panel is also off in pipes, when CI is set, and when TERM is unset or `dumb`.",
+)
 KEY_PREFIX = "AGENTOS_KEY_"
 # Named per provider (see `key_env`, `key_name_env`): set by agentos for its workers, never in argv.
 PER_PROVIDER: tuple[tuple[str, str], ...] = (
@@ -123,6 +128,7 @@ VARIABLES: tuple[Var, ...] = (
     PERMIT_ADDRESS,
     PERMIT_AUTHKEY,
     BACKEND_URL,
+    NO_PANEL,
 )
 
 

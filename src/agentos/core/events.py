@@ -27,6 +27,7 @@ class EventType(StrEnum):
     NODE_START = "node_start"
     NODE_END = "node_end"
     LLM_CALL = "llm_call"
+    PERMIT_WAIT = "permit_wait"  # a paced call waited for budget on a key before it went out
     VERDICT = "verdict"
     STRUCTURED_OUTPUT_FALLBACK = "structured_output_fallback"
     ISSUE_FILED = "issue_filed"

@@ -53,8 +53,10 @@ class ParallelCoordinator(Generic[LeaseT]):
         item_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         console: Console = STDOUT,
+        on_tick: Callable[[float], None] | None = None,
     ) -> None:
         self.console = console  # every line the coordinator says: the run's console, passed in
+        self.on_tick = on_tick  # told the time on each pass of the main loop (the live panel redraws)
         if max_workers is None:
             max_workers = self.DEFAULT_PARALLELISM
         if max_workers < 1:
@@ -234,6 +236,8 @@ class ParallelCoordinator(Generic[LeaseT]):
             for item_id in self._attempts.overdue(now, self.item_timeout):
                 self._expire(item_id)
         self.children.escalate()  # KILL the workers stopped longer ago than the grace
+        if self.on_tick is not None:
+            self.on_tick(now)
         if self._drain_deadline is None:
             return False
         for item_id in [i for i, t in threads.items() if not t.is_alive()]:

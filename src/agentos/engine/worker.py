@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Generic, Protocol, TypeVar
 
-from agentos.core import environment, stop_signals
+from agentos.core import environment, progress_note, stop_signals
 from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED
 from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.printing import STDOUT, Console
@@ -95,6 +95,7 @@ class Worker(Generic[JobT]):
         self.env = env
         self.stop = StopFlag()
         self.parent = os.getppid()
+        self._result_lock = threading.Lock()  # notes (any thread) and the outcome: one message at a time
 
     def initialize(self) -> None:
         with contextlib.suppress(OSError):
@@ -108,6 +109,7 @@ class Worker(Generic[JobT]):
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         stop_signals.unblock_in_child()  # the fork server holds them blocked; pending ones arrive now
+        progress_note.install(self._send_note)
         threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -143,12 +145,18 @@ class Worker(Generic[JobT]):
             value = DEFAULT_EXIT_AFTER_STOP_S
         return min(max(value, 0.1), 60.0) if value == value else DEFAULT_EXIT_AFTER_STOP_S
 
+    def _send_note(self, note: progress_note.ProgressNote) -> None:
+        """A progress note for the coordinator's panel, on the result pipe ahead of the outcome."""
+        with self._result_lock, contextlib.suppress(OSError, ValueError):
+            self.result.send_bytes(note.encode())
+
     def run(self) -> ItemOutcome:
         self.console.line(f">>> Worker process {os.getpid()} started; checkpoint DB {self.job.db_path}")
         return self.runner(self.job, self.stop, self.console)
 
     def shutdown(self, outcome: ItemOutcome) -> int:
-        with contextlib.suppress(OSError, ValueError):
+        progress_note.install(None)  # the outcome is the pipe's last message
+        with self._result_lock, contextlib.suppress(OSError, ValueError):
             self.result.send(outcome)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):

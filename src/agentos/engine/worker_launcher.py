@@ -1,7 +1,10 @@
 """Run one item in its own OS process and carry its output, a whole line at a time.
 
 Processes come from the fork server (`fork_server`). The item's outcome comes back on its
-own pipe, so garbage on stdout can never be mistaken for a result. What runs in the
+own pipe, so garbage on stdout can never be mistaken for a result. Ahead of the outcome,
+that pipe carries the worker's progress notes (`core.progress_note`: JSON, never
+unpickled), read as they come and handed to `on_progress` for the live panel; the first
+message that is not a note is the outcome candidate, checked as before. What runs in the
 process is the injected item runner (`worker.Runner`).
 """
 
@@ -18,11 +21,13 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any, Generic
 
 from agentos.core import environment
 from agentos.core.outcome import ItemOutcome, ItemStatus
+from agentos.core.progress_note import PAUSED, WAITING, ProgressNote
 from agentos.core.redaction import StreamRedactor
 from agentos.core.std_streams import TextSink
 from agentos.engine.children import ChildRegistry
@@ -52,6 +57,7 @@ class WorkerLauncher(Generic[JobT]):
         target: Callable[..., None] | None = None,
         children: ChildRegistry | None = None,
         on_outcome: Callable[[JobT, ItemOutcome], None] | None = None,
+        on_progress: Callable[[str, ProgressNote], None] | None = None,
     ) -> None:
         if target is None:
             if runner is None:
@@ -71,6 +77,7 @@ class WorkerLauncher(Generic[JobT]):
         # The one owner of every live worker: it stops them (TERM, grace, KILL).
         self.children = children or ChildRegistry()
         self.on_outcome = on_outcome  # told every attempt's outcome as reported (its token usage)
+        self.on_progress = on_progress  # told each progress note of a running worker (the live panel)
 
     def __call__(self, job: JobT, credential: dict[str, Credential] | Credential | None) -> ItemOutcome:
         creds = self._as_mapping(credential)
@@ -110,15 +117,19 @@ class WorkerLauncher(Generic[JobT]):
         if process.pid is not None:  # set by a successful start()
             self.pids[job.item_id] = self.last_pids[job.item_id] = process.pid
         self.children.add(job.item_id, process)
+        reports = _Reports(job.item_id, res_r, self.on_progress)
+        reports.tell(ProgressNote.worker_started())
         try:
-            self._pump(job, process, out_r)
+            self._pump(job, process, out_r, reports)
             wait_for_exit(process)  # the registry KILLs it if it outlives a stop
         finally:
             self.children.discard(job.item_id)
             self.pids.pop(job.item_id, None)
             out_r.close()
-        outcome = self._outcome(job, process.exitcode, res_r)
+        outcome = self._outcome(job, process.exitcode, reports)
         res_r.close()
+        if outcome.status is ItemStatus.CREDENTIAL:  # the item waits for a key, then resumes
+            reports.tell(ProgressNote(node=PAUSED, key=WAITING))
         if self.on_outcome is not None:
             with contextlib.suppress(Exception):  # accounting never costs the item its outcome
                 self.on_outcome(job, outcome)
@@ -136,8 +147,9 @@ class WorkerLauncher(Generic[JobT]):
             return {credential.provider: credential}
         return dict(credential)
 
-    def _pump(self, job: JobT, process: BaseProcess, out_r: Connection) -> None:
-        """Copy the worker's bytes to its log and, line by line, to the console."""
+    def _pump(self, job: JobT, process: BaseProcess, out_r: Connection, reports: _Reports) -> None:
+        """Copy the worker's bytes to its log and, line by line, to the console; pass its
+        progress notes on as they come."""
         prefixer = OutputPrefixer(f"[{job.item_id}]", self.console, max_line=MAX_CONSOLE_LINE)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         redactor = StreamRedactor()  # on the assembled stream: a key split across reads is caught
@@ -151,9 +163,17 @@ class WorkerLauncher(Generic[JobT]):
 
         watch = selectors.DefaultSelector()  # epoll: any descriptor number (select() stops at 1024)
         watch.register(fd, selectors.EVENT_READ)
+        watch.register(reports.fileno(), selectors.EVENT_READ, reports)
         with ItemLog(log_path, log_failed) as log, contextlib.closing(watch):
             while True:
-                if watch.select(0.1):
+                ready = watch.select(0.1)
+                if any(key.data is reports for key, _ in ready):
+                    if not reports.read_one():  # the outcome (or EOF) came: notes are over
+                        watch.unregister(reports.fileno())
+                    ready = [(key, events) for key, events in ready if key.data is not reports]
+                    if not ready:
+                        continue
+                if ready:
                     try:
                         data = os.read(fd, READ_CHUNK)
                     except OSError:
@@ -174,11 +194,8 @@ class WorkerLauncher(Generic[JobT]):
             prefixer.write(tail)
             prefixer.flush()
 
-    def _outcome(self, job: JobT, exitcode: int | None, res_r: Connection) -> ItemOutcome:
-        data: Any = None
-        with contextlib.suppress(EOFError, OSError, ValueError, TypeError, AttributeError, ImportError):
-            if res_r.poll(0):
-                data = res_r.recv()
+    def _outcome(self, job: JobT, exitcode: int | None, reports: _Reports) -> ItemOutcome:
+        data = reports.outcome()
         if isinstance(data, ItemOutcome) and data.valid:
             return data
         kept = f"; checkpoint kept at {job.db_path}" if os.path.exists(job.db_path) else ""
@@ -197,3 +214,58 @@ class WorkerLauncher(Generic[JobT]):
         return ItemOutcome(
             ItemStatus.FAILED, error=f"worker exited with code {exitcode} without reporting an outcome{kept}"
         )
+
+
+class _Reports:
+    """The reading end of a worker's result pipe: progress notes, then the outcome.
+
+    Each message is read whole (`recv_bytes`): a note is decoded as JSON and handed on;
+    the first message that is not a note is kept, unread, as the outcome candidate, and
+    unpickled only once the worker has ended, exactly as the outcome always was."""
+
+    def __init__(
+        self, item_id: str, conn: Connection, on_progress: Callable[[str, ProgressNote], None] | None
+    ) -> None:
+        self.item_id = item_id
+        self.conn = conn
+        self.on_progress = on_progress
+        self.final: bytes | None = None
+        self.ended = False  # the outcome candidate came, or the pipe ended
+
+    def fileno(self) -> int:
+        return self.conn.fileno()
+
+    def tell(self, note: ProgressNote) -> None:
+        if self.on_progress is not None:
+            with contextlib.suppress(Exception):  # the panel is a view: never the item's failure
+                self.on_progress(self.item_id, note)
+
+    def read_one(self) -> bool:
+        """Read one message; False once nothing but the outcome is left to read."""
+        if self.ended:
+            return False
+        try:
+            data = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            self.ended = True
+            return False
+        note = ProgressNote.decode(data)
+        if note is not None:
+            self.tell(note)
+            return True
+        if data.startswith(b"{"):
+            return True  # JSON that is not a note: dropped, like any garbage
+        self.final, self.ended = data, True
+        return False
+
+    def outcome(self) -> Any:
+        """What the worker sent as its outcome (None when it sent none), after the notes
+        still in the pipe; the worker has ended, so nothing more comes."""
+        with contextlib.suppress(EOFError, OSError, ValueError):
+            while not self.ended and self.conn.poll(0):
+                self.read_one()
+        if self.final is None:
+            return None
+        with contextlib.suppress(Exception):  # a worker's garbage: no outcome
+            return ForkingPickler.loads(self.final)
+        return None

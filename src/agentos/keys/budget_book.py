@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agentos.backend.key_ledger import KeyLedger, KeyModel, KeyRef, fingerprint
+from agentos.backend.key_ledger import KeyLedger, KeyModel, KeyRef, Slot, fingerprint
 from agentos.core.printing import STDOUT, Console
 from agentos.keys.key_budget import INF, KeyBudget
 from agentos.keys.sources import Credential
@@ -45,6 +45,8 @@ class KeyPool(Protocol):
     def is_usable(self, name: str) -> bool: ...
 
     def mark(self, name: str, error: LLMError) -> None: ...
+
+    def hold_off(self, name: str, until: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class BudgetBook:
         self._head_since: dict[str, float] = {}
         self._noted: dict[str, float] = {}
         self.notes = 0
+        self.waiting = 0  # calls in the queues now, read without the lock (the live panel)
 
     # -- permits ---------------------------------------------------------------------
     def try_acquire(self, provider: str, tokens: int = 0) -> Grant | float:
@@ -107,6 +110,7 @@ class BudgetBook:
             queue = self._queues[provider]
             queue.append(ticket)
             queue.sort()
+            self.waiting += 1
             started = self.clock()
             try:
                 while not self._closed and not cancelled():
@@ -130,6 +134,7 @@ class BudgetBook:
                     self._head_since.pop(provider, None)
                     self._stop_waiting(provider)
                 queue.remove(ticket)
+                self.waiting -= 1
                 self._cond.notify_all()
 
     def complete(
@@ -144,6 +149,8 @@ class BudgetBook:
             where = self._grants.pop(grant_id, None)
             if where is not None:
                 budget = self._budgets[where]
+                if outcome is Outcome.RATE_LIMITED:  # it learns from every run's sends: read them now
+                    self._refresh(where)
                 now = self.clock()
                 granted_at = budget.granted_at(grant_id)
                 frees_at = budget.complete(grant_id, now, outcome, info, sent_at, retry_after)
@@ -228,6 +235,9 @@ class BudgetBook:
         except Exception as exc:
             self._ledger_failed(exc)
             return
+        self._apply(budget, model, slots, now)
+
+    def _apply(self, budget: KeyBudget, model: KeyModel | None, slots: list[Slot], now: float) -> None:
         if model is not None:
             budget.adopt(model.limit, model.window_s, model.limit_from, model.strict, now)
         budget.shared = [
@@ -235,6 +245,13 @@ class BudgetBook:
             for s in slots
         ]
         budget.hold_shared_for_window()
+
+    def _refresh(self, where: tuple[str, str]) -> None:
+        provider, name = where
+        cred = next((c for c in self.pools[provider].credentials() if c.name == name), None)
+        if cred is not None:
+            self._read_at.pop(where, None)
+            self._share(provider, cred, self._budgets[where])
 
     def _record(
         self,
@@ -254,10 +271,17 @@ class BudgetBook:
         model = self._budgets[where].model()
         try:
             latency = self.clock() - granted_at if granted_at is not None else None
-            self.ledger.settle(fingerprint(cred.secret), grant_id, frees_at + self._offset, outcome, latency)
+            ref = KeyRef(fingerprint(cred.secret), provider, cred.name)
+            self.ledger.settle(ref.fp, grant_id, frees_at + self._offset, outcome, latency)
+            blocked = self._budgets[where].blocked_until
+            if outcome == Outcome.RATE_LIMITED.value and blocked > self.clock():
+                # Every run's next admission on the key sees it now, not when the worker's
+                # error has reached a pool (hundreds of ms under load); our pool first, so that
+                # it does not take its own cool-down for another run's.
+                self.pools[provider].hold_off(name, blocked + self._offset)
+                self.ledger.mark(ref, cooldown_until=blocked + self._offset)
             if model != self._told.get(where) and model[0] is not None:
                 self._told[where] = model
-                ref = KeyRef(fingerprint(cred.secret), provider, cred.name)
                 self.ledger.learn(ref, KeyModel(model[0], model[1], model[2], model[3]))
         except Exception as exc:
             self._ledger_failed(exc)
@@ -295,31 +319,50 @@ class BudgetBook:
         self.ledger = None
 
     def _try(self, provider: str, tokens: int, now: float, waited: float) -> Grant | float:
-        best: tuple[Credential, KeyBudget] | None = None
+        ready: list[tuple[Credential, KeyBudget]] = []
         earliest = INF
         for cred, budget in self._usable(provider):
-            ready = budget.ready_at(now, tokens)
-            if ready > now:
-                earliest = min(earliest, ready)
+            at = budget.ready_at(now, tokens)
+            if at > now:
+                earliest = min(earliest, at)
+            else:
+                ready.append((cred, budget))
+        # The key with the most room first, then the one least recently used.
+        ready.sort(key=lambda cb: (cb[1].headroom(now), -cb[1].last_grant), reverse=True)
+        for cred, budget in ready:
+            grant_id = next(self._ids)
+            if not self._claim(provider, cred, budget, grant_id, now, tokens):
+                earliest = min(earliest, budget.ready_at(now, tokens))
                 continue
-            if best is None or (budget.headroom(now), -budget.last_grant) > (
-                best[1].headroom(now),
-                -best[1].last_grant,
-            ):
-                best = (cred, budget)
-        if best is None:
-            return earliest
-        cred, budget = best
-        grant_id = next(self._ids)
-        budget.grant(grant_id, now, tokens)
-        self._grants[grant_id] = (provider, cred.name)
-        if self.ledger is not None:
-            try:
-                ref = KeyRef(fingerprint(cred.secret), provider, cred.name)
-                self.ledger.hold(ref, grant_id, now + self._offset)
-            except Exception as exc:
-                self._ledger_failed(exc)
-        return Grant(grant_id, provider, cred.name, cred.secret, waited)
+            budget.grant(grant_id, now, tokens)
+            self._grants[grant_id] = (provider, cred.name)
+            return Grant(grant_id, provider, cred.name, cred.secret, waited)
+        return earliest
+
+    def _claim(
+        self, provider: str, cred: Credential, budget: KeyBudget, grant_id: int, now: float, tokens: int
+    ) -> bool:
+        """Decide under the key's lock in the ledger, on a fresh view of every run's slots:
+        two runs never both take the last free slot, and an unknown limit is probed one call
+        per PROBE_GAP_S across every run. False: the fresh view says not yet."""
+        if self.ledger is None:
+            return True
+        try:
+            with self.ledger.admission(KeyRef(fingerprint(cred.secret), provider, cred.name)) as seat:
+                blocked = seat.blocked_until() - self._offset
+                if (
+                    blocked > now
+                ):  # another run was refused on it just now: the pool hears of it within a second
+                    budget.block(blocked)
+                    return False
+                self._apply(budget, seat.model(), seat.others(now + self._offset, budget.window), now)
+                self._read_at[(provider, cred.name)] = now
+                if budget.ready_at(now, tokens) > now:
+                    return False
+                seat.hold(grant_id, now + self._offset)
+        except Exception as exc:
+            self._ledger_failed(exc)
+        return True
 
     def _note(self, provider: str, now: float) -> None:
         since = self._head_since.get(provider, now)

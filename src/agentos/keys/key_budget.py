@@ -12,8 +12,10 @@ from depends on what the key tells us (`LimitSource`):
 - LEARNED: no numbers at all (Gemini style). The first 429 teaches the limit and the window
   from the retry delay and the key's own send times; the budget then grows again by one
   after many calls without a 429.
-- UNKNOWN: nothing yet. Calls are spaced by PROBE_GAP_S so that a first 429 comes back
-  before the next call leaves, and concurrency adapts (AIMD: halved on a 429, +1/c per success).
+- UNKNOWN: nothing yet. The next call, in any run on the key, waits for the last one's
+  answer or PROBE_SETTLE_S after its grant, and at least PROBE_GAP_S, so that a first 429
+  comes back before the next call leaves; concurrency adapts (AIMD: halved on a 429, +1/c
+  per success).
 
 A 429 blocks the key for its retry hint whatever the source. The clock is injected, and
 nothing here sleeps or talks to another process: `BudgetBook` does that.
@@ -36,6 +38,10 @@ from enum import StrEnum
 from agentos.llm.rate_limits import Outcome, RateLimitInfo
 
 PROBE_GAP_S = 0.25  # between calls on a key whose limit is unknown
+# ... and the next one waits for the last one's answer, or this long after its grant. Under
+# load a grant can leave for the provider hundreds of ms late, so that probes spaced by their
+# grants alone can arrive together (the real benchmark: three refusals of one key in 26 ms).
+PROBE_SETTLE_S = 2.0
 MARGIN_S = 0.15  # send -> admission by the provider, plus rounding of its numbers
 DECLARED_WINDOW_S = 60.0  # rpm: requests per minute
 LEARN_TOLERANCE_S = 0.25
@@ -131,8 +137,13 @@ class KeyBudget:
         at = max(now, self.blocked_until)
         if self.in_flight() >= max(1, math.floor(self.concurrency)):
             return INF
-        if self.source is LimitSource.UNKNOWN:
-            at = max(at, self.last_grant + PROBE_GAP_S)
+        if self.source is LimitSource.UNKNOWN:  # probes, spaced across every run of the key
+            last = max([self.last_grant, *(g for g, _ in self.shared)])
+            at = max(at, last + PROBE_GAP_S)
+            unanswered = [c.granted_at for c in self.calls.values() if c.expires_at is None]
+            unanswered += [g for g, t in self.shared if t == INF]
+            if unanswered:  # a call not refused by then was admitted: a 429 comes back at once
+                at = max(at, max(unanswered) + PROBE_SETTLE_S)
         if self.limit is not None:
             at = max(at, self._slot_free_at(at))
         if self.tokens is not None and tokens > 0:
@@ -243,6 +254,11 @@ class KeyBudget:
         if limit is not None and window is not None and self.source is LimitSource.UNKNOWN:
             if theirs is not LimitSource.UNKNOWN:
                 self.source, self.limit, self.window = theirs, limit, window
+                # Our own calls answered while the limit was unknown let their slots go at
+                # once; the provider still counts them: hold them for the window, as `_learn` does.
+                self.held.extend(
+                    t + window + self.margin for t in self.sends if t + window + self.margin > now
+                )
         elif theirs is LimitSource.LEARNED and self.source is LimitSource.LEARNED and limit is not None:
             self.limit, self.window = limit, window  # no headers: every run paces by the latest lesson
         elif (

@@ -9,11 +9,14 @@ numbers (or its 429) go back to the coordinator's budgets. A 429 is still raised
 from __future__ import annotations
 
 import sys
+import time
+from dataclasses import dataclass
 from typing import Any
 
-from agentos.core import environment
+from agentos.core import environment, progress_note
 from agentos.core.errors import Interrupted
 from agentos.core.printing import STDOUT, Console
+from agentos.core.progress_note import ProgressNote
 from agentos.keys.permit_client import PermitClient, PermitUnavailable, shared_client
 from agentos.keys.sources import Credential
 from agentos.llm.base import Completion, CompletionRequest, Provider
@@ -25,6 +28,16 @@ SHOW_WAIT_S = 0.05
 
 
 _observers: list[CallObserver] = []
+
+
+@dataclass(frozen=True)
+class PermitWait:
+    """How long the last call waited for its permit: the workflow audits it (`permit_wait`),
+    so a run's timeline shows time spent waiting for budget apart from time in the call."""
+
+    key: str
+    waited_s: float
+    granted_at: float  # wall-clock seconds
 
 
 def _observer() -> CallObserver:
@@ -76,6 +89,7 @@ class PacedProvider:
         self._clients: dict[str, Provider] = {}
         self._unpaced = False
         self._timeout_s = timeout_s  # per HTTP call (`provider_timeout`); None: the default
+        self.last_wait: PermitWait | None = None  # the last call's wait, when it waited at all
 
     def _for(self, key: str, secret: str) -> Provider:
         client = self._clients.get(key)
@@ -87,8 +101,12 @@ class PacedProvider:
         return client
 
     def complete(self, request: CompletionRequest) -> Completion:
+        self.last_wait = None
         if self._unpaced:
             return self._unpaced_call(request)
+        progress_note.report(
+            ProgressNote(key=progress_note.WAITING)
+        )  # the live panel: until a key is granted
         try:
             permit = self._client.acquire(self.name, estimate_tokens(request), request.purpose)
         except PermitUnavailable as exc:
@@ -99,6 +117,9 @@ class PacedProvider:
             return self._unpaced_call(request)
         provider, observer = self._for(permit.key, permit.secret), self._observer
         self.key_name = permit.key
+        if permit.waited >= SHOW_WAIT_S:
+            self.last_wait = PermitWait(permit.key, round(permit.waited, 3), time.time())
+        progress_note.report(ProgressNote(key=permit.key))  # the live panel: this call's key, by name
         wait = f", after waiting {permit.waited:.1f}s for budget" if permit.waited >= SHOW_WAIT_S else ""
         self._console.line(f"    permit: key {permit.key}{wait}")
         observer.reset()

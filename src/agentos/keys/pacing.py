@@ -9,12 +9,14 @@ Either way, the pool counts the 429s per key.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from agentos.core.printing import STDOUT, Console
 from agentos.core.wording import counted
 from agentos.keys.budget_book import BudgetBook
 from agentos.keys.permit_server import PermitServer, RateStrategy, rate_strategy
+from agentos.keys.pool import PoolStatus
 from agentos.keys.pools import PoolSet
 
 
@@ -40,6 +42,13 @@ class Pacing:
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
+
+    def status(self) -> PoolStatus | None:
+        """The key pool at a glance, with the calls waiting for budget (the live panel)."""
+        status = self.pools.status()
+        if status is None:
+            return None
+        return replace(status, waiting=self.book.waiting if self.book is not None else 0)
 
     def banner(self) -> str:
         if self.active:

@@ -50,6 +50,31 @@ class _Key:
 
 
 @dataclass(frozen=True)
+class PoolStatus:
+    """A pool at a glance (the live panel's pool line). Times are wall-clock seconds."""
+
+    total: int = 0
+    usable: int = 0
+    cooling: int = 0  # cooling down after a 429, or out of quota
+    cooling_until: float | None = None  # when the first cooling key is usable again
+    rejected: int = 0
+    rate_limited: int = 0  # 429s this run
+    waiting: int = 0  # calls waiting in the budget book for a key with room (paced runs)
+
+    def __add__(self, other: PoolStatus) -> PoolStatus:
+        untils = [u for u in (self.cooling_until, other.cooling_until) if u is not None]
+        return PoolStatus(
+            self.total + other.total,
+            self.usable + other.usable,
+            self.cooling + other.cooling,
+            min(untils) if untils else None,
+            self.rejected + other.rejected,
+            self.rate_limited + other.rate_limited,
+            self.waiting + other.waiting,
+        )
+
+
+@dataclass(frozen=True)
 class DeadKey:
     """A key that can never serve this run again, and where to fix it."""
 
@@ -174,6 +199,14 @@ class CredentialCoordinator(Generic[T]):
                 self._mark(entry, error)
             self._cond.notify_all()
 
+    def hold_off(self, name: str, until: float) -> None:
+        """The budget book saw a 429 on this key: it cools from now (wall-clock `until`), in
+        silence. The worker's error, which reaches the pool later, says it and counts it."""
+        with self._cond:
+            entry = self._keys.get(name)
+            if entry is not None:
+                entry.cooldown_until = max(entry.cooldown_until, until)
+
     def _mark(self, entry: _Key, error: LLMError) -> None:
         if isinstance(error, QuotaExhausted):
             reset_at = clamp_reset_at(error.reset_at, self._clock())
@@ -213,6 +246,27 @@ class CredentialCoordinator(Generic[T]):
         """Clock time when the first cooling key frees up; None if none will by itself."""
         with self._cond:
             return self._earliest_free_locked()
+
+    def status(self, wait: float = 0.02) -> PoolStatus | None:
+        """Counts for the live panel, from memory (no ledger read, no reload); None when the
+        pool is busy for longer than `wait`: the panel keeps its last line, the run never waits."""
+        if not self._cond.acquire(timeout=wait):
+            return None
+        try:
+            now = self._clock()
+            keys = list(self._keys.values())
+            cooling = [max(k.cooldown_until, k.quota_until) for k in keys if k.disabled is None]
+            cooling = [until for until in cooling if until > now]
+            return PoolStatus(
+                total=len(keys),
+                usable=sum(1 for k in keys if self._usable(k, now)),
+                cooling=len(cooling),
+                cooling_until=min(cooling) if cooling else None,
+                rejected=sum(1 for k in keys if k.disabled is not None),
+                rate_limited=sum(k.rate_limited for k in keys),
+            )
+        finally:
+            self._cond.release()
 
     def names(self) -> list[str]:
         with self._cond:

@@ -19,7 +19,7 @@ from agentos.core.errors import ConfigError
 from agentos.core.paths import credential_state_file, key_ledger_file
 from agentos.core.printing import Console
 from agentos.core.redaction import register_secret
-from agentos.keys.pool import CredentialCoordinator
+from agentos.keys.pool import CredentialCoordinator, PoolStatus
 from agentos.keys.sources import Credential, load_credentials, no_key_message
 from agentos.keys.state import CredentialState
 from agentos.llm.errors import LLMError
@@ -108,6 +108,16 @@ class PoolSet:
     def rate_limited_counts(self) -> dict[str, dict[str, int]]:
         """429s per provider and key this run."""
         return {provider: pool.rate_limited_counts() for provider, pool in self.pools.items()}
+
+    def status(self) -> PoolStatus | None:
+        """Every provider's pool at a glance, summed; None when one is busy right now."""
+        total = PoolStatus()
+        for pool in self.pools.values():
+            status = pool.status()
+            if status is None:
+                return None
+            total += status
+        return total
 
     def usable_count(self) -> int:
         return min((pool.usable_count() for pool in self.pools.values()), default=0)

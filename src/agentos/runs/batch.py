@@ -29,6 +29,7 @@ from agentos.engine.coordinator import ParallelCoordinator
 from agentos.engine.credential_gate import DEAD_KEYS_ADVICE
 from agentos.engine.fork_server import WorkerContext, make_context, stop_helpers, warm_up
 from agentos.engine.listeners import FailFast, ListenerGroup, VerboseListener
+from agentos.engine.panel import panel_wanted
 from agentos.engine.result import WorkflowResult
 from agentos.engine.timestamped_log import TimestampedLog, quietly_closed
 from agentos.engine.verbosity import Verbosity, console_filter
@@ -114,13 +115,18 @@ def run_batch(
     run_info: Mapping[str, Any] | None = None,
     spend: SpendMeter | None = None,
     rpm: int | None = None,
+    no_panel: bool = False,
 ) -> int:
-    """Run every key's item in its own process, at most `parallel` at once."""
+    """Run every key's item in its own process, at most `parallel` at once.
+
+    On a terminal the live panel shows each running item, the key pool and the bar
+    (`engine.panel`); `no_panel`, a pipe or CI keep the plain console."""
     started = time.time()
     # The run's one console, passed to every part that speaks (nothing swaps sys.stdout).
     # A closed or broken stdout never fails an item: the run goes on, recorded in run_dir.
     terminal = Terminal(sys.stdout)
     live = terminal.isatty() and os.environ.get("TERM") != "dumb"
+    panel = panel_wanted(terminal.isatty(), no_panel)
     router = ConsoleRouter(terminal, None, console_filter(verbosity))
     pacing = Pacing(pools, rpm, router)  # before the run folder: a bad AGENTOS_RATE_STRATEGY is exit 2
     pools.use_console(router)
@@ -129,7 +135,9 @@ def run_batch(
         with quietly_closed(open(run_dir / "coordinator.log", "a", encoding="utf-8")) as raw_log:
             coordinator_log = router.log = TimestampedLog(raw_log)
             jobs = [make_job(key, run_dir / audit_name(key)) for key in keys]
-            progress = ProgressDisplay(len(jobs), router, live and verbosity is not Verbosity.QUIET)
+            progress = ProgressDisplay(
+                len(jobs), router, panel, quiet=verbosity is Verbosity.QUIET, pool=pacing.status
+            )
             where = {"workflow": workflow, "workspace": jobs[0].workspace if jobs else None}
             record = RunProgress(run_dir, where, len(jobs))  # `agentos runs` sees it going
             listeners = ListenerGroup(progress, record)
@@ -151,6 +159,7 @@ def run_batch(
                     no_wait=no_wait,
                     item_timeout=item_timeout,
                     console=router,
+                    on_tick=progress.tick,
                 )
                 if team is not None:
                     team.stop_admitting = coordinator.stop_admitting
@@ -201,6 +210,7 @@ def run_batch(
                     ITEM_RUNNER,
                     children=coordinator.children,
                     on_outcome=spend.record if spend is not None else None,
+                    on_progress=progress.note,
                 )
                 # One owner per item, across every run on the machine (and every machine, with a backend)
                 locks = ItemLocks(runner, router, team.ownership if team is not None else None)

@@ -33,7 +33,9 @@ class RunHistoryError(Exception):
 def clean_text(value: object, limit: int = MAX_TEXT) -> str:
     """A value from a summary, safe to print: a string without control characters, bounded."""
     text = value if isinstance(value, str) else "" if value is None else json.dumps(value, default=str)
-    text = "".join("?" if unicodedata.category(c) in _HIDDEN else c for c in text[: limit * 2])
+    text = text[: limit * 2]
+    if not (text.isascii() and text.isprintable()):  # printable ASCII hides nothing: the common case, fast
+        text = "".join("?" if unicodedata.category(c) in _HIDDEN else c for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

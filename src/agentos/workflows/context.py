@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from agentos.backend.postgres.item_session import ItemSession
+from agentos.core import progress_note
 from agentos.core.events import EventBus, EventType
 from agentos.core.paths import Workspace
 from agentos.core.plain_text import strip_controls
 from agentos.core.printing import STDOUT, Console
+from agentos.core.progress_note import ProgressNote
 from agentos.core.redaction import redact
 from agentos.core.stop_flag import StopFlag
 from agentos.llm.base import Completion, CompletionRequest, Provider
@@ -117,6 +119,8 @@ class RunContext:
         key = "per call" if getattr(provider, "paced", False) else provider.key_name or "-"
         again = f", try {tries}" if tries > 1 else ""
         self.console.line(f"    LLM call: {role} {label}, key {key}, round {request.round}{again}")
+        if provider.key_name is not None and not getattr(provider, "paced", False):
+            progress_note.report(ProgressNote(key=provider.key_name))  # a paced call says it once granted
         started = time.monotonic()
         deadline = started + self.call_timeout_s + DEADLINE_GRACE_S
         thread = threading.Thread(target=target, name=f"llm-{role}", daemon=True)
@@ -133,6 +137,7 @@ class RunContext:
                     transient=True,
                 )
                 break
+        self._audit_permit_wait(provider, role, request)
         error = box.get("error")
         if error is not None:
             outcome = type(error).__name__ if isinstance(error, LLMError) else "error"
@@ -152,6 +157,21 @@ class RunContext:
         # An answer that echoes the key must not carry it into drafts, LLDs, issues or state,
         # nor a NUL or a terminal escape into a file someone will `cat`.
         return dataclasses.replace(result, text=strip_controls(redact(result.text)))
+
+    def _audit_permit_wait(self, provider: Provider, role: str, request: CompletionRequest) -> None:
+        """A paced provider says how long the call waited for its permit (`PacedProvider.last_wait`)."""
+        wait = getattr(provider, "last_wait", None)
+        if wait is None:
+            return
+        self.events.emit(
+            EventType.PERMIT_WAIT,
+            role=role,
+            purpose=request.purpose,
+            round=request.round,
+            key_name=wait.key,
+            waited_s=wait.waited_s,
+            granted_epoch=round(wait.granted_at, 3),
+        )
 
     def _audit_call(
         self,

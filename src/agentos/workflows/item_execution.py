@@ -5,6 +5,7 @@ Used in-process for a single item and inside each worker process for batch runs.
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agentos.backend.postgres.connection import BackendUnavailable, is_connection_lost
 from agentos.backend.postgres.item_session import ItemSession, open_session
+from agentos.core import progress_note
 from agentos.core.errors import (
     AgentosError,
     BackendLost,
@@ -24,7 +26,7 @@ from agentos.core.errors import (
     InvalidSpec,
     StillInvalid,
 )
-from agentos.core.events import AuditWriter, EventBus, EventType
+from agentos.core.events import AuditWriter, Event, EventBus, EventType
 from agentos.core.file_lock import FileLock
 from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.paths import Workspace
@@ -151,6 +153,7 @@ def _run_item(
     graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
     config: Any = None
     usage = UsageTotals()  # every call this process makes, whatever the outcome
+    events.subscribe(functools.partial(_progress, usage))  # the coordinator's live panel
     owner: Owner | None = None
     invalid_db = False
     try:
@@ -281,6 +284,20 @@ def _run_item(
         invalid_inputs.forget(job)  # a forced run passed: the old verdict no longer holds
     _report(outcome, job, events, console, time.monotonic() - started)
     return outcome
+
+
+def _progress(usage: UsageTotals, event: Event) -> None:
+    """The events the live panel shows, as progress notes to the coordinator (in a worker)."""
+    fields = event.fields
+    if event.type is EventType.NODE_START:
+        round_ = fields.get("round", fields.get("rounds_done"))
+        progress_note.report(progress_note.ProgressNote(node=str(fields.get("node")), round=round_))
+    elif event.type is EventType.LLM_CALL:
+        tokens = sum(e["input_tokens"] + e["output_tokens"] for e in usage.by_model.values())
+        key = fields.get("key_name")
+        progress_note.report(
+            progress_note.ProgressNote(key=key if isinstance(key, str) else None, tokens=tokens)
+        )
 
 
 def _rounds_so_far(graph: CompiledStateGraph[Any, Any, Any, Any] | None, config: Any) -> int:

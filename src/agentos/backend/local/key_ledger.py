@@ -24,9 +24,11 @@ from agentos.backend.key_ledger import (
     WAITER_STALE_S,
     Capacity,
     KeyActivity,
+    KeyAdmission,
     KeyMarks,
     KeyModel,
     KeyRef,
+    LedgerCall,
     Slot,
     as_count,
     bounded_text,
@@ -260,15 +262,7 @@ class SqliteKeyLedger:
     # -- what was learned ----------------------------------------------------------
     def model(self, fp: str) -> KeyModel | None:
         with self._read() as conn:
-            row = conn.execute(
-                "SELECT limit_n, window_s, limit_from, strict FROM keys WHERE fp = ?", (fp,)
-            ).fetchone()
-        if row is None or row[2] is None:
-            return None
-        limit, window, source, strict = row
-        limit = limit if isinstance(limit, int) and 0 < limit <= 10**9 else None
-        window = float(window) if isinstance(window, int | float) and 0 < window < 86400 else None
-        return KeyModel(limit, window, bounded_text(source, 20), bool(strict))
+            return _model(conn, fp)
 
     def learn(self, key: KeyRef, model: KeyModel) -> None:
         """What one run learned of a key's limit, for every run: the latest reading (a limit
@@ -293,11 +287,22 @@ class SqliteKeyLedger:
     def hold(self, key: KeyRef, call: int, granted_at: float) -> None:
         with self._tx() as conn:
             self._ensure(conn, key)
-            conn.execute(
-                "INSERT OR REPLACE INTO calls (run, call, fp, granted_at, expires_at, outcome) "
-                "VALUES (?, ?, ?, ?, NULL, NULL)",
-                (self.run, call, key.fp, granted_at),
-            )
+            self._hold(conn, key.fp, call, granted_at)
+
+    @contextlib.contextmanager
+    def admission(self, key: KeyRef) -> Iterator[KeyAdmission]:
+        """An IMMEDIATE transaction: the store's write lock, held for one decision (well under
+        a millisecond), so that no other run holds a slot between our read and our hold."""
+        with self._tx() as conn:
+            self._ensure(conn, key)
+            yield _Admission(self, conn, key.fp)
+
+    def _hold(self, conn: sqlite3.Connection, fp: str, call: int, granted_at: float) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO calls (run, call, fp, granted_at, expires_at, outcome) "
+            "VALUES (?, ?, ?, ?, NULL, NULL)",
+            (self.run, call, fp, granted_at),
+        )
 
     def settle(
         self, fp: str, call: int, expires_at: float, outcome: str, latency_s: float | None = None
@@ -339,15 +344,18 @@ class SqliteKeyLedger:
         last `window` (a run that knew no limit let its slots go at once; one that learns it
         counts them). A dead run's calls in flight are held until the provider has let them
         go: `granted_at + window` (a minute if unknown)."""
-        window = window_s if window_s is not None else 60.0
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT calls.run, calls.granted_at, calls.expires_at, runs.pid, runs.host, calls.outcome FROM calls "
-                "LEFT JOIN runs ON runs.run = calls.run "
-                "WHERE calls.fp = ? AND calls.run != ? "
-                "AND (calls.expires_at IS NULL OR calls.expires_at > ? OR calls.granted_at > ?)",
-                (fp, self.run, now, now - window),
-            ).fetchall()
+            return self._others(conn, fp, now, window_s)
+
+    def _others(self, conn: sqlite3.Connection, fp: str, now: float, window_s: float | None) -> list[Slot]:
+        window = window_s if window_s is not None else 60.0
+        rows = conn.execute(
+            "SELECT calls.run, calls.granted_at, calls.expires_at, runs.pid, runs.host, calls.outcome FROM calls "
+            "LEFT JOIN runs ON runs.run = calls.run "
+            "WHERE calls.fp = ? AND calls.run != ? "
+            "AND (calls.expires_at IS NULL OR calls.expires_at > ? OR calls.granted_at > ?)",
+            (fp, self.run, now, now - window),
+        ).fetchall()
         slots = []
         for run, granted_at, expires_at, pid, host, outcome in rows:
             if outcome == "rate_limited":
@@ -451,6 +459,38 @@ class SqliteKeyLedger:
             (key.fp, bounded_text(key.provider, 40), bounded_text(key.name, 100), self.clock()),
         )
 
+    def history(self, since: float, until: float, limit: int = 20_000) -> list[LedgerCall]:
+        """Every run's calls granted between `since` and `until` (the last hour is kept), oldest
+        first, at most `limit`: the dashboard's key pool over time. Read only."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT calls.fp, keys.provider, keys.name, runs.pid, runs.what, calls.granted_at, "
+                "calls.latency_s, calls.outcome FROM calls "
+                "LEFT JOIN keys ON keys.fp = calls.fp LEFT JOIN runs ON runs.run = calls.run "
+                "WHERE calls.granted_at >= ? AND calls.granted_at <= ? ORDER BY calls.granted_at LIMIT ?",
+                (since, until, max(0, limit)),
+            ).fetchall()
+        found = []
+        for fp, provider, name, pid, what, granted_at, latency, outcome in rows:
+            number = as_count(pid)
+            label = (f"pid {number}" if number is not None else "a run") + (
+                f" ({bounded_text(what, 60)})" if what else ""
+            )
+            found.append(
+                LedgerCall(
+                    KeyRef(
+                        bounded_text(fp, 40),
+                        bounded_text(provider or "?", 40),
+                        bounded_text(name or "?", 100),
+                    ),
+                    label,
+                    finite(granted_at),
+                    finite(latency) if latency is not None else None,
+                    bounded_text(outcome, 20) if outcome is not None else None,
+                )
+            )
+        return found
+
     def prune(self, now: float) -> None:
         """Drop what no run needs any more: answered calls older than the history kept, calls a
         killed run left in flight an hour ago, waiting marks of runs gone, and runs with no call."""
@@ -469,6 +509,40 @@ class SqliteKeyLedger:
                 left = conn.execute("SELECT count(*) FROM calls WHERE run = ?", (run,)).fetchone()[0]
                 if not left:
                     conn.execute("DELETE FROM runs WHERE run = ?", (run,))
+
+
+class _Admission:
+    """`KeyLedger.admission` on one SQLite connection, inside its write transaction."""
+
+    def __init__(self, ledger: SqliteKeyLedger, conn: sqlite3.Connection, fp: str) -> None:
+        self._ledger, self._conn, self._fp = ledger, conn, fp
+
+    def model(self) -> KeyModel | None:
+        return _model(self._conn, self._fp)
+
+    def blocked_until(self) -> float:
+        row = self._conn.execute(
+            "SELECT cooldown_until, quota_until FROM keys WHERE fp = ?", (self._fp,)
+        ).fetchone()
+        return max(finite(row[0]), finite(row[1])) if row is not None else 0.0
+
+    def others(self, now: float, window_s: float | None) -> list[Slot]:
+        return self._ledger._others(self._conn, self._fp, now, window_s)
+
+    def hold(self, call: int, granted_at: float) -> None:
+        self._ledger._hold(self._conn, self._fp, call, granted_at)
+
+
+def _model(conn: sqlite3.Connection, fp: str) -> KeyModel | None:
+    row = conn.execute(
+        "SELECT limit_n, window_s, limit_from, strict FROM keys WHERE fp = ?", (fp,)
+    ).fetchone()
+    if row is None or row[2] is None:
+        return None
+    limit, window, source, strict = row
+    limit = limit if isinstance(limit, int) and 0 < limit <= 10**9 else None
+    window = float(window) if isinstance(window, int | float) and 0 < window < 86400 else None
+    return KeyModel(limit, window, bounded_text(source, 20), bool(strict))
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ from agentos.backend.key_ledger import (
     WAITER_STALE_S,
     Capacity,
     KeyActivity,
+    KeyAdmission,
     KeyMarks,
     KeyModel,
     KeyRef,
@@ -228,15 +229,7 @@ class PostgresKeyLedger:
     # -- what was learned ----------------------------------------------------------
     def model(self, fp: str) -> KeyModel | None:
         with self._tx() as conn:
-            row = conn.execute(
-                "SELECT limit_n, window_s, limit_from, strict FROM agentos.keys WHERE fp = %s", (fp,)
-            ).fetchone()
-        if row is None or row[2] is None:
-            return None
-        limit, window, source, strict = row
-        limit = limit if isinstance(limit, int) and 0 < limit <= 10**9 else None
-        window = float(window) if isinstance(window, int | float) and 0 < window < 86400 else None
-        return KeyModel(limit, window, bounded_text(source, 20), bool(strict))
+            return _model(conn, fp)
 
     def learn(self, key: KeyRef, model: KeyModel) -> None:
         with self._tx() as conn:
@@ -258,12 +251,24 @@ class PostgresKeyLedger:
     def hold(self, key: KeyRef, call: int, granted_at: float) -> None:
         with self._tx() as conn:
             self._ensure(conn, key)
-            conn.execute(
-                "INSERT INTO agentos.key_calls (run, call, fp, granted_at) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (run, call) DO UPDATE SET fp = excluded.fp, granted_at = excluded.granted_at, "
-                "expires_at = NULL, outcome = NULL",
-                (self.run, call, key.fp, granted_at),
-            )
+            self._hold(conn, key.fp, call, granted_at)
+
+    @contextlib.contextmanager
+    def admission(self, key: KeyRef) -> Iterator[KeyAdmission]:
+        """The key's row lock (`FOR UPDATE`), held for one decision: a run on any machine that
+        decides on the same key waits for it, and the lock dies with our session."""
+        with self._tx() as conn:
+            self._ensure(conn, key)
+            conn.execute("SELECT 1 FROM agentos.keys WHERE fp = %s FOR UPDATE", (key.fp,))
+            yield _Admission(self, conn, key.fp)
+
+    def _hold(self, conn: Any, fp: str, call: int, granted_at: float) -> None:
+        conn.execute(
+            "INSERT INTO agentos.key_calls (run, call, fp, granted_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (run, call) DO UPDATE SET fp = excluded.fp, granted_at = excluded.granted_at, "
+            "expires_at = NULL, outcome = NULL",
+            (self.run, call, fp, granted_at),
+        )
 
     def settle(
         self, fp: str, call: int, expires_at: float, outcome: str, latency_s: float | None = None
@@ -275,14 +280,17 @@ class PostgresKeyLedger:
             )
 
     def others(self, fp: str, now: float, window_s: float | None) -> list[Slot]:
-        window = window_s if window_s is not None else 60.0
         with self._tx() as conn:
-            rows = conn.execute(
-                f"SELECT c.run, c.granted_at, c.expires_at, c.outcome, {ALIVE} FROM agentos.key_calls c "
-                "LEFT JOIN agentos.key_runs r ON r.run = c.run "
-                "WHERE c.fp = %s AND c.run != %s AND (c.expires_at IS NULL OR c.expires_at > %s OR c.granted_at > %s)",
-                (fp, self.run, now, now - window),
-            ).fetchall()
+            return self._others(conn, fp, now, window_s)
+
+    def _others(self, conn: Any, fp: str, now: float, window_s: float | None) -> list[Slot]:
+        window = window_s if window_s is not None else 60.0
+        rows = conn.execute(
+            f"SELECT c.run, c.granted_at, c.expires_at, c.outcome, {ALIVE} FROM agentos.key_calls c "
+            "LEFT JOIN agentos.key_runs r ON r.run = c.run "
+            "WHERE c.fp = %s AND c.run != %s AND (c.expires_at IS NULL OR c.expires_at > %s OR c.granted_at > %s)",
+            (fp, self.run, now, now - window),
+        ).fetchall()
         slots = []
         for run, granted_at, expires_at, outcome, alive in rows:
             if outcome == "rate_limited":
@@ -415,3 +423,37 @@ class PostgresKeyLedger:
             "ON CONFLICT (fp) DO UPDATE SET provider = excluded.provider, name = excluded.name",
             (key.fp, bounded_text(key.provider, 40), bounded_text(key.name, 100), self.clock()),
         )
+
+
+class _Admission:
+    """`KeyLedger.admission` on the run's connection, inside the transaction holding the key's row."""
+
+    def __init__(self, ledger: PostgresKeyLedger, conn: Any, fp: str) -> None:
+        self._ledger, self._conn, self._fp = ledger, conn, fp
+
+    def model(self) -> KeyModel | None:
+        return _model(self._conn, self._fp)
+
+    def blocked_until(self) -> float:
+        row = self._conn.execute(
+            "SELECT cooldown_until, quota_until FROM agentos.keys WHERE fp = %s", (self._fp,)
+        ).fetchone()
+        return max(finite(row[0]), finite(row[1])) if row is not None else 0.0
+
+    def others(self, now: float, window_s: float | None) -> list[Slot]:
+        return self._ledger._others(self._conn, self._fp, now, window_s)
+
+    def hold(self, call: int, granted_at: float) -> None:
+        self._ledger._hold(self._conn, self._fp, call, granted_at)
+
+
+def _model(conn: Any, fp: str) -> KeyModel | None:
+    row = conn.execute(
+        "SELECT limit_n, window_s, limit_from, strict FROM agentos.keys WHERE fp = %s", (fp,)
+    ).fetchone()
+    if row is None or row[2] is None:
+        return None
+    limit, window, source, strict = row
+    limit = limit if isinstance(limit, int) and 0 < limit <= 10**9 else None
+    window = float(window) if isinstance(window, int | float) and 0 < window < 86400 else None
+    return KeyModel(limit, window, bounded_text(source, 20), bool(strict))
