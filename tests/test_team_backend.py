@@ -601,6 +601,7 @@ def test_a_single_item_run_is_owned_and_recorded_in_the_backend(tmp_path: Path, 
         assert conn.execute("SELECT item, status FROM agentos.item_results").fetchall() == [
             ("feature-01", "approved")
         ]
-        assert conn.execute("SELECT item, status FROM agentos.item_events").fetchall() == [
-            ("ISSUE-feature-01", "approved")
+        assert conn.execute("SELECT item, status FROM agentos.item_events ORDER BY id").fetchall() == [
+            ("ISSUE-feature-01", "running"),  # its start, for the dashboard's lane
+            ("ISSUE-feature-01", "approved"),
         ]

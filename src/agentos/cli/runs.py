@@ -225,7 +225,10 @@ def team_show(url: str, name: str, as_json: bool) -> int:
         )
     )
     echo(clean_text(f"Workspace: {run.workspace}", 1000))
+    ended = {e.item for e in events if e.status != "running"}
     for event in events:
+        if event.status == "running" and event.item in ended:
+            continue  # its start: the outcome below says more
         line = f"  {event.item}: {event.status}, {event.rounds} review round(s)"
         line += f", {event.output}" if event.output else ""
         line += f" ({event.error})" if event.error else ""
@@ -390,13 +393,15 @@ def show_timeline(run_dir: Path, output: str | None) -> int:
     "--host", default="127.0.0.1", show_default=True, help="The address to serve on (loopback by default)."
 )
 @click.option("--no-browser", is_flag=True, help="Print the URL; do not open a browser.")
+@click.option("--repo", metavar="PATH", help=REPO_HELP)
 @guarded
-def dashboard(port: int, host: str, no_browser: bool) -> int:
+def dashboard(port: int, host: str, no_browser: bool, repo: str | None) -> int:
     """A local web page of the runs: items, a timeline per run, the key pool, each item's
     log, audit and rounds; live while runs are going. Needs the dashboard extra.
 
-    It serves on 127.0.0.1 behind a random token: open the URL it prints (token included).
-    Ctrl+C stops it."""
+    With a team backend (AGENTOS_BACKEND_URL, or `[backend] url` in --repo's agentos.toml) it
+    also lists every machine's runs. It serves on 127.0.0.1 behind a random token: open the
+    URL it prints (token included). Ctrl+C stops it."""
     try:
         from agentos.dashboard.server import serve
     except ImportError as exc:
@@ -410,7 +415,18 @@ def dashboard(port: int, host: str, no_browser: bool) -> int:
         echo(text)
         _out.flush()
 
-    serve(host, port, browse=not no_browser, say=say, stop=stop_signals.requested)
+    records = None
+    url = _team_url(repo)
+    if url:
+        from agentos.dashboard.team_records import TeamRunRecords
+
+        records = TeamRunRecords(url)
+        records.check()  # an unreachable backend: exit 2, one line naming its host
+    try:
+        serve(host, port, browse=not no_browser, say=say, stop=stop_signals.requested, records=records)
+    finally:
+        if records is not None:
+            records.close()
     return EXIT_INTERRUPTED if stop_signals.requested() else EXIT_OK
 
 

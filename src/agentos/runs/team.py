@@ -47,7 +47,8 @@ class TeamRun:
 
     # -- a coordinator listener ----------------------------------------------------
     def item_started(self, item_id: str, stats: ProgressStats) -> None:
-        pass
+        """Its start, for the dashboard's lanes of another machine's run."""
+        self.records.item_event(self.run, item_id, "running", 0, None, None)
 
     def item_finished(self, result: WorkflowResult, stats: ProgressStats) -> None:
         outcome = result.outcome

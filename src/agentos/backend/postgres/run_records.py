@@ -24,6 +24,8 @@ from typing import Any
 from agentos.backend.postgres.connection import connect
 from agentos.backend.postgres.team_schema import ensure_team_schema, held_anywhere, lock_key
 
+RUNS_CHANNEL = "agentos_runs"  # NOTIFY after every record: the dashboard listens instead of polling
+
 
 def team_run_id(run_dir: Path, pid: int | None = None) -> str:
     """A run's id in the backend: its folder's name, its coordinator's pid and its host (two
@@ -126,12 +128,13 @@ class RunRecords:
                     self._conn.close()
                 self._conn = None
 
-    def _best_effort(self, sql: str, params: tuple[Any, ...]) -> bool:
+    def _best_effort(self, sql: str, params: tuple[Any, ...], run: str) -> bool:
         with self._lock:
             if self._conn is None:
                 return False
             try:
                 self._conn.execute(sql, params)
+                self._conn.execute("SELECT pg_notify(%s, %s)", (RUNS_CHANNEL, run))
             except Exception:
                 return False
             return True
@@ -158,6 +161,7 @@ class RunRecords:
             self._conn.execute(
                 "SELECT pg_advisory_lock(%s)", (lock_key("run", run),)
             )  # going while connected
+            self._conn.execute("SELECT pg_notify(%s, %s)", (RUNS_CHANNEL, run))
 
     def item_event(
         self, run: str, item: str, status: str, rounds: int, output: str | None, error: str | None
@@ -166,12 +170,14 @@ class RunRecords:
             "INSERT INTO agentos.item_events (run, item, status, at, host, rounds, output, error) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             (run, item, status, self.clock(), self.host, rounds, output, (error or "")[:2000] or None),
+            run,
         )
 
     def finish(self, run: str, exit_code: int, totals: Mapping[str, int]) -> bool:
         return self._best_effort(
             "UPDATE agentos.runs SET ended = %s, exit_code = %s, totals = %s WHERE run = %s",
             (self.clock(), exit_code, json.dumps(dict(totals)), run),
+            run,
         )
 
     # -- readers (`agentos runs`, `show`, `pull`) ----------------------------------
