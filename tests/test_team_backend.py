@@ -279,10 +279,19 @@ def _resumed_without_rerun(first: list[Path], later: list[Path]) -> None:
             continue
         # Completed for sure: every node but the last one started (its successor began).
         completed = len(done) - 1
+        from agentos.core.events import read_audit
+
+        trace = [
+            (e.get("ts"), e["event"], e.get("node"), e.get("next"))
+            for p in (before[0], path)
+            for e in read_audit(p)
+            if e["event"] in ("node_start", "workflow_start", "workflow_resume", "workflow_complete")
+        ]
         assert after == order[completed : completed + len(after)] or after == order[completed + 1 :], (
             item,
             done,
             after,
+            trace,
         )
 
 
