@@ -287,8 +287,8 @@ def _resumed_without_rerun(first: list[Path], later: list[Path]) -> None:
             for e in read_audit(p)
             if e["event"] in ("node_start", "workflow_start", "workflow_resume", "workflow_complete")
         ]
-        assert after == order[completed : completed + len(after)] or after == order[completed + 1 :], "\n".join(
-            [f"{item}: first {done}, later {after}", *map(str, trace)]
+        assert after == order[completed : completed + len(after)] or after == order[completed + 1 :], (
+            "\n".join([f"{item}: first {done}, later {after}", *map(str, trace)])
         )
 
 
