@@ -264,7 +264,7 @@ def test_three_machines_work_one_backlog_once(tmp_path: Path, postgres_url: str)
     assert shown.returncode == 0 and "approved" in shown.stdout, shown.stdout + shown.stderr
 
 
-def _resumed_without_rerun(first: list[Path], later: list[Path]) -> None:
+def _resumed_without_rerun(first: list[Path], later: list[Path], out: str = "") -> None:
     """Per item: the later run's first node is the one after the last node the first run
     finished and moved past (a node whose successor started was checkpointed)."""
     order = ["N0_load_brief", "N1_draft", "N2_review", "N1_draft", "N2_review", "N3_file", "N4_archive_brief"]
@@ -279,10 +279,22 @@ def _resumed_without_rerun(first: list[Path], later: list[Path]) -> None:
             continue
         # Completed for sure: every node but the last one started (its successor began).
         completed = len(done) - 1
+        from agentos.core.events import read_audit
+
+        trace = [
+            (e.get("ts"), e["event"], e.get("node"), e.get("next"))
+            for p in (before[0], path)
+            for e in read_audit(p)
+            if e["event"] in ("node_start", "workflow_start", "workflow_resume", "workflow_complete")
+        ]
         assert after == order[completed : completed + len(after)] or after == order[completed + 1 :], (
-            item,
-            done,
-            after,
+            "\n".join(
+                [
+                    f"{item}: first {done}, later {after}",
+                    *map(str, trace),
+                    *(line for line in out.splitlines() if f"[ISSUE-{item}]" in line),
+                ]
+            )
         )
 
 
@@ -314,7 +326,7 @@ def test_kill_9_of_one_machine_and_the_others_go_on(tmp_path: Path, postgres_url
     assert filed(ws0, ws1, ws2) == Counter(s.removeprefix("ISSUE-") for s in slugs), out
     resumes = events(audits(home1, home2), "workflow_resume")
     assert resumes, out  # the killed machine's items were resumed, not started over
-    _resumed_without_rerun(audits(home0), audits(home1, home2))
+    _resumed_without_rerun(audits(home0), audits(home1, home2), out + "\n" + doomed.output)
 
 
 def _worker_session(url: str, item: str) -> int | None:

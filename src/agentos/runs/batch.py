@@ -287,7 +287,7 @@ def run_batch(
                 return code
             finally:
                 if team is not None:
-                    team.close(code, summary.totals(items))
+                    team.close(code, summary.totals(items), items)
                 record.close()
                 router.flush()
                 router.log = None  # the file closes now; a late line still reaches the console

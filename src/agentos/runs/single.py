@@ -109,7 +109,8 @@ def run_single(
         finally:
             if team is not None:
                 status = result.status.value if result is not None else ItemStatus.NOT_STARTED.value
-                team.close(code, {"total": 1, status: 1})
+                final = ItemRecord.of(result, None, job.db_path) if result is not None else None
+                team.close(code, {"total": 1, status: 1}, [final] if final is not None else [])
             sys.stdout, sys.stderr = terminal, errors
             out.flush()
             err.flush()

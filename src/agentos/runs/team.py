@@ -11,6 +11,7 @@ keeps its checkpoint in the backend, and the next run, on any machine, resumes i
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from agentos.backend.postgres.connection import described
 from agentos.backend.postgres.item_ownership import ItemOwnership
 from agentos.backend.postgres.run_records import RunRecords, team_run_id
 from agentos.core.outcome import ItemStatus
+from agentos.runs.item_record import ItemRecord
 from agentos.workflows.item import ItemJob
 
 if TYPE_CHECKING:
@@ -37,6 +39,9 @@ class TeamRun:
         self.stop_admitting: Callable[[str], None] = lambda reason: None
         self.lost_backend = False  # an item lost its session, and so did the coordinator
         self.items_lost = 0
+        self._evented: set[str] = set()  # items whose event is written
+        self._closed = False
+        self._guard = threading.Lock()
         self.ownership.open()
         try:
             workspace = jobs[0].workspace_identity if jobs else ""
@@ -59,14 +64,22 @@ class TeamRun:
                 self.stop_admitting(f"lost the backend at {self.where}")
         if result.status is ItemStatus.SKIPPED and outcome is None:
             return
-        self.records.item_event(
-            self.run,
+        self._event(
             result.item_id,
             result.status.value,
             outcome.rounds if outcome is not None else 0,
             outcome.output if outcome is not None else None,
-            result.error if not result.success else None,
+            result.error if not result.success else outcome.error if outcome is not None else None,
         )
+
+    def _event(self, item: str, status: str, rounds: int, output: str | None, error: str | None) -> None:
+        """One event per item: from its listener call, or at the close if that came first (a
+        listener may still run on the item's thread when the coordinator returns)."""
+        with self._guard:
+            if self._closed or item in self._evented:
+                return
+            self._evented.add(item)
+            self.records.item_event(self.run, item, status, rounds, output, error)
 
     def closing_line(self) -> str | None:
         if not self.items_lost:
@@ -78,7 +91,12 @@ class TeamRun:
             "on any machine, once it is back (exit 75)."
         )
 
-    def close(self, exit_code: int, totals: dict[str, int]) -> None:
+    def close(self, exit_code: int, totals: dict[str, int], items: Sequence[ItemRecord] = ()) -> None:
+        for record in items:
+            if record.status != ItemStatus.NOT_STARTED.value:
+                self._event(record.item, record.status, record.rounds, record.output, record.error)
+        with self._guard:
+            self._closed = True
         with contextlib.suppress(Exception):
             self.records.finish(self.run, exit_code, totals)
         self.records.close()

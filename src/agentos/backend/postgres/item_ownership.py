@@ -96,6 +96,8 @@ class ItemOwnership:
         with self._lock:
             self._held.clear()
             if self._conn is not None:
+                with contextlib.suppress(Exception):  # at once, not when the server ends the session
+                    self._conn.execute("SELECT pg_advisory_unlock_all()")
                 with contextlib.suppress(Exception):
-                    self._conn.close()  # every item lock goes with the session
+                    self._conn.close()  # every item lock goes with the session anyway
                 self._conn = None

@@ -133,8 +133,10 @@ class ItemSession:
 
     def close(self) -> None:
         if self._conn is not None:
+            with contextlib.suppress(Exception):  # at once: the server ends a session on its own time
+                self._conn.execute("SELECT pg_advisory_unlock_all()")
             with contextlib.suppress(Exception):
-                self._conn.close()  # the worker lock goes with the session
+                self._conn.close()  # the worker lock goes with the session anyway
         self._conn = None
         self._saver = None
 
