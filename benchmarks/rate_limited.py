@@ -140,7 +140,8 @@ def ideal_makespan(
 
     def counted(k: int, now: float) -> int:
         if fixed_phase is None:
-            return sum(1 for a in admitted[k] if a > now - window)
+            # 1e-9: `a + window - window` may round below `a`, and the call would count forever
+            return sum(1 for a in admitted[k] if a > now - window + 1e-9)
         return sum(1 for a in admitted[k] if window_of(a) == window_of(now))
 
     def next_room(now: float) -> float:

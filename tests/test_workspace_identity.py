@@ -19,10 +19,15 @@ from agentos.tracker.base import TrackerConfig
         "https://x-access-token:ghp_secret123@GitHub.com/Org/Repo.git",
         "ssh://git@github.com/Org/Repo.git/",
         "git+ssh://git@github.com:22/Org/Repo",
+        "https://github.com/org/repo",  # GitHub's paths are not case-sensitive
     ],
 )
 def test_one_repository_under_every_form_of_its_remote(url: str) -> None:
-    assert normalise_remote(url) == "github.com/Org/Repo"
+    assert normalise_remote(url) == "github.com/org/repo"
+
+
+def test_a_self_hosted_remote_keeps_the_case_of_its_path() -> None:
+    assert normalise_remote("git@git.example.com:Team/Repo.git") == "git.example.com/Team/Repo"
 
 
 @pytest.mark.parametrize(

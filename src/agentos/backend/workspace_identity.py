@@ -2,7 +2,8 @@
 
 In order: the GitHub repository (the GitHub tracker), else the git remote `origin`,
 normalised (`git@github.com:Org/Repo.git`, `https://user:token@github.com/org/repo` and
-`ssh://git@github.com/org/repo` are one workspace) with any credential stripped before it is
+`ssh://git@github.com/org/repo` are one workspace: GitHub, GitLab and Bitbucket paths are
+compared without case) with any credential stripped before it is
 stored or shown, else the folder's path on this host. `.git/config` is read as untrusted
 input: bounded, never through a symlink out of the workspace, and never executed.
 """
@@ -21,6 +22,7 @@ from agentos.tracker.base import TrackerConfig
 
 MAX_GIT_CONFIG_BYTES = 256 * 1024
 _SCP = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9.\-]+):(?P<path>(?!//)[^\s]+)$")  # git@host:org/repo
+CASE_INSENSITIVE_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org"})
 _SECTION = re.compile(r'^\s*\[\s*remote\s+"(?P<name>[^"]*)"\s*\]\s*$')
 
 
@@ -54,7 +56,10 @@ def normalise_remote(url: str) -> str | None:
     path = path.strip("/").removesuffix(".git").strip("/")
     if not path or ".." in path.split("/"):
         return None
-    return f"{host.lower()}/{path}"
+    host = host.lower()
+    if host in CASE_INSENSITIVE_HOSTS:  # `Org/Repo` and `org/repo` are one repository there
+        path = path.lower()
+    return f"{host}/{path}"
 
 
 def origin_url(root: Path) -> str | None:

@@ -15,7 +15,7 @@ from agentos.llm.registry import ProviderSpec
 EPILOG = """\b
 Exit codes: 0 every item approved, needs revision or skipped; 1 an item failed;
 2 usage or configuration error; 75 credential pool exhausted with --no-wait,
-or --max-cost reached with items left; 130 interrupted (Ctrl+C or SIGTERM, at any moment) - run the same command
+--max-cost reached with items left, or the team backend lost mid-run; 130 interrupted (Ctrl+C or SIGTERM, at any moment) - run the same command
 again to resume.
 State lives in $AGENTOS_HOME (default ~/.agentos): checkpoints/, logs/, credentials."""
 

@@ -131,16 +131,126 @@ def _progress(info: RunInfo) -> str:
     return f"{clean_text(info.problem)}: {text}"
 
 
+REPO_HELP = "The workspace whose agentos.toml may name the team backend ([backend] url)."
+
+
+def _team_url(repo: str | None) -> str | None:
+    """The team backend: AGENTOS_BACKEND_URL, else `[backend] url` in the workspace's agentos.toml."""
+    from agentos.backend.postgres.connection import backend_url
+    from agentos.core.settings import load_settings
+
+    configured = None
+    if repo is not None:
+        configured = load_settings(Path(repo).expanduser().resolve() / "agentos.toml").backend_url
+    return backend_url(configured)
+
+
+def _render(table: object) -> None:
+    from rich.console import Console
+
+    tty = _out.isatty()
+    buffer = io.StringIO()
+    Console(
+        file=buffer, force_terminal=tty, width=None if tty else 1000, highlight=False, markup=False
+    ).print(table)
+    _out.write(buffer.getvalue())
+
+
+def _when(at: float) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):
+        return "?"
+
+
+def team_runs(url: str, limit: int, as_json: bool) -> int:
+    """Every machine's runs, from the team backend, with the host and user that ran each."""
+    from rich import box
+    from rich.table import Table
+
+    from agentos.backend.postgres.run_records import RunRecords
+
+    records = RunRecords(url)
+    try:
+        found = records.runs(limit)
+    finally:
+        records.close()
+    if as_json:
+        echo(json.dumps([r.to_json() for r in found], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not found:
+        echo("No runs yet in the team backend.")
+        return EXIT_OK
+    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
+    for column in ("When", "Host", "User", "Workspace", "Workflow", "Items", "Exit", "Run"):
+        table.add_column(column, overflow="fold")
+    for r in found:
+        when = _when(r.started)
+        state = r.to_json()["state"]
+        items = _totals(r.totals) if r.totals else f"{state}: {r.items} item(s)"
+        exit_code = "-" if r.exit_code is None else str(r.exit_code)
+        row = (when, r.host, r.username, r.workspace, r.workflow, items, exit_code, r.run)
+        table.add_row(*(clean_text(str(v), 300) for v in row))
+    _render(table)
+    return EXIT_OK
+
+
+def team_show(url: str, name: str, as_json: bool) -> int:
+    """One run of any machine, from the team backend: its row and its items' events."""
+    from agentos.backend.postgres.run_records import RunRecords
+
+    records = RunRecords(url)
+    try:
+        run = records.find(name)
+        events = records.events(run.run) if run is not None else []
+    finally:
+        records.close()
+    if run is None:
+        raise ConfigError(
+            f"no run {clean_text(name, 200)!r} here or in the team backend (see `agentos runs`)"
+        )
+    if as_json:
+        data = run.to_json()
+        data["items"] = [e.__dict__ for e in events]
+        echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return EXIT_OK
+    exit_code = "-" if run.exit_code is None else str(run.exit_code)
+    echo(
+        clean_text(
+            f"Run {run.run}: {run.workflow} on {run.host} by {run.username}, started "
+            f"{_when(run.started)}, exit code {exit_code} ({run.to_json()['state']})",
+            1000,
+        )
+    )
+    echo(clean_text(f"Workspace: {run.workspace}", 1000))
+    ended = {e.item for e in events if e.status != "running"}
+    for event in events:
+        if event.status == "running" and event.item in ended:
+            continue  # its start: the outcome below says more
+        line = f"  {event.item}: {event.status}, {event.rounds} review round(s)"
+        line += f", {event.output}" if event.output else ""
+        line += f" ({event.error})" if event.error else ""
+        echo(clean_text(line, 2000))
+    return EXIT_OK
+
+
 @main.command()
 @click.option(
     "-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Runs to list."
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of runs, newest first.")
+@click.option("--repo", metavar="PATH", help=REPO_HELP)
 @guarded
-def runs(limit: int, as_json: bool) -> int:
+def runs(limit: int, as_json: bool, repo: str | None) -> int:
     """Recent runs, newest first: when, workspace, workflow, totals, exit code, folder.
-    A run still going is listed as running, with its progress so far."""
+    A run still going is listed as running, with its progress so far. With a team backend
+    (AGENTOS_BACKEND_URL, or --repo's agentos.toml): every machine's runs, with host and user."""
     _read_only()
+    url = _team_url(repo)
+    if url:
+        return team_runs(url, limit, as_json)
     folders = run_folders()
     shown = [run_info(run_dir) for run_dir in list(reversed(folders))[:limit]]
     if as_json:
@@ -182,6 +292,7 @@ def runs(limit: int, as_json: bool) -> int:
 @click.argument("run", required=False)
 @click.argument("item", required=False)
 @click.option("--json", "as_json", is_flag=True, help="The run (or the item) as one JSON object.")
+@click.option("--repo", metavar="PATH", help=REPO_HELP)
 @click.option(
     "--timeline",
     is_flag=True,
@@ -191,18 +302,27 @@ def runs(limit: int, as_json: bool) -> int:
     "-o", "--output", type=click.Path(dir_okay=False), help="With --timeline: write it to this file."
 )
 @guarded
-def show(run: str | None, item: str | None, as_json: bool, timeline: bool, output: str | None) -> int:
+def show(
+    run: str | None, item: str | None, as_json: bool, repo: str | None, timeline: bool, output: str | None
+) -> int:
     """The summary table of RUN (a run folder name or path); the latest run when none is named.
 
     With ITEM (`LLD-3`, `3`, `ISSUE-widgets`): that item's record, its verdicts, its
     lineage folder and its full log. With --timeline: the run's timeline as HTML, to
-    standard output or to `-o FILE` (a CI artifact)."""
+    standard output or to `-o FILE` (a CI artifact). A run of another machine is shown from
+    the team backend."""
     from agentos.runs import summary
 
     _read_only()
     if output is not None and not timeline:
         raise ConfigError("-o/--output goes with --timeline")
-    run_dir = find_run(run)
+    try:
+        run_dir = find_run(run)
+    except ConfigError:
+        url = _team_url(repo)
+        if run is None or item is not None or timeline or not url:
+            raise
+        return team_show(url, run, as_json)
     if timeline:
         if item is not None or as_json:
             raise ConfigError("--timeline shows a whole run: no ITEM and no --json with it")
@@ -273,13 +393,15 @@ def show_timeline(run_dir: Path, output: str | None) -> int:
     "--host", default="127.0.0.1", show_default=True, help="The address to serve on (loopback by default)."
 )
 @click.option("--no-browser", is_flag=True, help="Print the URL; do not open a browser.")
+@click.option("--repo", metavar="PATH", help=REPO_HELP)
 @guarded
-def dashboard(port: int, host: str, no_browser: bool) -> int:
+def dashboard(port: int, host: str, no_browser: bool, repo: str | None) -> int:
     """A local web page of the runs: items, a timeline per run, the key pool, each item's
     log, audit and rounds; live while runs are going. Needs the dashboard extra.
 
-    It serves on 127.0.0.1 behind a random token: open the URL it prints (token included).
-    Ctrl+C stops it."""
+    With a team backend (AGENTOS_BACKEND_URL, or `[backend] url` in --repo's agentos.toml) it
+    also lists every machine's runs. It serves on 127.0.0.1 behind a random token: open the
+    URL it prints (token included). Ctrl+C stops it."""
     try:
         from agentos.dashboard.server import serve
     except ImportError as exc:
@@ -293,7 +415,18 @@ def dashboard(port: int, host: str, no_browser: bool) -> int:
         echo(text)
         _out.flush()
 
-    serve(host, port, browse=not no_browser, say=say, stop=stop_signals.requested)
+    records = None
+    url = _team_url(repo)
+    if url:
+        from agentos.dashboard.team_records import TeamRunRecords
+
+        records = TeamRunRecords(url)
+        records.check()  # an unreachable backend: exit 2, one line naming its host
+    try:
+        serve(host, port, browse=not no_browser, say=say, stop=stop_signals.requested, records=records)
+    finally:
+        if records is not None:
+            records.close()
     return EXIT_INTERRUPTED if stop_signals.requested() else EXIT_OK
 
 
@@ -395,23 +528,52 @@ def _age(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
+def _team_kept(url: str, cutoff: float | None) -> None:
+    from agentos.backend.postgres.run_records import RunRecords
+
+    records = RunRecords(url, readonly=True)
+    try:
+        kept = records.kept_threads()
+    finally:
+        records.close()
+    now = time.time()
+    kept = [k for k in kept if cutoff is None or now - k.created >= cutoff]
+    if not kept:
+        echo("No checkpoints kept in the team backend.")
+        return
+    for k in kept:
+        echo(
+            clean_text(
+                f"{_age(now - k.created):>4} old  {k.workflow} {k.item}, workspace {k.workspace}: "
+                f"kept in the team backend (started on {k.host})",
+                1000,
+            )
+        )
+    echo(f"{len(kept)} checkpoint(s) kept in the team backend: the next run on any machine resumes them.")
+
+
 @main.command()
 @click.option("--prune", is_flag=True, help="Delete the kept checkpoints listed (only agentos's own).")
 @click.option("--older-than", "older_than", metavar="AGE", help="Only those older than AGE: 7d, 12h, 2w.")
 @click.option("--dry-run", is_flag=True, help="With --prune: say what would be deleted; delete nothing.")
 @click.option("--json", "as_json", is_flag=True, help="The list as one JSON array.")
+@click.option("--repo", metavar="PATH", help=REPO_HELP)
 @guarded
-def checkpoints(prune: bool, older_than: str | None, dry_run: bool, as_json: bool) -> int:
+def checkpoints(prune: bool, older_than: str | None, dry_run: bool, as_json: bool, repo: str | None) -> int:
     """Checkpoint DBs kept for resume: workspace, item, age, and why each was kept.
 
     A DB is kept after a failure or an interruption, so the same command resumes the item.
     --prune deletes them (a pruned item starts over on its next run); only DBs that carry
-    agentos's mark, and never one whose item a run is working on now."""
+    agentos's mark, and never one whose item a run is working on now. With a team backend,
+    the checkpoints kept there are listed too (every machine's); `--fresh` discards one."""
     from agentos.runs.kept_checkpoints import list_kept
     from agentos.runs.kept_checkpoints import prune as prune_one
 
     if not prune:
         _read_only()
+        url = _team_url(repo)
+        if url and not as_json:
+            _team_kept(url, parse_age(older_than) if older_than is not None else None)
     cutoff = parse_age(older_than) if older_than is not None else None
     found = [e for e in list_kept() if cutoff is None or e.age_s >= cutoff]
     if as_json and not prune:
@@ -547,6 +709,56 @@ def keys(as_json: bool) -> int:
         file=buffer, force_terminal=tty, width=None if tty else 1000, highlight=False, markup=False
     ).print(table)
     _out.write(buffer.getvalue())
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("item")
+@click.option("--repo", metavar="PATH", default=".", show_default=True, help="The workspace to write into.")
+@guarded
+def pull(item: str, repo: str) -> int:
+    """Write ITEM's output (`LLD-3`, `ISSUE-widgets`), done on another machine, into this
+    workspace, from the team backend. A file already here with other content is kept as it is."""
+    from agentos.backend.postgres.run_records import RunRecords
+    from agentos.backend.workspace_identity import workspace_identity
+    from agentos.cli.config import parse_tracker
+    from agentos.core.paths import Workspace
+    from agentos.core.settings import load_settings
+    from agentos.workflows.team_outputs import write_outputs
+
+    root = Path(repo).expanduser().resolve()
+    if not root.is_dir():
+        raise ConfigError(f"workspace {clean_text(repo, 300)} is not a directory (use --repo PATH)")
+    settings = load_settings(root / "agentos.toml")
+    url = _team_url(str(root))
+    if not url:
+        raise ConfigError("no team backend: set AGENTOS_BACKEND_URL, or [backend] url in agentos.toml")
+    kind, _, key = item.partition("-")
+    workflow = {"LLD": "lld_workflow", "ISSUE": "issue_workflow"}.get(kind.upper())
+    if workflow is None or not key:
+        raise ConfigError(f"an item is LLD-<number> or ISSUE-<brief>, got {clean_text(item, 80)!r}")
+    if workflow == "lld_workflow":
+        key = str(int(key)) if key.isdigit() else key
+    tracker = parse_tracker(None, settings.tracker, settings.github_api_url or "https://api.github.com", None)
+    identity = workspace_identity(root, tracker).key
+    records = RunRecords(url)
+    try:
+        found = records.result(identity, workflow, key)
+    finally:
+        records.close()
+    if found is None:
+        raise ConfigError(f"{clean_text(item, 80)}: no result in the team backend for workspace {identity}")
+    status, host, run, files = found
+    echo(clean_text(f"{item}: {status} on {host} in run {run}", 1000))
+    pulled = write_outputs(Workspace(root), files)
+    for name in pulled.written:
+        echo(f"  wrote {clean_text(name, 500)}")
+    for name in pulled.same:
+        echo(f"  {clean_text(name, 500)} is already here")
+    for name in pulled.kept:
+        echo(f"  kept {clean_text(name, 500)}: a different file is here (left as it is)")
+    for name in pulled.archived:
+        echo(f"  removed {clean_text(name, 500)}: filed on {clean_text(host, 100)}")
     return EXIT_OK
 
 

@@ -13,12 +13,16 @@ from typing import Any
 import click
 
 from agentos import __version__
+from agentos.backend.postgres.connection import backend_url
+from agentos.backend.postgres.run_records import team_run_id
+from agentos.backend.workspace_identity import workspace_identity
 from agentos.cli.config import RunConfig
 from agentos.cli.setup_checks import setup_problems
 from agentos.core import environment, stop_signals
 from agentos.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    AgentosError,
     ConfigError,
 )
 from agentos.core.home_check import check_home_writable
@@ -47,6 +51,8 @@ def prestart_workers(config: RunConfig) -> None:
 
 def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:
     listed_at = time.time()  # an item finished by another run after this moment is not redone
+    url = backend_url(config.backend_url)
+    identity = workspace_identity(config.workspace.root, config.tracker).key if url else ""
 
     def make(key: str, audit_path: Path) -> ItemJob:
         default = checkpoint_db_path(config.kind.db_prefix, key, config.workspace.root)
@@ -68,6 +74,9 @@ def make_job_factory(config: RunConfig) -> Callable[[str, Path], ItemJob]:
             structured_output=config.structured_output,
             provider_timeout_s=config.provider_timeout,
             max_output_tokens=config.max_output_tokens,
+            backend_url=url,
+            workspace_identity=identity,
+            backend_run=team_run_id(audit_path.parent) if url else "",
         )
 
     return make
@@ -77,6 +86,18 @@ def order_for_resume(config: RunConfig, keys: list[str]) -> list[str]:
     """Items with a kept checkpoint run first, then the rest, each group in order."""
     if config.fresh:
         return keys
+    url = backend_url(config.backend_url)
+    if url:  # kept in the backend, by whichever machine stopped them
+        from agentos.backend.postgres.run_records import RunRecords
+
+        records = RunRecords(url)
+        try:
+            identity = workspace_identity(config.workspace.root, config.tracker).key
+            marked = records.kept_items(identity, config.kind.db_prefix)
+        finally:
+            records.close()
+        kept = [k for k in keys if k in marked]
+        return kept + [k for k in keys if k not in marked]
     make_job = make_job_factory(config)
     kept = [k for k in keys if Path(make_job(k, Path(os.devnull)).db_path).exists()]
     return kept + [k for k in keys if k not in kept]
@@ -110,6 +131,43 @@ def run_info(config: RunConfig) -> dict[str, Any]:
     }
 
 
+def team_plans(config: RunConfig, keys: list[str]) -> dict[str, Any]:
+    """With a team backend, what it holds of each item, read-only (nothing is created there)."""
+    url = backend_url(config.backend_url)
+    if not url or not keys:
+        return {}
+    from agentos.backend.postgres.run_records import RunRecords
+
+    records = RunRecords(url, readonly=True)
+    try:
+        identity = workspace_identity(config.workspace.root, config.tracker).key
+        return records.plan_view(identity, config.kind.db_prefix, keys)
+    finally:
+        records.close()
+
+
+def team_plan(config: RunConfig, key: str, tracker: Tracker, view: Any) -> str | None:
+    """`would skip: done on HOST in run R`, `would resume from the backend`..., or None
+    when the backend holds nothing of the item (the local plan says what would happen)."""
+    from agentos.workflows.checkpoint_identity import owner_for
+
+    if view.held:
+        return "would skip: being processed by another machine (the backend holds its lock)"
+    try:
+        sha = owner_for(config.kind, key, config.workspace, tracker).input_sha256
+    except (AgentosError, OSError) as exc:
+        return f"would fail: {exc}"
+    if view.done is not None and view.done[0] == sha and not config.force:
+        return f"would skip: done on {view.done[1]} in run {view.done[2]}"
+    if view.kept_sha256 is None:
+        return "would start fresh"
+    if config.fresh:
+        return "would start fresh (--fresh discards the checkpoint kept in the backend)"
+    if view.kept_sha256 != sha:
+        return "would start fresh: input changed since the checkpoint kept in the backend was written"
+    return "would resume from the checkpoint kept in the backend"
+
+
 def dry_run(config: RunConfig, keys: list[str], noun: str) -> int:
     parallel = ParallelCoordinator(config.parallel).max_workers if config.parallel else 1
     click.echo(
@@ -119,12 +177,20 @@ def dry_run(config: RunConfig, keys: list[str], noun: str) -> int:
     click.echo(f"[COORDINATOR] {config.banner()}")
     make_job = make_job_factory(config)
     tracker = open_tracker(config.tracker, config.workspace)
+    team = team_plans(config, keys)
     for key in keys:
         lld = config.kind is WorkflowKind.LLD
         refused = (
             None if lld and config.tracker.kind != "local" else refusal(config.workspace, key, issue=lld)
         )
-        action = f"would fail: {refused}" if refused else plan(make_job(key, Path(os.devnull)), tracker)
+        if refused:
+            action = f"would fail: {refused}"
+        elif key in team:
+            action = team_plan(config, key, tracker, team[key]) or plan(
+                make_job(key, Path(os.devnull)), tracker
+            )
+        else:
+            action = plan(make_job(key, Path(os.devnull)), tracker)
         click.echo(f"[COORDINATOR]   {item_id_for(config.kind, key)}: {action}")
     problems = setup_problems(config)
     for problem in problems:
@@ -135,9 +201,48 @@ def dry_run(config: RunConfig, keys: list[str], noun: str) -> int:
     return 0
 
 
+def done_elsewhere(config: RunConfig, keys: list[str]) -> list[str]:
+    """With a team backend: the keys still to do here. An item approved on any machine for
+    this very input is listed as `done on HOST in run R`, with the command that writes its
+    output into this workspace, and not run again."""
+    url = backend_url(config.backend_url)
+    if not url or config.force or not keys:
+        return keys
+    from agentos.backend.postgres.run_records import RunRecords
+    from agentos.workflows.checkpoint_identity import owner_for
+
+    records = RunRecords(url)
+    try:
+        identity = workspace_identity(config.workspace.root, config.tracker).key
+        done = records.done_items(identity, config.kind.db_prefix)
+    finally:
+        records.close()
+    if not done:
+        return keys
+    tracker = open_tracker(config.tracker, config.workspace)
+    todo = []
+    for key in keys:
+        found = done.get(key)
+        if found is not None:
+            try:
+                same = owner_for(config.kind, key, config.workspace, tracker).input_sha256 == found[0]
+            except (AgentosError, OSError):
+                same = False  # unreadable here: the item runs, and reports why
+            if same:
+                item = item_id_for(config.kind, key)
+                click.echo(
+                    f"[{item}] done on {found[1]} in run {found[2]}; `agentos pull {item} --repo "
+                    f"{shlex.quote(str(config.workspace.root))}` writes its output here"
+                )
+                continue
+        todo.append(key)
+    return todo
+
+
 def execute(config: RunConfig, keys: list[str], noun: str) -> int:
     if config.dry_run:
         return dry_run(config, keys, noun)
+    keys = done_elsewhere(config, keys)
     if not keys:
         click.echo(f"[COORDINATOR] No pending {noun}s. Nothing to do.")
         return 0

@@ -13,6 +13,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_POOL_EXHAUSTED = 75
 EXIT_LIMIT_REACHED = EXIT_POOL_EXHAUSTED  # --max-cost stopped the run: resumable, like a spent pool
+EXIT_TEMPFAIL = EXIT_POOL_EXHAUSTED  # EX_TEMPFAIL: the team backend went away mid-run; resumable
 EXIT_INTERRUPTED = 130
 
 
@@ -84,6 +85,20 @@ class Interrupted(AgentosError):
 
     def __init__(self, message: str = "interrupted; resumable from the last checkpoint") -> None:
         super().__init__(message)
+
+
+class BackendLost(Interrupted):
+    """The team backend's session went away mid-item (terminated, restarted, network down):
+    the item stops before its next node, its checkpoint kept in the backend, and the run
+    exits 75 (EX_TEMPFAIL: run the same command again when the backend is back)."""
+
+    exit_code = EXIT_POOL_EXHAUSTED
+
+    def __init__(self, where: str, cause: str) -> None:
+        self.where, self.cause = where, cause
+        super().__init__(
+            f"lost the backend at {where} ({cause}); stopped before the next node, checkpoint kept"
+        )
 
 
 class StartupStalled(AgentosError):

@@ -57,6 +57,7 @@ class ItemOutcome:
     # How the item ended, as fields (never read back out of `error`'s text):
     started: bool = True  # False: it never ran (a stop came while its process was starting)
     killed_by: int | None = None  # the signal that ended its worker, when one did
+    backend_lost: bool = False  # INTERRUPTED because the team backend's session went away
 
     @property
     def valid(self) -> bool:

@@ -23,6 +23,7 @@ from agentos.core.errors import ConfigError
 from agentos.core.paths import agentos_home
 from agentos.dashboard.app import create_app
 from agentos.dashboard.local_records import LocalRunRecords
+from agentos.dashboard.records import RunRecords
 
 DEFAULT_PORT = 8765
 OPENER_KEPT_S = 60.0  # the browser has read the redirect file by then
@@ -79,7 +80,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(host: str, port: int, browse: bool, say: Callable[[str], None], stop: Callable[[], bool]) -> None:
+def serve(
+    host: str,
+    port: int,
+    browse: bool,
+    say: Callable[[str], None],
+    stop: Callable[[], bool],
+    records: RunRecords | None = None,
+) -> None:
     """Serve until Ctrl+C or SIGTERM. The token is new for every start.
 
     `stop`: whether a stop was asked before uvicorn put its own signal handlers in place
@@ -97,7 +105,7 @@ def serve(host: str, port: int, browse: bool, say: Callable[[str], None], stop: 
     actual = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{actual}/?token={token}"
-    app = create_app(LocalRunRecords(), token, cookie=f"agentos-dashboard-{actual}")
+    app = create_app(records or LocalRunRecords(), token, cookie=f"agentos-dashboard-{actual}")
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -17,6 +17,7 @@ from agentos.core.errors import (
     EXIT_LIMIT_REACHED,
     EXIT_OK,
     EXIT_POOL_EXHAUSTED,
+    EXIT_TEMPFAIL,
     EXIT_USAGE,
 )
 from agentos.core.outcome import ItemStatus
@@ -40,6 +41,7 @@ from agentos.runs import summary
 from agentos.runs.item_record import ItemRecord
 from agentos.runs.progress import RunProgress
 from agentos.runs.spend import SpendMeter
+from agentos.runs.team import TeamRun
 from agentos.workflows.item import ItemJob
 from agentos.workflows.item_lock import ItemLocks
 
@@ -73,10 +75,15 @@ def audit_name(key: str) -> str:
 
 
 def exit_code_for(
-    coordinator: ParallelCoordinator[Any], items: Sequence[ItemRecord], limit_reached: bool = False
+    coordinator: ParallelCoordinator[Any],
+    items: Sequence[ItemRecord],
+    limit_reached: bool = False,
+    backend_lost: bool = False,
 ) -> int:
     if coordinator.dead_keys:
         return EXIT_USAGE  # a set-up problem: waiting cannot fix it
+    if backend_lost:
+        return EXIT_TEMPFAIL  # the team backend went away: run again once it is back
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED
     if coordinator.stop_event.is_set():
@@ -134,6 +141,16 @@ def run_batch(
             where = {"workflow": workflow, "workspace": jobs[0].workspace if jobs else None}
             record = RunProgress(run_dir, where, len(jobs))  # `agentos runs` sees it going
             listeners = ListenerGroup(progress, record)
+            url = jobs[0].backend_url if jobs else None
+            team = (
+                TeamRun(url, jobs, run_dir, workflow, str((run_info or {}).get("command", "")))
+                if url
+                else None
+            )
+            if team is not None:
+                listeners.listeners.append(team)
+            code = EXIT_FAILED
+            items: list[ItemRecord] = []
             try:
                 coordinator = ParallelCoordinator(
                     parallel,
@@ -144,6 +161,8 @@ def run_batch(
                     console=router,
                     on_tick=progress.tick,
                 )
+                if team is not None:
+                    team.stop_admitting = coordinator.stop_admitting
                 if fail_fast:
                     listeners.listeners.append(FailFast(coordinator.stop_admitting))
                 if spend is not None:  # --max-cost stops admissions the way --fail-fast does
@@ -193,7 +212,8 @@ def run_batch(
                     on_outcome=spend.record if spend is not None else None,
                     on_progress=progress.note,
                 )
-                locks = ItemLocks(runner, router)  # one owner per item, across every run on the machine
+                # One owner per item, across every run on the machine (and every machine, with a backend)
+                locks = ItemLocks(runner, router, team.ownership if team is not None else None)
                 progress.start()
                 try:
                     _, results = coordinator.execute_parallel(jobs, locks, lambda job: job.item_id)
@@ -201,7 +221,8 @@ def run_batch(
                     locks.release_all()
                     progress.stop()
                 items = _records(jobs, results, run_dir, spend, runner.last_pids)
-                code = exit_code_for(coordinator, items, spend is not None and spend.limit_reached)
+                lost = any(r.outcome is not None and r.outcome.backend_lost for r in results)
+                code = exit_code_for(coordinator, items, spend is not None and spend.limit_reached, lost)
                 info = {"workspace": jobs[0].workspace if jobs else None, **(run_info or {})}
                 run = summary.build(
                     workflow,
@@ -238,8 +259,11 @@ def run_batch(
                 with contextlib.suppress(OSError):  # a full home: the console has it all already
                     coordinator_log.flush()
                     summary.render_table(items, coordinator_log, False, show_cost)
+                team_line = team.closing_line() if team is not None else None
                 if coordinator.dead_keys:
                     router.line(f"[COORDINATOR] {DEAD_KEYS_ADVICE}")
+                elif team_line is not None:
+                    router.line(f"[COORDINATOR] {team_line}")
                 elif code == EXIT_INTERRUPTED:
                     router.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
                 elif code == EXIT_LIMIT_REACHED and not coordinator.pool_exhausted_stop:
@@ -262,6 +286,8 @@ def run_batch(
                         )
                 return code
             finally:
+                if team is not None:
+                    team.close(code, summary.totals(items), items)
                 record.close()
                 router.flush()
                 router.log = None  # the file closes now; a late line still reaches the console

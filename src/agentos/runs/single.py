@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from agentos.core.durations import format_duration
-from agentos.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_POOL_EXHAUSTED, EXIT_USAGE
+from agentos.core.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_POOL_EXHAUSTED,
+    EXIT_TEMPFAIL,
+    EXIT_USAGE,
+)
 from agentos.core.outcome import ItemOutcome, ItemStatus
 from agentos.core.printing import Console
 from agentos.core.redaction import register_secret
@@ -20,6 +27,7 @@ from agentos.core.stop_flag import StopFlag
 from agentos.engine.console import ConsoleRouter
 from agentos.engine.coordinator import ParallelCoordinator
 from agentos.engine.credential_gate import DEAD_KEYS_ADVICE
+from agentos.engine.listeners import ListenerGroup
 from agentos.engine.result import WorkflowResult
 from agentos.engine.timestamped_log import TimestampedLog, quietly_closed
 from agentos.engine.verbosity import Verbosity, single_view
@@ -29,6 +37,7 @@ from agentos.runs import summary
 from agentos.runs.item_record import ItemRecord
 from agentos.runs.progress import RunProgress
 from agentos.runs.spend import SpendMeter
+from agentos.runs.team import TeamRun
 from agentos.workflows.item import ItemJob
 from agentos.workflows.item_execution import run_item
 from agentos.workflows.item_lock import ItemLocks
@@ -79,6 +88,10 @@ def run_single(
                 log = TimestampedLog(raw)
             record = RunProgress(run_dir, {"workflow": workflow, "workspace": job.workspace}, 1)
             stack.callback(record.close)
+        team: TeamRun | None = None
+        if run_dir is not None and job.backend_url:  # every machine's `agentos runs` lists it
+            command = str((run_info or {}).get("command", ""))
+            team = TeamRun(job.backend_url, [job], run_dir, workflow, command)
         # The view filters the console only; the item log gets every line. Every part of agentos
         # is handed `out`; the swap below catches only what third-party code (LangGraph, an SDK)
         # prints in this process, as a worker process's fds 1 and 2 do for a batch.
@@ -86,13 +99,18 @@ def run_single(
         pools.use_console(out)
         sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
         try:
+            code, result = EXIT_FAILED, None
             code, result = _run_single(
-                job, pools, banner, no_wait, item_timeout, verbosity, out, spend, record
+                job, pools, banner, no_wait, item_timeout, verbosity, out, spend, record, team
             )
             if run_dir is not None:
                 _write_summary(run_dir, workflow, job, result, started, code, run_info, spend, log, out)
             return code
         finally:
+            if team is not None:
+                status = result.status.value if result is not None else ItemStatus.NOT_STARTED.value
+                final = ItemRecord.of(result, None, job.db_path) if result is not None else None
+                team.close(code, {"total": 1, status: 1}, [final] if final is not None else [])
             sys.stdout, sys.stderr = terminal, errors
             out.flush()
             err.flush()
@@ -140,10 +158,12 @@ def _run_single(
     console: Console,
     spend: SpendMeter | None = None,
     record: RunProgress | None = None,
+    team: TeamRun | None = None,
 ) -> tuple[int, WorkflowResult | None]:
     """The exit code, and the item's result (None: it never got one)."""
+    listeners = ListenerGroup(*(part for part in (record, team) if part is not None))
     coordinator = ParallelCoordinator(
-        1, pools, no_wait=no_wait, listener=record, item_timeout=item_timeout, console=console
+        1, pools, no_wait=no_wait, listener=listeners, item_timeout=item_timeout, console=console
     )
     console.line(f"[COORDINATOR] {job.item_id}: {banner}")
     timed_out = threading.Event()
@@ -167,7 +187,8 @@ def _run_single(
             spend.record(item, outcome)
         return outcome
 
-    locks = ItemLocks(work, console)  # one owner per item, across every run on the machine
+    # One owner per item, across every run on the machine (and every machine, with a backend)
+    locks = ItemLocks(work, console, team.ownership if team is not None else None)
     try:
         _, results = coordinator.execute_parallel([job], locks, lambda item: item.item_id)
     finally:
@@ -184,6 +205,12 @@ def _run_single(
         return EXIT_USAGE, result
     if coordinator.pool_exhausted_stop:
         return EXIT_POOL_EXHAUSTED, result
+    if result is not None and result.outcome is not None and result.outcome.backend_lost:
+        console.line(
+            f"[COORDINATOR] Lost the backend mid-run: {result.error}. Run the same command again, "
+            "on any machine, once it is back (exit 75)."
+        )
+        return EXIT_TEMPFAIL, result
     if coordinator.stop_event.is_set() or result is None or result.status is ItemStatus.INTERRUPTED:
         console.line("[COORDINATOR] Interrupted. Run the same command again to resume.")
         return EXIT_INTERRUPTED, result

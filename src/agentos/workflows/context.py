@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from agentos.backend.postgres.item_session import ItemSession
 from agentos.core import progress_note
 from agentos.core.events import EventBus, EventType
 from agentos.core.paths import Workspace
@@ -75,6 +76,14 @@ class RunContext:
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # per call: what a runaway answer costs at most
     call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S  # `provider_timeout`: the most one try may take
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # transient failures: tried again
+    team: ItemSession | None = None  # the team backend's session for this item (issue 23), if set
+
+    def safe_point(self) -> None:
+        """Before each node: stop if asked, or if the item's backend session (so our hold on
+        the item) is gone; either way the last completed node is checkpointed."""
+        self.stop.check()
+        if self.team is not None:
+            self.team.check()
 
     def call_llm(self, role: str, request: CompletionRequest) -> Completion:
         """One provider call, tried again after a transient failure (a 5xx, a refused

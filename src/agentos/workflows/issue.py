@@ -82,7 +82,18 @@ def file_issue(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, 
     token = state.get("filing_token", "none")
     marker = filing_marker(state["key"], token)
     intent = _filing_intent(ctx.workspace.root, state["key"], token)
-    existing = ctx.tracker.find_filed(marker, maybe_sent=intent.is_file())
+    # With a team backend, the filings table's primary key lets one claim per brief text win,
+    # on every machine; a claim already there means an earlier attempt may have sent the POST.
+    claim = ctx.team.claim_filing(token) if ctx.team is not None else None
+    if claim is not None and claim.number is not None:
+        ctx.console.line(
+            f"    Already filed as issue #{claim.number} (recorded by {claim.host} in the backend); "
+            "not filing again"
+        )
+        ctx.events.emit(EventType.ISSUE_FILED, number=claim.number)
+        return {"filed_number": claim.number}
+    maybe_sent = intent.is_file() or (claim is not None and not claim.new)
+    existing = ctx.tracker.find_filed(marker, maybe_sent=maybe_sent)
     if existing is not None:
         ctx.console.line(f"    Already filed as issue #{existing} (found by marker); not filing again")
         number = existing
@@ -92,6 +103,8 @@ def file_issue(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, 
         write_text_atomic(intent, marker + "\n", sweep=True)  # durable before the POST can reach GitHub
         number = ctx.tracker.create_issue(title, body, ctx.labels)
         ctx.console.line(f"    Filed issue #{number} in {ctx.tracker.describe()}")
+    if ctx.team is not None:
+        ctx.team.record_filed(token, number)
     ctx.events.emit(EventType.ISSUE_FILED, number=number)
     return {"filed_number": number}
 

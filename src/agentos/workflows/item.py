@@ -44,6 +44,10 @@ class ItemJob:
     structured_output: bool = True  # ask reviewers for the verdict schema (--no-structured-output)
     provider_timeout_s: float | None = None  # per HTTP call to a provider; None: the default
     max_output_tokens: int | None = None  # per LLM call; None: the default (4096)
+    # The team backend (issue 23): its URL, this workspace's identity there, and this run's id.
+    backend_url: str | None = None
+    workspace_identity: str = ""
+    backend_run: str = ""
 
     @property
     def item_id(self) -> str:

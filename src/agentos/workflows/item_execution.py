@@ -14,9 +14,12 @@ from typing import Any, cast
 
 from langgraph.graph.state import CompiledStateGraph
 
+from agentos.backend.postgres.connection import BackendUnavailable, is_connection_lost
+from agentos.backend.postgres.item_session import ItemSession, open_session
 from agentos.core import progress_note
 from agentos.core.errors import (
     AgentosError,
+    BackendLost,
     CheckpointError,
     DiskError,
     Interrupted,
@@ -48,6 +51,8 @@ from agentos.workflows.item import ItemJob, WorkflowKind
 from agentos.workflows.item_lock import skipped_message, worker_lock_path
 from agentos.workflows.lld import build_lld_graph
 from agentos.workflows.pending import already_done
+from agentos.workflows.team_checkpoint import BackendCheckpointStore
+from agentos.workflows.team_outputs import collect
 from agentos.workflows.templates import Templates
 
 
@@ -101,6 +106,34 @@ def run_item(
 
     The checkpoint DB is deleted only after success; otherwise it is kept to resume.
     """
+    team: ItemSession | None = None
+    if job.backend_url:  # the team backend: its worker lock, on the session that writes checkpoints
+        try:
+            team = open_session(
+                job.backend_url, job.workspace_identity, job.kind.db_prefix, job.key, job.backend_run
+            )
+        except BackendUnavailable as exc:
+            console.line(f"INTERRUPTED: {exc}")
+            return ItemOutcome(ItemStatus.INTERRUPTED, error=str(exc), backend_lost=True)
+        if team is None:
+            message = "being processed on another machine (the backend holds its lock)"
+            console.line(f"skipped: {message}")
+            return ItemOutcome(ItemStatus.SKIPPED, error=message)
+    try:
+        return _run_item(job, stop=stop, credentials=credentials, console=console, team=team)
+    finally:
+        if team is not None:
+            team.close()
+
+
+def _run_item(
+    job: ItemJob,
+    *,
+    stop: StopFlag,
+    credentials: Mapping[str, Credential],
+    console: Console,
+    team: ItemSession | None,
+) -> ItemOutcome:
     workspace = Workspace(Path(job.workspace), job.max_item_bytes)
     done = already_done(job)  # checked under the item's lock: another run may have finished it
     if done is not None:
@@ -108,7 +141,12 @@ def run_item(
         return ItemOutcome(ItemStatus.SKIPPED, error=done)
     events = EventBus(job.item_id)
     events.subscribe(AuditWriter(Path(job.audit_path)))
-    store = CheckpointStore(db_path_from_env(Path(job.db_path)))
+    store: CheckpointStore | BackendCheckpointStore = (
+        BackendCheckpointStore(team)
+        if team is not None
+        else CheckpointStore(db_path_from_env(Path(job.db_path)))
+    )
+    where = store.where if isinstance(store, BackendCheckpointStore) else job.db_path
     started = time.monotonic()
     drafter_spec, reviewer_spec = ProviderSpec.parse(job.drafter), ProviderSpec.parse(job.reviewer)
     outcome: ItemOutcome
@@ -121,6 +159,13 @@ def run_item(
     try:
         tracker = open_tracker(job.tracker, workspace)
         owner = owner_for(job.kind, job.key, workspace, tracker)
+        if team is not None:  # the thread is the workspace's on every machine, not this clone's path
+            owner = Owner(job.workspace_identity, owner.workflow, owner.item, owner.input_sha256)
+            elsewhere = None if job.force else team.done_elsewhere(owner.input_sha256)
+            if elsewhere is not None:
+                message = f"{elsewhere.message()}; `agentos pull {job.item_id}` writes its output here"
+                console.line(f"skipped: {message}")
+                return ItemOutcome(ItemStatus.SKIPPED, error=message)
         invalid_inputs.check(job, owner.input_sha256)  # failed validation before: no checkpoint, no call
         store.prepare(owner, job.fresh, console)
         ctx = RunContext(
@@ -136,6 +181,7 @@ def run_item(
             max_iterations=job.max_iterations,
             labels=list(job.labels),
             console=console,
+            team=team,
             structured_output=job.structured_output,
             usage=usage,
             call_timeout_s=job.provider_timeout_s or DEFAULT_TIMEOUT_S,
@@ -145,16 +191,18 @@ def run_item(
             ctx.max_output_tokens = job.max_output_tokens
         graph = _compile(job.kind, store.open())
         config = {
-            "configurable": {"thread_id": job.item_id},
+            "configurable": {"thread_id": team.thread_id if team is not None else job.item_id},
             "recursion_limit": 4 * job.max_iterations + 20,
         }
         try:
             snapshot = graph.get_state(config)
         except Exception as exc:
-            raise CheckpointError(Path(job.db_path), f"{type(exc).__name__}: {exc}") from None
+            if team is not None and is_connection_lost(exc):
+                raise team.lost(exc) from None
+            raise CheckpointError(Path(where), f"{type(exc).__name__}: {exc}") from None
         resumed = bool(snapshot.next)
         if resumed:
-            console.line(f">>> Resuming from checkpoint {job.db_path} at {', '.join(snapshot.next)}")
+            console.line(f">>> Resuming from checkpoint {where} at {', '.join(snapshot.next)}")
             events.emit(EventType.WORKFLOW_RESUME, next=list(snapshot.next))
             graph_input: WorkflowState | None = None
         elif snapshot.values.get("status"):
@@ -181,6 +229,10 @@ def run_item(
             filed_number=final.get("filed_number"),
             resumed=resumed,
         )
+    except BackendLost as exc:
+        outcome = ItemOutcome(ItemStatus.INTERRUPTED, error=str(exc), backend_lost=True)
+    except BackendUnavailable as exc:  # mid-item: the backend went away, or refused us
+        outcome = ItemOutcome(ItemStatus.INTERRUPTED, error=str(exc), backend_lost=True)
     except Interrupted as exc:
         outcome = ItemOutcome(ItemStatus.INTERRUPTED, error=str(exc), rounds=_rounds_so_far(graph, config))
     except StillInvalid as exc:
@@ -196,7 +248,9 @@ def run_item(
         outcome = ItemOutcome(ItemStatus.FAILED, error=str(exc))
     except Exception as exc:
         cause = disk_problem(exc)
-        if cause is not None:  # full or failing disk mid-run: this item fails, clearly, resumable
+        if team is not None and is_connection_lost(exc):  # a checkpoint write found the session gone
+            outcome = ItemOutcome(ItemStatus.INTERRUPTED, error=str(team.lost(exc)), backend_lost=True)
+        elif cause is not None:  # full or failing disk mid-run: this item fails, clearly, resumable
             # A write that did not name its file: never guess the checkpoint (the wrong disk)
             where = getattr(exc, "filename", None) or f"{job.workspace} or the checkpoint {job.db_path}"
             outcome = ItemOutcome(ItemStatus.FAILED, error=str(DiskError(where, cause)))
@@ -206,8 +260,26 @@ def run_item(
     finally:
         store.close()
     outcome.usage = usage.to_dict()
-    if outcome.status.succeeded or invalid_db:
-        store.delete()
+    if team is not None and outcome.status.succeeded and owner is not None:
+        try:  # recorded before the checkpoint goes: every machine then lists it as done here
+            team.record_result(
+                owner.input_sha256, outcome.status.value, outcome.output, collect(job, workspace, outcome)
+            )
+        except Exception as exc:
+            if not is_connection_lost(exc):
+                raise
+            # Done here, but not recorded: the kept checkpoint holds the final state, so the
+            # next run (any machine) reports it from there and records it, without redoing it.
+            outcome = ItemOutcome(
+                ItemStatus.INTERRUPTED, error=str(team.lost(exc)), backend_lost=True, usage=outcome.usage
+            )
+            invalid_db = False
+    if (outcome.status.succeeded or invalid_db) and not outcome.backend_lost:
+        try:
+            store.delete()
+        except Exception as exc:  # the final state stays in the backend: reported, never redone
+            if team is None or not is_connection_lost(exc):
+                raise
     if outcome.status.succeeded:
         invalid_inputs.forget(job)  # a forced run passed: the old verdict no longer holds
     _report(outcome, job, events, console, time.monotonic() - started)
@@ -258,7 +330,8 @@ def _report(
         console.line(f"{label} after {outcome.rounds} review round(s): {outcome.output}")
     elif outcome.status is ItemStatus.INTERRUPTED:
         events.emit(EventType.WORKFLOW_INTERRUPTED, **fields)
-        console.line(f"INTERRUPTED: checkpoint kept at {job.db_path}; run the same command to resume")
+        where = "in the backend" if outcome.backend_lost or job.backend_url else f"at {job.db_path}"
+        console.line(f"INTERRUPTED: checkpoint kept {where}; run the same command to resume")
     elif outcome.status is ItemStatus.CREDENTIAL:
         events.emit(
             EventType.WORKFLOW_RATE_LIMITED,

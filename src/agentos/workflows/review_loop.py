@@ -32,7 +32,7 @@ def node(name: str, *, in_round: bool = False) -> Callable[[Node], Node]:
         @functools.wraps(fn)
         def run(state: WorkflowState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             ctx = runtime.context
-            ctx.stop.check()
+            ctx.safe_point()
             ctx.console.line(f">>> Executing: {name}")
             done = state.get("rounds", 0)
             where = {"round": done + 1} if in_round else {"rounds_done": done}

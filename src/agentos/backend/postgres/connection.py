@@ -10,8 +10,9 @@ psycopg is imported here only, so a machine without the backend never needs it.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from agentos.core import environment
 from agentos.core.errors import ConfigError
 from agentos.core.redaction import register_secret
 
@@ -26,11 +27,17 @@ class BackendUnavailable(ConfigError):
         super().__init__(f"the backend at {where} cannot be used: {reason}")
 
 
+def backend_url(configured: str | None) -> str | None:
+    """The team backend's URL: AGENTOS_BACKEND_URL, else the workspace's `[backend] url`, else None."""
+    return environment.BACKEND_URL.get_stripped() or configured or None
+
+
 def described(url: str) -> str:
     """`host:port/db` of a URL, with no user or password: safe to print."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname or "local socket"
+        socket_dir = parse_qs(parts.query).get("host", [""])[0]  # `?host=/run/postgresql`
+        host = parts.hostname or (f"the socket in {socket_dir}" if socket_dir else "local socket")
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "the configured backend"
@@ -49,8 +56,9 @@ def register_password(url: str) -> None:
             register_secret(password, "backend-password")
 
 
-def connect(url: str) -> Any:
-    """An autocommit psycopg connection, or BackendUnavailable naming the host (never the password)."""
+def connect(url: str, **options: Any) -> Any:
+    """An autocommit psycopg connection, or BackendUnavailable naming the host (never the password).
+    `options` go to psycopg (a row factory, `prepare_threshold`, a search path)."""
     register_password(url)
     try:
         import psycopg
@@ -60,8 +68,26 @@ def connect(url: str) -> Any:
         ) from None
     try:
         return psycopg.connect(
-            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="agentos"
+            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="agentos", **options
         )
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or ["no answer"])[0]
         raise BackendUnavailable(described(url), first) from None
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Did a psycopg call fail because the session is gone (terminated, server restarted,
+    network down), rather than because of the statement?"""
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    if isinstance(exc, psycopg.InterfaceError):  # the connection is closed
+        return True
+    if isinstance(exc, psycopg.OperationalError):  # but not a deadlock, a lock timeout...
+        state = getattr(exc, "sqlstate", None)
+        return state is None or state.startswith("08") or state in LOST_STATES
+    return False
+
+
+LOST_STATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash shutdown, cannot connect now
