@@ -147,3 +147,32 @@ def test_a_run_leaves_no_lock_files_and_refuses_a_planted_hard_link(demo: Path, 
     assert "hard links" in out and "LLD-3" in out
     assert outside.read_text() == "precious data\n"
     assert sorted(p.name for p in locks.iterdir()) == ["lld_workflow_3.lock"], out  # only the planted link
+
+
+def test_a_lock_file_its_holder_deletes_as_we_open_it_is_opened_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder deletes its lock file as it lets go; a waiter that opened it just before
+    sees a file with no link. That is no planted file: open the new one. Found by three
+    machines filing in one workspace (`cannot use the lock file ...filing.lock: it has 0
+    hard links`)."""
+    import agentos.core.file_lock as file_lock
+
+    path = lock_path(tmp_path, "filing")
+    path.parent.mkdir(parents=True)
+    path.write_text("4242\n")
+    real_open = os.open
+    deleted: list[str] = []
+
+    def open_then_holder_lets_go(name: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+        fd = real_open(name, flags, mode)
+        if not deleted:
+            deleted.append(str(name))
+            os.unlink(name)  # the holder's release, between our open and our fstat
+        return fd
+
+    monkeypatch.setattr(file_lock.os, "open", open_then_holder_lets_go)
+    lock = FileLock(path)
+    assert lock.try_acquire()
+    assert deleted == [str(path)] and path.read_text() == f"{os.getpid()}\n"
+    lock.release()

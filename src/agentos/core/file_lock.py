@@ -29,6 +29,7 @@ from agentos.core.errors import AgentosError
 LOCKS_DIR = (".agentos", "locks")
 PROBE_RETRIES = 3  # a dry run probes with a shared lock for microseconds; do not mistake it for an owner
 PROBE_PAUSE_S = 0.05
+REOPEN_TRIES = 100  # a lock file deleted by its holder as we opened it: open the new one
 
 
 class LockError(AgentosError):
@@ -65,18 +66,26 @@ class FileLock:
     def _open(self) -> int:
         folder = self.path.parent
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-        try:
-            if not folder.is_dir():
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / ".gitignore").write_text("*\n", encoding="utf-8")
-            fd = os.open(self.path, flags, 0o644)
-        except OSError as exc:
-            raise LockError(self.path, exc.strerror or str(exc)) from None
-        problem = _not_ours(os.fstat(fd))
-        if problem is not None:
-            os.close(fd)
-            raise LockError(self.path, f"{problem}; refusing to write to it (remove it if it is not needed)")
-        return fd
+        for _ in range(REOPEN_TRIES):
+            try:
+                if not folder.is_dir():
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / ".gitignore").write_text("*\n", encoding="utf-8")
+                fd = os.open(self.path, flags, 0o644)
+            except OSError as exc:
+                raise LockError(self.path, exc.strerror or str(exc)) from None
+            info = os.fstat(fd)
+            if info.st_nlink == 0 and stat.S_ISREG(info.st_mode):
+                os.close(fd)  # its holder deleted it as it let go, between our open and now
+                continue
+            problem = _not_ours(info)
+            if problem is not None:
+                os.close(fd)
+                raise LockError(
+                    self.path, f"{problem}; refusing to write to it (remove it if it is not needed)"
+                )
+            return fd
+        raise LockError(self.path, f"it was deleted {REOPEN_TRIES} times as we opened it")
 
     def try_acquire(self, blocking: bool = False, timeout: float = 30.0) -> bool:
         """Take the lock and write our pid into it. False (and `holder` set) when another has it."""
