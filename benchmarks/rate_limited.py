@@ -117,6 +117,22 @@ def lower_bound(items: int, parallel: int, keys: int, limit: int, window: float,
     return max(rate_bound, parallel_bound)
 
 
+def wait_all(procs: list[subprocess.Popen[bytes]], deadline: float) -> list[float | None]:
+    """When each process ended (monotonic), or None for one still going at `deadline`:
+    its process group is then killed."""
+    ended: list[float | None] = [None] * len(procs)
+    while any(e is None for e in ended) and time.monotonic() < deadline:
+        for i, proc in enumerate(procs):
+            if ended[i] is None and proc.poll() is not None:
+                ended[i] = time.monotonic()
+        time.sleep(0.02)
+    for i, proc in enumerate(procs):
+        if ended[i] is None:  # past the row's timeout: stop this run's process group
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return ended
+
+
 def ideal_makespan(
     items: int,
     parallel: int,
@@ -326,17 +342,7 @@ def run_shared(runs: int, reset: str, strategy: str, args: argparse.Namespace) -
                         command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
                     )
                 )
-        ended: list[float | None] = [None] * runs
-        deadline = started + args.timeout
-        while any(e is None for e in ended) and time.monotonic() < deadline:
-            for i, proc in enumerate(procs):
-                if ended[i] is None and proc.poll() is not None:
-                    ended[i] = time.monotonic()
-            time.sleep(0.02)
-        for i, proc in enumerate(procs):
-            if ended[i] is None:  # past the row's timeout: stop this run's process group
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        ended = wait_all(procs, started + args.timeout)
         wall = max((e for e in ended if e is not None), default=time.monotonic()) - started
         if args.keep_logs:
             keep = Path(args.keep_logs)

@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -48,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmar
 import itertools
 
 from benchmarks.bench_workspace import make_workspace
-from benchmarks.rate_limited import ideal_makespan, write_keys
+from benchmarks.rate_limited import ideal_makespan, wait_all, write_keys
 from benchmarks.rate_limited_server import RateLimitedServer
 
 ORIGIN = "git@github.com:bench/backlog.git"
@@ -127,17 +126,7 @@ def run_row(server_pg: Any, machines: int, args: argparse.Namespace) -> dict[str
                 )
             )
             log.close()
-        ended: list[float | None] = [None] * machines
-        deadline = started + args.timeout
-        while any(e is None for e in ended) and time.monotonic() < deadline:
-            for i, proc in enumerate(procs):
-                if ended[i] is None and proc.poll() is not None:
-                    ended[i] = time.monotonic()
-            time.sleep(0.02)
-        for i, proc in enumerate(procs):
-            if ended[i] is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        ended = wait_all(procs, started + args.timeout)
         wall = max((e for e in ended if e is not None), default=time.monotonic()) - started
         first_call = min((a.at for a in server.admissions()), default=started)
         t_min = ideal_makespan(

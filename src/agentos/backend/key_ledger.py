@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -125,6 +125,27 @@ class KeyAdmission(Protocol):
     def others(self, now: float, window_s: float | None) -> list[Slot]: ...
 
     def hold(self, call: int, granted_at: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class BoundAdmission:
+    """A `KeyAdmission` made of a store's own reads and write, bound to the connection and
+    the transaction that hold the key's lock."""
+
+    model: Callable[[], KeyModel | None]
+    blocked_until: Callable[[], float]
+    others: Callable[[float, float | None], list[Slot]]
+    hold: Callable[[int, float], None]
+
+
+def model_from_row(row: Sequence[object] | None) -> KeyModel | None:
+    """(limit_n, window_s, limit_from, strict) as a store holds them: bounded, or None."""
+    if row is None or row[2] is None:
+        return None
+    limit, window, source, strict = row
+    count = limit if isinstance(limit, int) and 0 < limit <= 10**9 else None
+    seconds = float(window) if isinstance(window, int | float) and 0 < window < 86400 else None
+    return KeyModel(count, seconds, bounded_text(source, 20), bool(strict))
 
 
 class KeyLedger(Protocol):

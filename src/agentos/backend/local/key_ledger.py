@@ -22,6 +22,7 @@ from agentos.backend.key_ledger import (
     REJECTED_FOR_S,
     WAITER_SLACK_S,
     WAITER_STALE_S,
+    BoundAdmission,
     Capacity,
     KeyActivity,
     KeyAdmission,
@@ -33,6 +34,7 @@ from agentos.backend.key_ledger import (
     as_count,
     bounded_text,
     finite,
+    model_from_row,
     pid_alive,
 )
 from agentos.core.errors import KeyLedgerRefused
@@ -295,7 +297,12 @@ class SqliteKeyLedger:
         a millisecond), so that no other run holds a slot between our read and our hold."""
         with self._tx() as conn:
             self._ensure(conn, key)
-            yield _Admission(self, conn, key.fp)
+            yield BoundAdmission(
+                model=lambda: _model(conn, key.fp),
+                blocked_until=lambda: _blocked_until(conn, key.fp),
+                others=lambda now, window: self._others(conn, key.fp, now, window),
+                hold=lambda call, at: self._hold(conn, key.fp, call, at),
+            )
 
     def _hold(self, conn: sqlite3.Connection, fp: str, call: int, granted_at: float) -> None:
         conn.execute(
@@ -511,38 +518,15 @@ class SqliteKeyLedger:
                     conn.execute("DELETE FROM runs WHERE run = ?", (run,))
 
 
-class _Admission:
-    """`KeyLedger.admission` on one SQLite connection, inside its write transaction."""
-
-    def __init__(self, ledger: SqliteKeyLedger, conn: sqlite3.Connection, fp: str) -> None:
-        self._ledger, self._conn, self._fp = ledger, conn, fp
-
-    def model(self) -> KeyModel | None:
-        return _model(self._conn, self._fp)
-
-    def blocked_until(self) -> float:
-        row = self._conn.execute(
-            "SELECT cooldown_until, quota_until FROM keys WHERE fp = ?", (self._fp,)
-        ).fetchone()
-        return max(finite(row[0]), finite(row[1])) if row is not None else 0.0
-
-    def others(self, now: float, window_s: float | None) -> list[Slot]:
-        return self._ledger._others(self._conn, self._fp, now, window_s)
-
-    def hold(self, call: int, granted_at: float) -> None:
-        self._ledger._hold(self._conn, self._fp, call, granted_at)
-
-
 def _model(conn: sqlite3.Connection, fp: str) -> KeyModel | None:
-    row = conn.execute(
-        "SELECT limit_n, window_s, limit_from, strict FROM keys WHERE fp = ?", (fp,)
-    ).fetchone()
-    if row is None or row[2] is None:
-        return None
-    limit, window, source, strict = row
-    limit = limit if isinstance(limit, int) and 0 < limit <= 10**9 else None
-    window = float(window) if isinstance(window, int | float) and 0 < window < 86400 else None
-    return KeyModel(limit, window, bounded_text(source, 20), bool(strict))
+    return model_from_row(
+        conn.execute("SELECT limit_n, window_s, limit_from, strict FROM keys WHERE fp = ?", (fp,)).fetchone()
+    )
+
+
+def _blocked_until(conn: sqlite3.Connection, fp: str) -> float:
+    row = conn.execute("SELECT cooldown_until, quota_until FROM keys WHERE fp = ?", (fp,)).fetchone()
+    return max(finite(row[0]), finite(row[1])) if row is not None else 0.0
 
 
 @contextlib.contextmanager

@@ -9,6 +9,8 @@ psycopg is imported here only, so a machine without the backend never needs it.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -73,6 +75,18 @@ def connect(url: str, **options: Any) -> Any:
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or ["no answer"])[0]
         raise BackendUnavailable(described(url), first) from None
+
+
+def connect_prepared(url: str, prepare: Callable[[Any], None], **options: Any) -> Any:
+    """`connect`, then `prepare(conn)` (a schema, a session setting); closed if that fails."""
+    conn = connect(url, **options)
+    try:
+        prepare(conn)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.close()
+        raise
+    return conn
 
 
 def is_connection_lost(exc: BaseException) -> bool:

@@ -15,7 +15,7 @@ import contextlib
 import threading
 from typing import Any
 
-from agentos.backend.postgres.connection import connect, is_connection_lost
+from agentos.backend.postgres.connection import connect_prepared, is_connection_lost
 from agentos.backend.postgres.team_schema import ensure_team_schema, held_anywhere, lock_key
 
 
@@ -42,14 +42,7 @@ class ItemOwnership:
     def open(self) -> None:
         with self._lock:
             if self._conn is None:
-                conn = connect(self.url)
-                try:
-                    ensure_team_schema(conn, self.url)
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        conn.close()
-                    raise
-                self._conn = conn
+                self._conn = connect_prepared(self.url, lambda conn: ensure_team_schema(conn, self.url))
 
     def try_take(self, identity: str, workflow: str, item: str) -> bool:
         """True when this run now owns the item: nobody held its lock, nor its worker lock

@@ -27,6 +27,7 @@ from agentos.backend.key_ledger import (
     REJECTED_FOR_S,
     WAITER_SLACK_S,
     WAITER_STALE_S,
+    BoundAdmission,
     Capacity,
     KeyActivity,
     KeyAdmission,
@@ -37,12 +38,12 @@ from agentos.backend.key_ledger import (
     as_count,
     bounded_text,
     finite,
+    model_from_row,
 )
-from agentos.backend.postgres.connection import BackendUnavailable, connect, described
+from agentos.backend.postgres.connection import connect
+from agentos.backend.postgres.team_schema import LOCK_SPACE, apply_schema
 
 SCHEMA_VERSION = 1
-LOCK_SPACE = 0x4147  # the first key of every agentos advisory lock: "AG"
-SCHEMA_LOCK = 1  # (LOCK_SPACE, SCHEMA_LOCK): held while the schema is set up
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS agentos;
@@ -137,26 +138,7 @@ class PostgresKeyLedger:
         conn = connect(self.url)
         try:
             with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, SCHEMA_LOCK))
-                exists = conn.execute("SELECT to_regclass('agentos.meta') IS NOT NULL").fetchone()[0]
-                if exists:
-                    row = conn.execute(
-                        "SELECT value FROM agentos.meta WHERE name = 'key_ledger_schema'"
-                    ).fetchone()
-                    version = int(row[0]) if row is not None and str(row[0]).isdigit() else 0
-                    if version > SCHEMA_VERSION:
-                        raise BackendUnavailable(
-                            described(self.url),
-                            f"its key ledger schema is version {version}, written by a newer agentos; "
-                            "upgrade agentos on this machine (nothing was changed)",
-                        )
-                for statement in filter(str.strip, SCHEMA.split(";")):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO agentos.meta (name, value) VALUES ('key_ledger_schema', %s) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (str(SCHEMA_VERSION),),
-                )
+                apply_schema(conn, self.url, "key_ledger_schema", SCHEMA_VERSION, SCHEMA, "key ledger")
                 number = conn.execute("SELECT nextval('agentos.run_numbers')::int").fetchone()[0]
                 conn.execute(
                     "INSERT INTO agentos.key_runs (run, number, host, pid, started, what) VALUES (%s, %s, %s, %s, %s, %s) "
@@ -260,7 +242,12 @@ class PostgresKeyLedger:
         with self._tx() as conn:
             self._ensure(conn, key)
             conn.execute("SELECT 1 FROM agentos.keys WHERE fp = %s FOR UPDATE", (key.fp,))
-            yield _Admission(self, conn, key.fp)
+            yield BoundAdmission(
+                model=lambda: _model(conn, key.fp),
+                blocked_until=lambda: _blocked_until(conn, key.fp),
+                others=lambda now, window: self._others(conn, key.fp, now, window),
+                hold=lambda call, at: self._hold(conn, key.fp, call, at),
+            )
 
     def _hold(self, conn: Any, fp: str, call: int, granted_at: float) -> None:
         conn.execute(
@@ -425,35 +412,14 @@ class PostgresKeyLedger:
         )
 
 
-class _Admission:
-    """`KeyLedger.admission` on the run's connection, inside the transaction holding the key's row."""
-
-    def __init__(self, ledger: PostgresKeyLedger, conn: Any, fp: str) -> None:
-        self._ledger, self._conn, self._fp = ledger, conn, fp
-
-    def model(self) -> KeyModel | None:
-        return _model(self._conn, self._fp)
-
-    def blocked_until(self) -> float:
-        row = self._conn.execute(
-            "SELECT cooldown_until, quota_until FROM agentos.keys WHERE fp = %s", (self._fp,)
-        ).fetchone()
-        return max(finite(row[0]), finite(row[1])) if row is not None else 0.0
-
-    def others(self, now: float, window_s: float | None) -> list[Slot]:
-        return self._ledger._others(self._conn, self._fp, now, window_s)
-
-    def hold(self, call: int, granted_at: float) -> None:
-        self._ledger._hold(self._conn, self._fp, call, granted_at)
-
-
 def _model(conn: Any, fp: str) -> KeyModel | None:
-    row = conn.execute(
-        "SELECT limit_n, window_s, limit_from, strict FROM agentos.keys WHERE fp = %s", (fp,)
-    ).fetchone()
-    if row is None or row[2] is None:
-        return None
-    limit, window, source, strict = row
-    limit = limit if isinstance(limit, int) and 0 < limit <= 10**9 else None
-    window = float(window) if isinstance(window, int | float) and 0 < window < 86400 else None
-    return KeyModel(limit, window, bounded_text(source, 20), bool(strict))
+    return model_from_row(
+        conn.execute(
+            "SELECT limit_n, window_s, limit_from, strict FROM agentos.keys WHERE fp = %s", (fp,)
+        ).fetchone()
+    )
+
+
+def _blocked_until(conn: Any, fp: str) -> float:
+    row = conn.execute("SELECT cooldown_until, quota_until FROM agentos.keys WHERE fp = %s", (fp,)).fetchone()
+    return max(finite(row[0]), finite(row[1])) if row is not None else 0.0

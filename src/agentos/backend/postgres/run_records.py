@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentos.backend.postgres.connection import connect
+from agentos.backend.postgres.connection import connect_prepared
 from agentos.backend.postgres.team_schema import ensure_team_schema, held_anywhere, lock_key
 
 RUNS_CHANNEL = "agentos_runs"  # NOTIFY after every record: the dashboard listens instead of polling
@@ -109,17 +109,13 @@ class RunRecords:
 
     def open(self) -> None:
         if self._conn is None:
-            conn = connect(self.url)
-            try:
-                if self.readonly:
-                    conn.execute("SET default_transaction_read_only = on")
-                else:
-                    ensure_team_schema(conn, self.url)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    conn.close()
-                raise
-            self._conn = conn
+            self._conn = connect_prepared(self.url, self._prepare)
+
+    def _prepare(self, conn: Any) -> None:
+        if self.readonly:
+            conn.execute("SET default_transaction_read_only = on")
+        else:
+            ensure_team_schema(conn, self.url)
 
     def close(self) -> None:
         with self._lock:

@@ -106,30 +106,37 @@ def held_anywhere(key: int) -> str:
     )
 
 
+def apply_schema(conn: Any, url: str, name: str, version: int, ddl: str, label: str) -> None:
+    """Create a versioned schema's tables if missing, inside the caller's transaction, under
+    the schema lock; a version written by a newer agentos is refused (BackendUnavailable) and
+    nothing is touched. `name` is its row in `agentos.meta`; `label` names it in the refusal."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, SCHEMA_LOCK))
+    exists = conn.execute("SELECT to_regclass('agentos.meta') IS NOT NULL").fetchone()
+    if _first(exists):
+        row = conn.execute("SELECT value FROM agentos.meta WHERE name = %s", (name,)).fetchone()
+        value = str(_first(row)) if row is not None else "0"
+        found = int(value) if value.isdigit() else 0
+        if found > version:
+            raise BackendUnavailable(
+                described(url),
+                f"its {label} schema is version {found}, written by a newer agentos; "
+                "upgrade agentos on this machine (nothing was changed)",
+            )
+        if found == version:
+            return
+    for statement in filter(str.strip, ddl.split(";")):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO agentos.meta (name, value) VALUES (%s, %s) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (name, str(version)),
+    )
+
+
 def ensure_team_schema(conn: Any, url: str) -> None:
     """Create the team tables if missing; refuse (BackendUnavailable) a newer version, untouched."""
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, SCHEMA_LOCK))
-        exists = conn.execute("SELECT to_regclass('agentos.meta') IS NOT NULL").fetchone()
-        if _first(exists):
-            row = conn.execute("SELECT value FROM agentos.meta WHERE name = 'team_schema'").fetchone()
-            value = str(_first(row)) if row is not None else "0"
-            version = int(value) if value.isdigit() else 0
-            if version > TEAM_SCHEMA_VERSION:
-                raise BackendUnavailable(
-                    described(url),
-                    f"its team schema is version {version}, written by a newer agentos; "
-                    "upgrade agentos on this machine (nothing was changed)",
-                )
-            if version == TEAM_SCHEMA_VERSION:
-                return
-        for statement in filter(str.strip, TEAM_SCHEMA.split(";")):
-            conn.execute(statement)
-        conn.execute(
-            "INSERT INTO agentos.meta (name, value) VALUES ('team_schema', %s) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (str(TEAM_SCHEMA_VERSION),),
-        )
+        apply_schema(conn, url, "team_schema", TEAM_SCHEMA_VERSION, TEAM_SCHEMA, "team")
 
 
 SAVER_READY = "agentos_saver_ready"  # NOTIFY channel: LangGraph's tables were just set up
