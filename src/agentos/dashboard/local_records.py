@@ -408,6 +408,13 @@ class LocalRunRecords:
                     return clean_text(line[2:].strip(), 200)
         return ""
 
+    def keys_during(
+        self, now: float, since: float | None, until: float
+    ) -> tuple[list[KeyRow], str | None, list[PoolCall]]:
+        """The key ledger now, and every run's calls between `since` and `until`: for a run
+        whose audits are elsewhere (another machine's)."""
+        return self._keys(now, {}, since, until)
+
     def _keys(
         self, now: float, events: dict[str, list[AuditEvent]], since: float | None, until: float
     ) -> tuple[list[KeyRow], str | None, list[PoolCall]]:

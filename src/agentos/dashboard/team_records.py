@@ -59,7 +59,7 @@ class TeamRunRecords:
         local = self._local.runs(limit)
         mine = {r.name for r in local}
         with self._lock:
-            team = self._records.runs(limit) if self._has_runs() else []
+            team = self._records.runs(limit) if self._records.has_records() else []
         rows = list(local)
         for run in team:
             found = TEAM_RUN.fullmatch(run.run)
@@ -77,7 +77,7 @@ class TeamRunRecords:
         now = self._clock()
         items = _items(events, row.state == "running", now)
         ended = run.ended if run.ended is not None else (None if row.state == "running" else now)
-        keys, problem, pool = self._local._keys(now, {}, run.started, ended or now)
+        keys, problem, pool = self._local.keys_during(now, run.started, ended or now)
         return RunDetail(
             row,
             items,
@@ -118,11 +118,7 @@ class TeamRunRecords:
         if self._listening:
             return f"{local}|{self._changes}"
         with self._lock, contextlib.suppress(Exception):
-            self._records.open()
-            row = self._records._conn.execute(
-                "SELECT (SELECT max(id) FROM agentos.item_events), (SELECT count(*) FROM agentos.runs)"
-            ).fetchone()
-            return f"{local}|{row[0]}:{row[1]}"
+            return f"{local}|{self._records.newest()}"
         return f"{local}|?"
 
     def close(self) -> None:
@@ -134,19 +130,11 @@ class TeamRunRecords:
             self._records.close()
 
     # -- internals ---------------------------------------------------------------------
-    def _has_runs(self) -> bool:
-        """Whether any run ever wrote to this backend (the dashboard only reads: it creates
-        no schema)."""
-        self._records.open()
-        return bool(
-            self._records._conn.execute("SELECT to_regclass('agentos.runs') IS NOT NULL").fetchone()[0]
-        )
-
     def _find(self, name: str) -> tuple[TeamRun, list[ItemEvent]]:
         if not TEAM_RUN.fullmatch(name):
             raise RecordNotFound(f"run {clean_text(name, 120)!r}")
         with self._lock:
-            if not self._has_runs():
+            if not self._records.has_records():
                 raise RecordNotFound(f"run {clean_text(name, 120)!r}")
             run = next((r for r in self._records.runs(10_000) if r.run == name), None)
             if run is None:

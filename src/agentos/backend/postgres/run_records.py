@@ -176,7 +176,21 @@ class RunRecords:
             run,
         )
 
-    # -- readers (`agentos runs`, `show`, `pull`) ----------------------------------
+    # -- readers (`agentos runs`, `show`, `pull`, the dashboard) -----------------------
+    def has_records(self) -> bool:
+        """Whether any run ever wrote to this backend (a reader creates no schema)."""
+        self.open()
+        return bool(self._conn.execute("SELECT to_regclass('agentos.runs') IS NOT NULL").fetchone()[0])
+
+    def newest(self) -> str:
+        """A value that moves with every new run or item event (for a reader that lost its
+        LISTEN session)."""
+        self.open()
+        row = self._conn.execute(
+            "SELECT (SELECT max(id) FROM agentos.item_events), (SELECT count(*) FROM agentos.runs)"
+        ).fetchone()
+        return f"{row[0]}:{row[1]}"
+
     def runs(self, limit: int) -> list[TeamRun]:
         self.open()
         rows = self._conn.execute(
