@@ -160,3 +160,17 @@ def test_a_429_in_one_run_holds_the_key_off_in_every_run_at_once(ledgers: Ledger
     assert b.try_acquire("openai") == 1009.01
     assert not a.pools["openai"].is_usable("k")  # a's own pool holds it off, in silence
     assert a.console == []
+
+
+def test_a_hostile_cool_down_in_the_store_is_bounded_as_the_pool_bounds_it(ledgers: Ledgers) -> None:
+    """Another writer of the store (or a corrupt row) marks the key cooling until 1e300: the
+    admission must not wait forever on it, and bounds it exactly as the pool does."""
+    from agentos.backend.key_ledger import KeyRef, fingerprint
+    from agentos.core.retry_hints import MAX_RESET_AHEAD_S
+
+    clock = FakeClock()
+    clock.now = 1000.0
+    a = book(ledgers, clock, "A")
+    ledgers(clock, "B").mark(KeyRef(fingerprint("secret-k-0123456789"), "openai", "k"), cooldown_until=1e300)
+    result = a.try_acquire("openai")
+    assert result == 1000.0 + MAX_RESET_AHEAD_S

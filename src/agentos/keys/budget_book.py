@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from agentos.backend.key_ledger import KeyLedger, KeyModel, KeyRef, Slot, fingerprint
 from agentos.core.printing import STDOUT, Console
+from agentos.core.retry_hints import clamp_until
 from agentos.keys.key_budget import INF, KeyBudget
 from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, LLMError
@@ -349,7 +350,8 @@ class BudgetBook:
             return True
         try:
             with self.ledger.admission(KeyRef(fingerprint(cred.secret), provider, cred.name)) as seat:
-                blocked = seat.blocked_until() - self._offset
+                # A store is untrusted: a hostile or corrupt mark is bounded as the pool bounds it.
+                blocked = clamp_until(seat.blocked_until(), now + self._offset) - self._offset
                 if (
                     blocked > now
                 ):  # another run was refused on it just now: the pool hears of it within a second
