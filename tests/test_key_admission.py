@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos.backend.key_ledger import KeyLedger
+from agentos.backend.key_ledger import KeyLedger, KeyModel
 from agentos.backend.local.key_ledger import SqliteKeyLedger
 from agentos.core.printing import Lines
 from agentos.keys.budget_book import BudgetBook, Grant
@@ -174,3 +174,21 @@ def test_a_hostile_cool_down_in_the_store_is_bounded_as_the_pool_bounds_it(ledge
     ledgers(clock, "B").mark(KeyRef(fingerprint("secret-k-0123456789"), "openai", "k"), cooldown_until=1e300)
     result = a.try_acquire("openai")
     assert result == 1000.0 + MAX_RESET_AHEAD_S
+
+
+def test_a_hostile_slot_in_the_store_holds_no_longer_than_the_longest_window(ledgers: Ledgers) -> None:
+    """Another run's call settled to free at 1e300 (a hostile writer, a corrupt row) would
+    hold the key's last slot forever: no slot is held past the longest window a key can have."""
+    from agentos.backend.key_ledger import KeyRef, fingerprint
+    from agentos.keys.budget_book import SLOT_AHEAD_S
+
+    clock = FakeClock()
+    clock.now = 1000.0
+    a = book(ledgers, clock, "A")
+    other = ledgers(clock, "B")
+    key = KeyRef(fingerprint("secret-k-0123456789"), "openai", "k")
+    other.hold(key, 1, 999.0)
+    other.settle(key.fp, 1, 1e300, "ok")
+    other.learn(key, KeyModel(1, 10.0, "headers"))
+    result = a.try_acquire("openai")
+    assert result == 1000.0 + SLOT_AHEAD_S

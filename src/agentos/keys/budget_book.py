@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from agentos.backend.key_ledger import KeyLedger, KeyModel, KeyRef, Slot, fingerprint
 from agentos.core.printing import STDOUT, Console
 from agentos.core.retry_hints import clamp_until
-from agentos.keys.key_budget import INF, KeyBudget
+from agentos.keys.key_budget import INF, MAX_WINDOW_S, KeyBudget
 from agentos.keys.sources import Credential
 from agentos.llm.errors import AuthError, LLMError
 from agentos.llm.rate_limits import Outcome, RateLimitInfo
@@ -36,6 +36,7 @@ MAX_WAIT_S = 0.25  # a waiting call re-checks at least this often (cancellation,
 NOTE_EVERY_S = 10.0
 NOTE_AFTER_S = 1.0  # a wait shorter than this is not worth a line
 READ_EVERY_S = 0.05  # the ledger's view of a key is read at most this often
+SLOT_AHEAD_S = MAX_WINDOW_S + 60.0  # the furthest ahead another run's slot can rightly end
 
 
 class KeyPool(Protocol):
@@ -241,8 +242,12 @@ class BudgetBook:
     def _apply(self, budget: KeyBudget, model: KeyModel | None, slots: list[Slot], now: float) -> None:
         if model is not None:
             budget.adopt(model.limit, model.window_s, model.limit_from, model.strict, now)
+        wall = now + self._offset  # a store is untrusted: no slot is held past the longest window
         budget.shared = [
-            (s.granted_at - self._offset, INF if s.expires_at is None else s.expires_at - self._offset)
+            (
+                s.granted_at - self._offset,
+                INF if s.expires_at is None else clamp_until(s.expires_at, wall, SLOT_AHEAD_S) - self._offset,
+            )
             for s in slots
         ]
         budget.hold_shared_for_window()

@@ -48,6 +48,7 @@ LEARN_TOLERANCE_S = 0.25
 REORDER_S = 0.25
 GROW_AFTER_WINDOWS = 5  # LEARNED: one more request per window after this many windows without a 429
 MAX_HISTORY = 512
+MAX_WINDOW_S = 3600.0  # the longest window a 429 can stretch a key's to
 INF = math.inf
 
 
@@ -381,7 +382,7 @@ class KeyBudget:
         )
         if len(sends) >= self.limit:
             oldest_counted = sends[-self.limit]
-            self.window = min(3600.0, max(self.window or 0.0, now + retry_after - oldest_counted))
+            self.window = min(MAX_WINDOW_S, max(self.window or 0.0, now + retry_after - oldest_counted))
 
     def _learn(self, call: _Call, now: float, sent: float | None, retry_after: float | None) -> None:
         """A 429 without rate-limit headers: learn the key's limit and window from it, then
