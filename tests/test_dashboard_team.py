@@ -93,3 +93,22 @@ def test_hostile_text_from_the_backend_is_shown_as_text(postgres_url: str, tmp_p
     finally:
         team.close()
         writer.close()
+
+
+def test_a_hostile_run_row_in_the_backend_is_listed_as_text_and_opens_nothing(postgres_url: str) -> None:
+    """Any machine can write the team's run rows: a run id and a host holding markup are
+    shown escaped, and an id that is no run id of ours opens no page."""
+    writer = RunRecords(postgres_url)
+    writer.host = "<img src=x onerror=alert(2)>"
+    writer.start("<script>window.pwned=1</script>", HOSTILE, "lld", "x", 1)
+    team = TeamRunRecords(postgres_url)
+    try:
+        client = TestClient(create_app(team, "t0ken-for-tests_0123456789abcdefABCDEF", cookie="c"))
+        listing = client.get("/?token=t0ken-for-tests_0123456789abcdefABCDEF")
+        assert listing.status_code == 200
+        assert "<script>window.pwned" not in listing.text and "<img src=x" not in listing.text
+        assert "&lt;script&gt;window.pwned" in listing.text
+        assert client.get("/run/%3Cscript%3Ewindow.pwned=1%3C%2Fscript%3E").status_code == 404
+    finally:
+        team.close()
+        writer.close()
