@@ -45,13 +45,32 @@ FRAGMENT = re.compile(
 PANEL_ROWS = (ITEM_ROW, POOL_ROW, BAR_ROW, re.compile(r"^  \.\.\. and \d+ more running"))
 
 
+# What keeps a run from drawing the panel (engine.panel.panel_wanted), and the outer terminal's
+# TERM: none of it may reach the pane. A CI runner sets CI=true, and an `unset` before the
+# exports would be undone by them.
+NOT_EXPORTED = ("TERM", "CI", "AGENTOS_NO_PANEL")
+
+
+def exports(home: Path, **env: str) -> str:
+    """The pane's environment as `export` lines: the tests' CLI environment, minus
+    `NOT_EXPORTED`, which are unset."""
+    variables = cli_env(home, **env)
+    return "unset CI AGENTOS_NO_PANEL\n" + "".join(
+        f"export {k}={shlex.quote(v)}\n" for k, v in variables.items() if k not in NOT_EXPORTED
+    )
+
+
 class Tmux:
     def __init__(self) -> None:
         self.socket = f"agentos-test-{uuid.uuid4().hex[:12]}"
 
     def __call__(self, *args: str) -> str:
         result = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=15, check=False
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
         )
         assert result.returncode == 0, (args, result.stderr)
         return result.stdout
@@ -91,13 +110,11 @@ def start_run(
     **env: str,
 ) -> None:
     """`lld-workflow --all` (or `module`'s) on the demo, in a detached tmux session `width` wide."""
-    variables = cli_env(home, **{"AGENTOS_MOCK_LATENCY": "0.3", **env})
-    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in variables.items() if k != "TERM")
     command = [sys.executable, "-m", module, "--repo", str(demo), "--all", "--parallel", "3"]
     script = tmp_path / "run.sh"
     script.write_text(
-        "unset CI AGENTOS_NO_PANEL\ntrap true INT\n"  # the shell outlives a Ctrl+C to report the exit code
-        + exports
+        "trap true INT\n"  # the shell outlives a Ctrl+C to report the exit code
+        + exports(home, **{"AGENTOS_MOCK_LATENCY": "0.3", **env})
         + f"cd {shlex.quote(str(tmp_path))}\n"
         + shlex.join([*command, "--provider", "mock", *flags])
         + f"\necho {DONE} $?\nwhile :; do sleep 600; done\n"
@@ -272,12 +289,8 @@ def test_ctrl_z_takes_the_panel_off_and_fg_brings_it_back(
 ) -> None:
     """Job control in an interactive shell: Ctrl+Z erases the panel before the process stops
     (nothing of it is left under the shell's `Stopped`), `fg` draws it again, and the end is clean."""
-    variables = cli_env(home, AGENTOS_MOCK_LATENCY="0.5")
     rc = tmp_path / "bashrc"
-    rc.write_text(
-        "unset CI AGENTOS_NO_PANEL\nPS1='$ '\n"
-        + "".join(f"export {k}={shlex.quote(v)}\n" for k, v in variables.items() if k != "TERM")
-    )
+    rc.write_text("PS1='$ '\n" + exports(home, AGENTOS_MOCK_LATENCY="0.5"))
     tmux("new-session", "-d", "-s", "run", "-x", "100", "-y", str(HEIGHT), f"bash --rcfile {rc} -i")
     command = [sys.executable, "-m", "agentos.cli.lld", "--repo", str(demo), "--all", "--parallel", "3"]
     tmux("send-keys", "-t", "run", shlex.join([*command, "--provider", "mock"]), "Enter")
