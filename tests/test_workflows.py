@@ -162,6 +162,52 @@ def test_stop_before_start_is_an_interruption_with_db_kept(demo: Path, home: Pat
     assert any("Resuming from checkpoint" in line for line in lines)
 
 
+def test_a_node_whose_result_was_saved_before_its_steps_checkpoint_is_not_run_again(
+    demo: Path, home: Path
+) -> None:
+    """A worker killed in the gap between a node's saved result (LangGraph's pending writes)
+    and its step's checkpoint left a thread whose `next` is empty though it is not finished:
+    it was taken for a new one and started over (found by `kill -9` of a machine). It resumes
+    after that node now, with its result, and calls no model again for it."""
+    import sqlite3
+
+    class StopAtReview(Lines):
+        def __init__(self, stop: StopFlag) -> None:
+            super().__init__()
+            self.stop = stop
+
+        def line(self, text: str) -> None:
+            super().line(text)
+            if text == ">>> Executing: N2_review":  # N1_design's step is checkpointed by now
+                self.stop.set("test")
+
+    j = job(demo, home, WorkflowKind.LLD, "8")
+    stop = StopFlag()
+    first = run_item(j, stop=stop, credentials=MOCK, console=StopAtReview(stop))
+    assert first.status is ItemStatus.INTERRUPTED
+    # Back to the gap: the newest checkpoint (after N1_design) and what was written on it
+    # (N2_review's interruption) go; N1_design's writes, on the checkpoint before, stay.
+    with sqlite3.connect(j.db_path) as db:
+        (newest,) = db.execute("SELECT max(checkpoint_id) FROM checkpoints").fetchone()
+        db.execute("DELETE FROM checkpoints WHERE checkpoint_id = ?", (newest,))
+        db.execute("DELETE FROM writes WHERE checkpoint_id = ?", (newest,))
+        (left,) = db.execute("SELECT max(checkpoint_id) FROM checkpoints").fetchone()
+        channels = {
+            row[0] for row in db.execute("SELECT channel FROM writes WHERE checkpoint_id = ?", (left,))
+        }
+    assert "draft" in channels  # N1_design's result, saved on the checkpoint that is left
+    outcome, lines = run(j)
+    assert outcome.status is ItemStatus.APPROVED and outcome.resumed
+    assert any("at the end of N1_design (its result was saved)" in line for line in lines), lines
+    assert ">>> Executing: N1_design" not in lines and ">>> Executing: N0_load_issue" not in lines
+    audit = read_audit(Path(j.audit_path))
+    later = audit[max(i for i, e in enumerate(audit) if e["event"] == "workflow_resume") :]
+    assert [e["node"] for e in later if e["event"] == "node_start"] == ["N2_review", "N3_finalize"]
+    assert [e["role"] for e in later if e["event"] == "llm_call"] == ["reviewer"]
+    lineage = sorted(p.name for p in (demo / "docs/lineage/active/LLD-8").iterdir())
+    assert lineage == ["001-issue.md", "002-draft.md", "003-verdict.md", "004-final.md"]
+
+
 def test_corrupt_checkpoint_fails_with_fresh_hint(demo: Path, home: Path) -> None:
     j = job(demo, home, WorkflowKind.LLD, "8")
     owner = Owner(str(demo.resolve()), "lld_workflow", "8", "0" * 64)

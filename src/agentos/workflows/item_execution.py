@@ -200,10 +200,16 @@ def _run_item(
             if team is not None and is_connection_lost(exc):
                 raise team.lost(exc) from None
             raise CheckpointError(Path(where), f"{type(exc).__name__}: {exc}") from None
-        resumed = bool(snapshot.next)
+        # The next step's nodes. One whose result was saved when the process died before its
+        # step's checkpoint (kill -9 in that gap) is among them, with its writes: resuming
+        # applies them and does not run it again. `snapshot.next` leaves such a node out, so
+        # on its own it would make an unfinished thread look new, and start it over.
+        kept = [task.name for task in snapshot.tasks if task.name not in snapshot.next]
+        resumed = bool(snapshot.next or kept)
         if resumed:
-            console.line(f">>> Resuming from checkpoint {where} at {', '.join(snapshot.next)}")
-            events.emit(EventType.WORKFLOW_RESUME, next=list(snapshot.next))
+            at = [*snapshot.next, *(f"the end of {name} (its result was saved)" for name in kept)]
+            console.line(f">>> Resuming from checkpoint {where} at {', '.join(at)}")
+            events.emit(EventType.WORKFLOW_RESUME, next=list(snapshot.next), kept=kept)
             graph_input: WorkflowState | None = None
         elif snapshot.values.get("status"):
             resumed = True  # finished earlier but the DB was not removed: report, do not redo
@@ -217,7 +223,7 @@ def _run_item(
                 max_iterations=job.max_iterations,
             )
             graph_input = {"key": job.key}
-        if graph_input is None and not snapshot.next:
+        if graph_input is None and not (snapshot.next or kept):
             final = cast(WorkflowState, snapshot.values)
         else:
             final = cast(WorkflowState, graph.invoke(graph_input, config, context=ctx, durability="sync"))
