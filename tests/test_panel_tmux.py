@@ -202,7 +202,13 @@ def test_a_resize_mid_run_leaves_no_torn_line(tmux: Tmux, tmp_path: Path, home: 
         before.append(tmux.lines())
         time.sleep(0.05)
     tmux("resize-window", "-t", "run", "-x", "60")
-    time.sleep(0.5)  # the old frame, as tmux reflowed it, until the next tick (0.1 s) redraws
+    # The old frame, as tmux reflowed it, stays until the coordinator's next tick (0.1 s, or
+    # later on a loaded machine) redraws the panel at the new width; from then on, no row may
+    # reach the last column.
+    deadline = time.monotonic() + 30
+    while not (rows := panel_rows(tmux.lines())) or any(len(r) >= 60 for r in rows):
+        assert time.monotonic() < deadline, "the panel was not redrawn at the new width"
+        time.sleep(0.05)
     after = watch(tmux)
     running = [panel_rows(c) for c in after[:-1]]
     assert sum(1 for rows in running if any(ITEM_ROW.match(r) for r in rows)) >= 3, after[len(after) // 2]
