@@ -172,11 +172,8 @@ def team_runs(url: str, limit: int, as_json: bool) -> int:
 
     from agentos.backend.postgres.run_records import RunRecords
 
-    records = RunRecords(url)
-    try:
+    with RunRecords(url) as records:
         found = records.runs(limit)
-    finally:
-        records.close()
     if as_json:
         echo(json.dumps([r.to_json() for r in found], indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -201,12 +198,9 @@ def team_show(url: str, name: str, as_json: bool) -> int:
     """One run of any machine, from the team backend: its row and its items' events."""
     from agentos.backend.postgres.run_records import RunRecords
 
-    records = RunRecords(url)
-    try:
+    with RunRecords(url) as records:
         run = records.find(name)
         events = records.events(run.run) if run is not None else []
-    finally:
-        records.close()
     if run is None:
         raise ConfigError(
             f"no run {clean_text(name, 200)!r} here or in the team backend (see `agentos runs`)"
@@ -531,11 +525,8 @@ def _age(seconds: float) -> str:
 def _team_kept(url: str, cutoff: float | None) -> None:
     from agentos.backend.postgres.run_records import RunRecords
 
-    records = RunRecords(url, readonly=True)
-    try:
+    with RunRecords(url, readonly=True) as records:
         kept = records.kept_threads()
-    finally:
-        records.close()
     now = time.time()
     kept = [k for k in kept if cutoff is None or now - k.created >= cutoff]
     if not kept:
@@ -741,11 +732,8 @@ def pull(item: str, repo: str) -> int:
         key = str(int(key)) if key.isdigit() else key
     tracker = parse_tracker(None, settings.tracker, settings.github_api_url or "https://api.github.com", None)
     identity = workspace_identity(root, tracker).key
-    records = RunRecords(url)
-    try:
+    with RunRecords(url) as records:
         found = records.result(identity, workflow, key)
-    finally:
-        records.close()
     if found is None:
         raise ConfigError(f"{clean_text(item, 80)}: no result in the team backend for workspace {identity}")
     status, host, run, files = found

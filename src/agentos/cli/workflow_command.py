@@ -90,12 +90,9 @@ def order_for_resume(config: RunConfig, keys: list[str]) -> list[str]:
     if url:  # kept in the backend, by whichever machine stopped them
         from agentos.backend.postgres.run_records import RunRecords
 
-        records = RunRecords(url)
-        try:
+        with RunRecords(url) as records:
             identity = workspace_identity(config.workspace.root, config.tracker).key
             marked = records.kept_items(identity, config.kind.db_prefix)
-        finally:
-            records.close()
         kept = [k for k in keys if k in marked]
         return kept + [k for k in keys if k not in marked]
     make_job = make_job_factory(config)
@@ -138,12 +135,9 @@ def team_plans(config: RunConfig, keys: list[str]) -> dict[str, Any]:
         return {}
     from agentos.backend.postgres.run_records import RunRecords
 
-    records = RunRecords(url, readonly=True)
-    try:
+    with RunRecords(url, readonly=True) as records:
         identity = workspace_identity(config.workspace.root, config.tracker).key
         return records.plan_view(identity, config.kind.db_prefix, keys)
-    finally:
-        records.close()
 
 
 def team_plan(config: RunConfig, key: str, tracker: Tracker, view: Any) -> str | None:
@@ -211,12 +205,9 @@ def done_elsewhere(config: RunConfig, keys: list[str]) -> list[str]:
     from agentos.backend.postgres.run_records import RunRecords
     from agentos.workflows.checkpoint_identity import owner_for
 
-    records = RunRecords(url)
-    try:
+    with RunRecords(url) as records:
         identity = workspace_identity(config.workspace.root, config.tracker).key
         done = records.done_items(identity, config.kind.db_prefix)
-    finally:
-        records.close()
     if not done:
         return keys
     tracker = open_tracker(config.tracker, config.workspace)

@@ -94,15 +94,24 @@ def _axis(chart: Chart, span: float, top: float, bottom: float) -> None:
         n += 1
 
 
+def _framed(name: str, timeline: Timeline, rows: int, row_h: float, empty: str) -> Chart:
+    """A chart of `rows` rows over the run's span, with its time axis; `empty` says why
+    there is nothing to draw when `rows` is 0."""
+    height = AXIS_H + PAD + max(1, rows) * row_h + PAD
+    chart = Chart(name, LABEL_W + PLOT_W + 40, height, PLOT_W / timeline.span, timeline.start)
+    if rows:
+        _axis(chart, timeline.span, AXIS_H, height - PAD)
+    else:
+        chart.empty = empty
+    return chart
+
+
 def timeline_chart(timeline: Timeline) -> Chart:
     lanes = timeline.lanes
-    scale = PLOT_W / timeline.span
-    height = AXIS_H + PAD + max(1, len(lanes)) * LANE_H + PAD
-    chart = Chart("timeline", LABEL_W + PLOT_W + 40, height, scale, timeline.start)
-    if not lanes:
-        chart.empty = "No item has started yet."
+    chart = _framed("timeline", timeline, len(lanes), LANE_H, "No item has started yet.")
+    if chart.empty:
         return chart
-    _axis(chart, timeline.span, AXIS_H, height - PAD)
+    scale = chart.scale
 
     def x_of(t: float) -> float:
         return LABEL_W + (t - timeline.start) * scale
@@ -159,13 +168,10 @@ def timeline_chart(timeline: Timeline) -> Chart:
 
 def keypool_chart(timeline: Timeline) -> Chart:
     tracks = timeline.keys
-    scale = PLOT_W / timeline.span
-    height = AXIS_H + PAD + max(1, len(tracks)) * KEY_H + PAD
-    chart = Chart("keypool", LABEL_W + PLOT_W + 40, height, scale, timeline.start)
-    if not tracks:
-        chart.empty = "No call named a key yet."
+    chart = _framed("keypool", timeline, len(tracks), KEY_H, "No call named a key yet.")
+    if chart.empty:
         return chart
-    _axis(chart, timeline.span, AXIS_H, height - PAD)
+    scale = chart.scale
 
     def x_of(t: float) -> float:
         return LABEL_W + (max(t, timeline.start) - timeline.start) * scale

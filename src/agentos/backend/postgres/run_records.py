@@ -124,6 +124,12 @@ class RunRecords:
                     self._conn.close()
                 self._conn = None
 
+    def __enter__(self) -> RunRecords:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _best_effort(self, sql: str, params: tuple[Any, ...], run: str) -> bool:
         with self._lock:
             if self._conn is None:
